@@ -1,0 +1,5 @@
+"""``python -m aispm``."""
+
+from aispm.cli import main
+
+raise SystemExit(main())

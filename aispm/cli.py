@@ -1,0 +1,158 @@
+"""The ``aispm`` command line: argument parsing, exit codes and what a person reads on the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from aispm import __version__, exitcodes
+from aispm.exitcodes import UsageError
+from aispm.tables import render_table, summary_table
+
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _parser() -> _Parser:
+    p = _Parser(prog="aispm", description="AI Security Posture Management for SageMaker, Azure ML and Vertex AI.")
+    p.add_argument("--version", action="version", version=f"aispm {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    scan = sub.add_parser("scan", help="scan cloud AI/ML resources and deliver findings")
+    scan.add_argument("--provider", action="append", choices=("aws", "azure", "gcp"), default=[])
+    scan.add_argument("--region", action="append", default=[], help="AWS region (repeatable)")
+    scan.add_argument("--all-regions", action="store_true", help="every region where SageMaker is offered")
+    scan.add_argument("--role-arn", action="append", default=[], help="AWS role to assume per target account")
+    scan.add_argument("--org", action="store_true", help="every active account of the AWS Organization")
+    scan.add_argument("--external-id", default=None)
+    scan.add_argument("--subscription", action="append", default=[], help="Azure subscription id (repeatable)")
+    scan.add_argument("--project", action="append", default=[], help="GCP project id (repeatable)")
+    scan.add_argument("--location", action="append", default=[], help="GCP location (repeatable)")
+    _common(scan)
+    scan.add_argument("--state", default=None, help="finding lifecycle state file")
+    scan.add_argument("--fail-on", choices=SEVERITIES, default=None)
+    scan.add_argument("--workers", type=_positive, default=None)
+    scan.add_argument("--framework", action="append", default=[],
+                      help="add a per-requirement compliance summary (nist-ai-rmf, iso-42001, mitre-atlas)")
+
+    demo = sub.add_parser("demo", help="run the full pipeline on the built-in simulated three-cloud estate")
+    demo.add_argument("--out", default="aispm-out")
+
+    rules = sub.add_parser("rules", help="the rule catalog")
+    rsub = rules.add_subparsers(dest="rules_command", parser_class=_Parser)
+    rl = rsub.add_parser("list", help="list every rule")
+    rl.add_argument("--format", choices=("table", "json"), default="table")
+    rs = rsub.add_parser("show", help="show one rule with its metadata")
+    rs.add_argument("rule_id")
+
+    replay = sub.add_parser("replay", help="re-deliver what is in a dead-letter store")
+    replay.add_argument("source", metavar="FILE_OR_QUEUE_URL")
+    replay.add_argument("--sink", action="append", default=[])
+    replay.add_argument("--out", default="aispm-out")
+    return p
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="policy file (YAML)")
+    p.add_argument("--out", default="aispm-out", help="output folder (default ./aispm-out)")
+    p.add_argument("--sink", action="append", default=[], help="file, splunk, securityhub or s3://bucket/prefix")
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from aispm.scan import run_from_args
+
+    return run_from_args(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from aispm.demo.run import run_demo
+
+    return run_demo(Path(args.out))
+
+
+def rule_record(rule: Any) -> dict[str, Any]:
+    """Everything the catalog knows about a rule, as JSON."""
+    return {
+        "id": rule.id,
+        "title": rule.title,
+        "severity": rule.severity.name,
+        "providers": list(rule.providers),
+        "kinds": {p: list(k) for p, k in rule.kinds.items()},
+        "description": rule.description,
+        "risk": rule.risk,
+        "remediation": {
+            "text": rule.remediation.text,
+            "cli": dict(rule.remediation.cli),
+            "terraform": dict(rule.remediation.terraform),
+        },
+        "references": list(rule.references),
+        "compliance": {k: list(v) for k, v in rule.compliance.items()},
+        "requires_config": rule.requires_config,
+    }
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from rules.catalog import all_rules, rules_by_id
+
+    if args.rules_command == "show":
+        rule = rules_by_id().get(args.rule_id.upper())
+        if rule is None:
+            raise UsageError(f"unknown rule id {args.rule_id!r} (see 'aispm rules list')")
+        rec = rule_record(rule)
+        print(json.dumps(rec, indent=2))
+        return exitcodes.OK
+    if args.rules_command != "list":
+        raise UsageError("rules: choose 'list' or 'show RULE_ID'")
+    rules = all_rules()
+    if args.format == "json":
+        print(json.dumps([rule_record(r) for r in rules], indent=2))
+    else:
+        rows = [[r.id, r.severity.name, ",".join(r.providers), r.title] for r in rules]
+        print(render_table(["id", "severity", "clouds", "title"], rows))
+    return exitcodes.OK
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from aispm.replay import run_replay
+
+    return run_replay(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError("choose a command: scan, demo, rules or replay (see 'aispm --help')")
+        handler = {"scan": _cmd_scan, "demo": _cmd_demo, "rules": _cmd_rules, "replay": _cmd_replay}[args.command]
+        return handler(args)
+    except UsageError as exc:
+        print(f"aispm: error: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
+    except KeyboardInterrupt:
+        print("aispm: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return exitcodes.OK
+
+
+__all__ = ["main", "rule_record", "summary_table"]

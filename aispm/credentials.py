@@ -1,0 +1,41 @@
+"""Which providers have credentials configured, to choose the default ``--provider`` set.
+
+Only cheap, local checks: nothing here may contact a metadata service.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_AZURE_ENV = ("AZURE_CLIENT_ID", "AZURE_TOKEN_CREDENTIALS", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT",
+              "MSI_ENDPOINT", "AISPM_AZURE_CREDENTIALS_SECRET")
+
+
+def aws_configured() -> bool:
+    env = os.environ
+    if env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_PROFILE") or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        return True
+    if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+        return True
+    shared = Path(env.get("AWS_SHARED_CREDENTIALS_FILE", Path.home() / ".aws" / "credentials"))
+    config = Path(env.get("AWS_CONFIG_FILE", Path.home() / ".aws" / "config"))
+    return shared.is_file() or config.is_file()
+
+
+def azure_configured() -> bool:
+    if any(os.environ.get(k) for k in _AZURE_ENV):
+        return True
+    return (Path.home() / ".azure" / "azureProfile.json").is_file()
+
+
+def gcp_configured() -> bool:
+    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or os.environ.get("AISPM_GCP_WIF_CONFIG_SECRET"):
+        return True
+    adc = Path(os.environ.get("CLOUDSDK_CONFIG", Path.home() / ".config" / "gcloud"))
+    return (adc / "application_default_credentials.json").is_file()
+
+
+def configured_providers() -> list[str]:
+    checks = {"aws": aws_configured, "azure": azure_configured, "gcp": gcp_configured}
+    return [p for p, check in checks.items() if check()]

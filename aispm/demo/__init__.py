@@ -1,0 +1,1 @@
+"""Demo mode: local fake cloud APIs and the sample estates they serve."""

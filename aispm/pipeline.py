@@ -1,0 +1,218 @@
+"""The scan pipeline: plan scopes -> collect -> normalize -> evaluate -> reconcile -> deliver.
+
+``scan_unit`` is the whole per-unit stage (what one Lambda invocation runs);
+``run_scan`` plans, runs every unit on a bounded worker pool and delivers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aispm import __version__, exitcodes
+from collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, build_collector, one_line
+from normalizer import MappingError, normalize, normalize_identities
+from normalizer.schema import Asset
+from rules.engine import evaluate
+from rules.model import Severity
+from rules.policy import Policy
+from sinks.base import Batch, DeliveryReport, Sink
+from sinks.files import FileSink
+from sinks.ocsf import to_ocsf
+
+PROVIDERS = ("aws", "azure", "gcp")
+
+
+class UnitResult(BaseModel):
+    """Everything one scope unit produced; serializable so fan-out workers can hand it on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit: ScopeUnit
+    errors: list[ScopeError] = Field(default_factory=list)
+    assets: list[Asset] = Field(default_factory=list)
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+    evaluation_errors: list[dict[str, str]] = Field(default_factory=list)
+    expired_suppressions: list[str] = Field(default_factory=list)
+    api_calls: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class ScanRequest:
+    providers: Sequence[str]
+    options: CollectOptions = field(default_factory=CollectOptions)
+    policy: Policy = field(default_factory=Policy)
+    out_dir: Path = Path("aispm-out")
+    sinks: Sequence[Sink] = ()
+    fail_on: Severity | None = None
+    scan_id: str = ""
+
+
+@dataclass
+class ScanOutcome:
+    batch: Batch
+    unit_results: list[UnitResult]
+    deliveries: list[DeliveryReport]
+    exit_code: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def scan_unit(
+    collector: Collector,
+    unit: ScopeUnit,
+    policy: Policy,
+    known_accounts: Iterable[str] = (),
+    time_ms: int | None = None,
+    scan_id: str = "",
+) -> UnitResult:
+    """Collect, normalize and evaluate one unit; cloud and data errors become scope errors."""
+    time_ms = time_ms or now_ms()
+    try:
+        collected = collector.collect(unit)
+    except Exception as exc:  # noqa: BLE001 - one unit's failure must never stop the others
+        return UnitResult(unit=unit, errors=[ScopeError(provider=unit.provider, scope=unit.scope,
+                                                       error=f"collector failed: {one_line(exc)}")])
+    result = UnitResult(unit=unit, errors=list(collected.errors), api_calls=collected.api_calls)
+    try:
+        assets = normalize(unit.provider, collected.records)
+        identities = {i.uid: i for i in normalize_identities(unit.provider, collected.identities)}
+    except MappingError as exc:
+        result.errors.append(ScopeError(provider=unit.provider, scope=unit.scope, error=one_line(exc)))
+        return result
+    engine = evaluate(assets, identities, policy, known_accounts=known_accounts)
+    result.assets = assets
+    result.findings = [to_ocsf(ev, time_ms, __version__, scan_id) for ev in engine.findings]
+    result.evaluation_errors = [
+        {"rule": ev.rule.id, "resource": ev.asset.uid, "scope": unit.scope, "error": ev.detail}
+        for ev in engine.errors
+    ]
+    result.expired_suppressions = [s.label() for s in engine.expired_suppressions]
+    return result
+
+
+def summarize(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError], scan_id: str,
+              started: dt.datetime) -> dict[str, Any]:
+    by_rule: dict[str, Counter[str]] = {}
+    totals: Counter[str] = Counter()
+    suppressed = 0
+    for r in results:
+        for f in r.findings:
+            status = f["compliance"]["status"].lower()
+            totals[status] += 1
+            by_rule.setdefault(f["compliance"]["control"], Counter())[status] += 1
+            suppressed += f["status_id"] == 3
+    scopes: list[dict[str, Any]] = []
+    for r in results:
+        entry: dict[str, Any] = {
+            "provider": r.unit.provider, "scope": r.unit.scope, "status": "ok" if r.ok else "error"}
+        if not r.ok:
+            entry["error"] = "; ".join(e.error for e in r.errors)
+        scopes.append(entry)
+    for e in plan_errors:
+        scopes.append({"provider": e.provider, "scope": e.scope, "status": "error", "error": e.error})
+    calls = ApiCalls()
+    for r in results:
+        calls.merge(r.api_calls)
+    evaluation_errors = [e for r in results for e in r.evaluation_errors]
+    assets = sum(len(r.assets) for r in results)
+    return {
+        "scan_id": scan_id,
+        "version": __version__,
+        "started": started.isoformat(),
+        "finished": dt.datetime.now(dt.UTC).isoformat(),
+        "assets": assets,
+        "findings": {"pass": totals["pass"], "fail": totals["fail"], "suppressed": suppressed},
+        "by_rule": {k: {"pass": v["pass"], "fail": v["fail"]} for k, v in sorted(by_rule.items())},
+        "by_provider": _by_provider(results),
+        "scopes": scopes,
+        "errors": sum(1 for s in scopes if s["status"] == "error") + len(evaluation_errors),
+        "evaluation_errors": evaluation_errors,
+        "api_calls": calls.as_dict(),
+        "api_calls_per_asset": round(calls.total() / assets, 3) if assets else 0.0,
+    }
+
+
+def _by_provider(results: Sequence[UnitResult]) -> dict[str, dict[str, int]]:
+    out: dict[str, Counter[str]] = {}
+    for r in results:
+        c = out.setdefault(r.unit.provider, Counter())
+        c["assets"] += len(r.assets)
+        c["fail"] += sum(1 for f in r.findings if f["compliance"]["status"] == "Fail")
+        c["pass"] += sum(1 for f in r.findings if f["compliance"]["status"] == "Pass")
+    return {p: dict(c) for p, c in sorted(out.items())}
+
+
+def _plan(providers: Sequence[str], options: CollectOptions) -> tuple[
+    list[tuple[Collector, ScopeUnit]], list[ScopeError]
+]:
+    work: list[tuple[Collector, ScopeUnit]] = []
+    errors: list[ScopeError] = []
+    for provider in providers:
+        try:
+            collector = build_collector(provider, options)
+            units, plan_errors = collector.plan()
+        except ImportError as exc:
+            errors.append(ScopeError(provider=provider, scope=provider,
+                                     error=f"the {provider} SDK is not installed (pip install 'aispm[{provider}]'): "
+                                     f"{one_line(exc)}"))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a provider that cannot plan is a scope error, not a crash
+            errors.append(ScopeError(provider=provider, scope=provider,
+                                     error=f"planning failed: {one_line(exc)}"))
+            continue
+        errors.extend(plan_errors)
+        work.extend((collector, u) for u in units)
+    return work, errors
+
+
+def exit_code_for(summary: dict[str, Any], findings: Sequence[dict[str, Any]], deliveries: Sequence[DeliveryReport],
+                  fail_on: Severity | None) -> int:
+    codes = [exitcodes.OK]
+    if fail_on is not None and any(
+        f["compliance"]["status"] == "Fail" and f["status_id"] != 3 and f["severity_id"] >= int(fail_on)
+        for f in findings
+    ):
+        codes.append(exitcodes.FAIL_ON)
+    if summary["errors"]:
+        codes.append(exitcodes.PARTIAL)
+    if any(d.undelivered for d in deliveries):
+        codes.append(exitcodes.DELIVERY)
+    return max(codes)
+
+
+def run_scan(request: ScanRequest) -> ScanOutcome:
+    started = dt.datetime.now(dt.UTC)
+    scan_id = request.scan_id or str(uuid.uuid4())
+    work, plan_errors = _plan(request.providers, request.options)
+    known_accounts = {u.account for _, u in work if u.account}
+    time_ms = now_ms()
+    with ThreadPoolExecutor(max_workers=max(1, request.options.workers)) as pool:
+        results = list(pool.map(
+            lambda cu: scan_unit(cu[0], cu[1], request.policy, known_accounts, time_ms, scan_id), work))
+    findings = [f for r in results for f in r.findings]
+    assets = [a.model_dump(mode="json") for r in results for a in r.assets]
+    summary = summarize(results, plan_errors, scan_id, started)
+    batch = Batch(scan_id=scan_id, findings=findings, assets=assets, summary=summary)
+    sinks = list(request.sinks) or [FileSink(request.out_dir)]
+    deliveries = [sink.deliver(batch) for sink in sinks]
+    warnings = sorted({f"suppression expired and no longer applies: {s}" for r in results
+                       for s in r.expired_suppressions})
+    code = exit_code_for(summary, findings, deliveries, request.fail_on)
+    return ScanOutcome(batch=batch, unit_results=results, deliveries=deliveries, exit_code=code, warnings=warnings)

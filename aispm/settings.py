@@ -1,0 +1,36 @@
+"""Environment defaults (``AISPM_*``), the lowest layer under the config file and the flags.
+
+Deployed functions are configured only through these variables.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AISPM_", extra="ignore")
+
+    regions: CommaList = Field(default_factory=list)
+    sinks: CommaList = Field(default_factory=list)
+    azure_subscriptions: CommaList = Field(default_factory=list)
+    gcp_projects: CommaList = Field(default_factory=list)
+    gcp_locations: CommaList = Field(default_factory=list)
+    org: bool = False
+    member_role_name: str = "aispm-member-read"
+    external_id: str | None = None
+    workers: int = 8
+    job_window_days: int = 30
+    state_table: str | None = None

@@ -1,0 +1,1 @@
+"""Cloud collectors: talk to the clouds with their official SDKs, read-only."""

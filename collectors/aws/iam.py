@@ -1,0 +1,77 @@
+"""Execution roles and their policies, read once per scan however many assets share them."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from collectors.base import RawRecord, one_line
+
+# Where each SageMaker record names the role it runs as.
+ROLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "notebook_instance": ("RoleArn",),
+    "model": ("ExecutionRoleArn",),
+    "training_job": ("RoleArn",),
+    "processing_job": ("RoleArn",),
+    "studio_domain": ("DefaultUserSettings", "ExecutionRole"),
+}
+
+
+def role_arns(record: RawRecord) -> list[str]:
+    path = ROLE_FIELDS.get(record.type)
+    if not path:
+        return []
+    cur: Any = record.data
+    for part in path:
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return [cur] if isinstance(cur, str) and cur.startswith("arn:") else []
+
+
+class RoleCache:
+    """Role ARN -> identity record, and managed policy ARN -> default-version document, per scan."""
+
+    def __init__(self) -> None:
+        self._roles: dict[str, RawRecord] = {}
+        self._policies: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._role_locks: dict[str, threading.Lock] = {}
+
+    def get(self, iam: Any, arn: str, account: str) -> RawRecord:
+        with self._lock:
+            lock = self._role_locks.setdefault(arn, threading.Lock())
+        with lock:
+            if arn not in self._roles:
+                self._roles[arn] = self._read(iam, arn, account)
+            return self._roles[arn]
+
+    def _read(self, iam: Any, arn: str, account: str) -> RawRecord:
+        name = arn.rsplit("/", 1)[-1]
+        data: dict[str, Any] = {"RoleArn": arn, "RoleName": name, "Policies": []}
+        role_account = arn.split(":")[4] if arn.count(":") >= 5 else ""
+        try:
+            if role_account and role_account != account:
+                raise PermissionError(f"role is in account {role_account}, outside the scanned account")
+            for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name):
+                for att in page.get("AttachedPolicies", []):
+                    data["Policies"].append(self._managed(iam, att["PolicyArn"]))
+            for page in iam.get_paginator("list_role_policies").paginate(RoleName=name):
+                for pname in page.get("PolicyNames", []):
+                    doc = iam.get_role_policy(RoleName=name, PolicyName=pname)["PolicyDocument"]
+                    data["Policies"].append({"PolicyName": f"inline:{pname}", "Document": doc})
+        except (ClientError, BotoCoreError, PermissionError) as exc:
+            data["Error"] = one_line(exc)
+        return RawRecord(provider="aws", type="iam_role", account=account, region="", data=data)
+
+    def _managed(self, iam: Any, policy_arn: str) -> dict[str, Any]:
+        with self._lock:
+            cached = self._policies.get(policy_arn)
+        if cached is not None:
+            return cached
+        version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+        doc = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]["Document"]
+        entry = {"PolicyName": policy_arn, "Document": doc}
+        with self._lock:
+            self._policies[policy_arn] = entry
+        return entry

@@ -1,0 +1,41 @@
+"""boto3 sessions and clients configured the one way aispm uses them.
+
+Clients never get an explicit ``endpoint_url``: ``AWS_ENDPOINT_URL`` and the
+per-service variables must keep working. Retries use botocore's adaptive mode,
+which backs off on throttling and rate-limits the client itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from collectors.base import ApiCalls
+
+RETRY_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 8},
+    connect_timeout=10,
+    read_timeout=60,
+    max_pool_connections=16,
+    user_agent_extra="aispm",
+)
+
+
+def client(session: boto3.Session, service: str, region: str | None, calls: ApiCalls) -> Any:
+    """A client that counts every API operation it calls into ``calls``."""
+    c: Any = session.client(service, region_name=region, config=RETRY_CONFIG)  # type: ignore[call-overload]
+
+    def count(model: Any, **_: Any) -> None:
+        calls.add("aws", f"{service}:{model.name}")
+
+    c.meta.events.register(f"before-call.{c.meta.service_model.service_id.hyphenize()}.*", count)
+    return c
+
+
+def error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""

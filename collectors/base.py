@@ -1,0 +1,138 @@
+"""The collector interface: one scope unit in, raw provider records and scope errors out.
+
+A scope unit is the smallest piece of an estate that is scanned, reconciled
+and reported on its own (AWS account x region, Azure subscription, GCP
+project x location), so one failing unit never hides or resolves another's
+findings.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ProviderName = Literal["aws", "azure", "gcp"]
+
+
+class ScopeUnit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: ProviderName
+    scope: str = Field(description="stable id of the unit, e.g. 'aws:123456789012:us-east-1'")
+    account: str = ""
+    region: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RawRecord(BaseModel):
+    """One provider record exactly as the API returned it (plus what the collector joined to it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: ProviderName
+    type: str
+    account: str
+    region: str
+    data: dict[str, Any]
+
+
+class ScopeError(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: ProviderName
+    scope: str
+    error: str
+
+
+class ApiCalls:
+    """Thread-safe API call counter keyed by (provider, operation)."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, provider: str, operation: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[(provider, operation)] += n
+
+    def merge(self, other: dict[str, dict[str, int]]) -> None:
+        for provider, ops in other.items():
+            for op, n in ops.items():
+                self.add(provider, op, n)
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            out: dict[str, dict[str, int]] = {}
+            for (provider, op), n in sorted(self._counts.items()):
+                out.setdefault(provider, {})[op] = n
+            return out
+
+    def total(self, provider: str | None = None) -> int:
+        with self._lock:
+            return sum(n for (p, _), n in self._counts.items() if provider in (None, p))
+
+
+class CollectResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unit: ScopeUnit
+    records: list[RawRecord] = Field(default_factory=list)
+    identities: list[RawRecord] = Field(default_factory=list)
+    errors: list[ScopeError] = Field(default_factory=list)
+    api_calls: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Collector(Protocol):
+    """What every cloud collector offers the pipeline."""
+
+    provider: ProviderName
+
+    def plan(self) -> tuple[list[ScopeUnit], list[ScopeError]]:
+        """The scope units to scan (and errors met while discovering them)."""
+        ...
+
+    def collect(self, unit: ScopeUnit) -> CollectResult:
+        """Scan one unit; must not raise for cloud errors, but report them in ``errors``."""
+        ...
+
+
+def one_line(exc: BaseException) -> str:
+    """A single-line, secret-free description of an exception for summary.json."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:500]
+
+
+class CollectOptions(BaseModel):
+    """What the user asked to scan, for every provider (CLI flags over config over defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    regions: list[str] = Field(default_factory=list)
+    all_regions: bool = False
+    role_arns: list[str] = Field(default_factory=list)
+    org: bool = False
+    external_id: str | None = None
+    member_role_name: str = "aispm-member-read"
+    subscriptions: list[str] = Field(default_factory=list)
+    projects: list[str] = Field(default_factory=list)
+    locations: list[str] = Field(default_factory=list)
+    job_window_days: int = 30
+    collect_tags: bool = False
+    page_size: int | None = None
+    workers: int = 8
+
+
+def build_collector(provider: str, options: CollectOptions) -> Collector:
+    """The collector of ``provider``; its SDK is imported only when that provider is scanned."""
+    import importlib
+
+    module = importlib.import_module(f"collectors.{provider}")
+    collector: Collector = module.build(options)
+    return collector

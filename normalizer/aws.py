@@ -1,0 +1,281 @@
+"""AWS SageMaker raw records -> AI assets.
+
+Defaults for absent fields are the documented AWS defaults (rules-v1.md): an
+absent field is what AWS does, not "unknown".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from collectors.base import RawRecord
+from normalizer.common import dig, fact, not_equal_fact, parse_time, present
+from normalizer.schema import (
+    Access,
+    Asset,
+    Encryption,
+    EnvVar,
+    Fact,
+    Identity,
+    Lifecycle,
+    Logging,
+    Network,
+    PolicyStatement,
+    Relation,
+    Resilience,
+)
+from normalizer.secrets import env_vars
+
+# Instance families whose storage is local NVMe instance store: AWS refuses a volume KMS key on them.
+NVME_FAMILIES = frozenset({
+    "ml.p3dn", "ml.p4d", "ml.p4de", "ml.p5", "ml.p5e", "ml.p5en", "ml.g4dn", "ml.g5", "ml.g6", "ml.g6e",
+    "ml.m5d", "ml.c5d", "ml.r5d", "ml.trn1", "ml.trn1n", "ml.trn2",
+})
+
+
+def _family(instance_type: str) -> str:
+    return instance_type.rsplit(".", 1)[0] if instance_type.count(".") >= 2 else instance_type
+
+
+def _arn_base(arn: str) -> str:
+    """'arn:aws:sagemaker:us-east-1:123456789012' from any SageMaker ARN."""
+    return ":".join(arn.split(":")[:5])
+
+
+def _related(arn: str, kind: str, resource: str, name: str) -> Relation:
+    # SageMaker ARNs carry resource names in lower case.
+    return Relation(kind=kind, uid=f"{_arn_base(arn)}:{resource}/{name.lower()}", role=kind)
+
+
+def _tags(data: Mapping[str, Any]) -> dict[str, str]:
+    return {str(t["Key"]): str(t.get("Value", "")) for t in data.get("Tags") or [] if "Key" in t}
+
+
+def _environment(envs: Iterable[tuple[str, Mapping[str, Any] | None]]) -> tuple[EnvVar, ...]:
+    out: list[EnvVar] = []
+    for container, env in envs:
+        out.extend(env_vars(((str(k), str(v)) for k, v in (env or {}).items()), container=container))
+    return tuple(out)
+
+
+def _base(rec: RawRecord, kind: str, uid_key: str, name_key: str) -> dict[str, Any]:
+    d = rec.data
+    return {
+        "uid": d[uid_key],
+        "provider": "aws",
+        "service": "sagemaker",
+        "kind": kind,
+        "name": d[name_key],
+        "account": rec.account,
+        "region": rec.region,
+        "tags": _tags(d),
+        "created": parse_time(d.get("CreationTime")),
+    }
+
+
+def _cmk(value: Any, source: str) -> Fact:
+    return fact(present(value), source, value)
+
+
+def _identity(arn: Any) -> tuple[str, ...]:
+    return (str(arn),) if arn else ()
+
+
+def notebook(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    platform = d.get("PlatformIdentifier")
+    imds = dig(d, "InstanceMetadataServiceConfiguration.MinimumInstanceMetadataServiceVersion")
+    return Asset(
+        **_base(rec, "notebook", "NotebookInstanceArn", "NotebookInstanceName"),
+        network=Network(
+            direct_internet_access=not_equal_fact(d.get("DirectInternetAccess"), "Disabled",
+                                                  "DirectInternetAccess", "Enabled"),
+            private_network=fact(present(d.get("SubnetId")), "SubnetId", d.get("SubnetId")),
+        ),
+        encryption=Encryption(customer_managed_key=(_cmk(d.get("KmsKeyId"), "KmsKeyId"),)),
+        access=Access(
+            root_access=not_equal_fact(d.get("RootAccess"), "Disabled", "RootAccess", "Enabled"),
+            imds_v1=not_equal_fact(imds, "2", "InstanceMetadataServiceConfiguration."
+                                   "MinimumInstanceMetadataServiceVersion", "1"),
+        ),
+        identities=_identity(d.get("RoleArn")),
+        lifecycle=Lifecycle(
+            outdated_image=(
+                fact(str(platform).startswith(("notebook-al1-", "notebook-al2-")), "PlatformIdentifier", platform)
+                if platform else None
+            ),
+        ),
+        details={k: str(d[k]) for k in ("InstanceType", "PlatformIdentifier") if d.get(k)},
+    )
+
+
+def model(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    containers: list[tuple[str, Mapping[str, Any] | None]] = []
+    if d.get("PrimaryContainer"):
+        containers.append(("PrimaryContainer", d["PrimaryContainer"].get("Environment")))
+    for i, c in enumerate(d.get("Containers") or []):
+        containers.append((c.get("ContainerHostname") or f"Containers[{i}]", c.get("Environment")))
+    images = [str(c.get("Image")) for c in [d.get("PrimaryContainer") or {}, *(d.get("Containers") or [])]
+              if c.get("Image")]
+    return Asset(
+        **_base(rec, "model", "ModelArn", "ModelName"),
+        network=Network(
+            egress_isolated=fact(d.get("EnableNetworkIsolation") is True, "EnableNetworkIsolation",
+                                 d.get("EnableNetworkIsolation"), "false"),
+            private_network=fact(present(d.get("VpcConfig")), "VpcConfig", d.get("VpcConfig")),
+        ),
+        identities=_identity(d.get("ExecutionRoleArn")),
+        environment=_environment(containers),
+        details={"images": ",".join(images)} if images else {},
+    )
+
+
+def endpoint_config(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    arn = d["EndpointConfigArn"]
+    capture = d.get("DataCaptureConfig") or {}
+    if not present(capture):
+        capture_fact = fact(False, "DataCaptureConfig", None)
+    else:
+        enabled = capture.get("EnableCapture")
+        capture_fact = fact(enabled is not False, "DataCaptureConfig.EnableCapture", enabled, "true")
+    variants = d.get("ProductionVariants") or []
+    instance_variants = [v for v in variants if v.get("InstanceType") or v.get("InstancePools")]
+    if instance_variants:
+        low = min(instance_variants, key=lambda v: int(v.get("InitialInstanceCount") or 1))
+        count = int(low.get("InitialInstanceCount") or 1)
+        redundant = fact(count >= 2, f"ProductionVariants[{low.get('VariantName')}].InitialInstanceCount", count)
+    else:
+        redundant = fact(True, "ProductionVariants", "serverless only")
+    return Asset(
+        **_base(rec, "endpoint_config", "EndpointConfigArn", "EndpointConfigName"),
+        encryption=Encryption(customer_managed_key=(_cmk(d.get("KmsKeyId"), "KmsKeyId"),)),
+        logging=Logging(request_capture=capture_fact),
+        resilience=Resilience(redundant=redundant),
+        relations=tuple(_related(arn, "model", "model", v["ModelName"]) for v in variants if v.get("ModelName")),
+    )
+
+
+def endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
+    d = rec.data
+    arn = d["EndpointArn"]
+    relations = (_related(arn, "endpoint_config", "endpoint-config", d["EndpointConfigName"]),) if d.get(
+        "EndpointConfigName") else ()
+    monitoring = None
+    if ctx.monitoring_known:
+        schedules = ctx.monitored_endpoints.get(str(d["EndpointName"]), [])
+        monitoring = fact(bool(schedules), "MonitoringSchedules[Status=Scheduled]",
+                          ",".join(schedules) if schedules else "none")
+    return Asset(
+        **_base(rec, "endpoint", "EndpointArn", "EndpointName"),
+        logging=Logging(monitoring=monitoring),
+        relations=relations,
+        details={"status": str(d.get("EndpointStatus", ""))},
+    )
+
+
+def training_job(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    rc = d.get("ResourceConfig") or {}
+    types = [str(rc["InstanceType"])] if rc.get("InstanceType") else []
+    types += [str(g["InstanceType"]) for g in rc.get("InstanceGroups") or [] if g.get("InstanceType")]
+    keys = [_cmk(dig(d, "OutputDataConfig.KmsKeyId"), "OutputDataConfig.KmsKeyId")]
+    nvme_only = bool(types) and all(_family(t) in NVME_FAMILIES for t in types)
+    if not nvme_only:
+        keys.append(_cmk(rc.get("VolumeKmsKeyId"), "ResourceConfig.VolumeKmsKeyId"))
+    relations: list[Relation] = []
+    return Asset(
+        **_base(rec, "training_job", "TrainingJobArn", "TrainingJobName"),
+        network=Network(
+            egress_isolated=fact(d.get("EnableNetworkIsolation") is True, "EnableNetworkIsolation",
+                                 d.get("EnableNetworkIsolation"), "false"),
+            private_network=fact(present(d.get("VpcConfig")), "VpcConfig", d.get("VpcConfig")),
+        ),
+        encryption=Encryption(
+            customer_managed_key=tuple(keys),
+            inter_node=fact(d.get("EnableInterContainerTrafficEncryption") is True,
+                            "EnableInterContainerTrafficEncryption",
+                            d.get("EnableInterContainerTrafficEncryption"), "false"),
+        ),
+        identities=_identity(d.get("RoleArn")),
+        environment=_environment([("", d.get("Environment"))]),
+        relations=tuple(relations),
+        details={k: v for k, v in {"instance_types": ",".join(types),
+                                   "status": str(d.get("TrainingJobStatus", ""))}.items() if v},
+    )
+
+
+class _Ctx:
+    """Facts that span records of one scope (e.g. which endpoints a monitoring schedule watches)."""
+
+    def __init__(self, records: Sequence[RawRecord]) -> None:
+        schedules = [r for r in records if r.type == "monitoring_schedule"]
+        self.monitoring_known = any(r.type == "monitoring_schedules_listed" for r in records)
+        self.monitored_endpoints: dict[str, list[str]] = {}
+        for r in schedules:
+            if r.data.get("MonitoringScheduleStatus") == "Scheduled" and r.data.get("EndpointName"):
+                self.monitored_endpoints.setdefault(str(r.data["EndpointName"]), []).append(
+                    str(r.data.get("MonitoringScheduleName", "")))
+
+
+MAPPERS: dict[str, Callable[[RawRecord, _Ctx], Asset]] = {
+    "notebook_instance": notebook,
+    "model": model,
+    "endpoint_config": endpoint_config,
+    "endpoint": endpoint,
+    "training_job": training_job,
+}
+
+
+def map_records(records: Sequence[RawRecord]) -> list[Asset]:
+    """Map one scope's AWS records; record types without a mapper carry no asset of their own."""
+    ctx = _Ctx(records)
+    return [MAPPERS[r.type](r, ctx) for r in records if r.type in MAPPERS]
+
+
+def _policy_document(doc: Any) -> dict[str, Any]:
+    if isinstance(doc, str):
+        from urllib.parse import unquote
+
+        doc = json.loads(unquote(doc))
+    return doc if isinstance(doc, dict) else {}
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def statements(policy_name: str, document: Any) -> tuple[PolicyStatement, ...]:
+    doc = _policy_document(document)
+    raw = doc.get("Statement", [])
+    out = []
+    for st in [raw] if isinstance(raw, dict) else raw:
+        out.append(PolicyStatement(
+            policy=policy_name,
+            effect="Allow" if st.get("Effect") == "Allow" else "Deny",
+            actions=_strings(st.get("Action")),
+            not_actions=_strings(st.get("NotAction")),
+            resources=_strings(st.get("Resource")),
+            not_resources=_strings(st.get("NotResource")),
+            conditional=bool(st.get("Condition")),
+        ))
+    return tuple(out)
+
+
+def map_identities(records: Sequence[RawRecord]) -> list[Identity]:
+    out = []
+    for r in records:
+        d = r.data
+        stmts: list[PolicyStatement] = []
+        for p in d.get("Policies", []):
+            stmts.extend(statements(str(p["PolicyName"]), p.get("Document")))
+        out.append(Identity(uid=d["RoleArn"], provider="aws", kind="aws_role", account=r.account,
+                            name=str(d.get("RoleName", "")), statements=tuple(stmts), error=d.get("Error")))
+    return out

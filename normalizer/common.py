@@ -1,0 +1,58 @@
+"""Small helpers every provider mapper shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from normalizer.schema import Fact
+
+ABSENT = "absent"
+
+
+def dig(data: Mapping[str, Any] | None, path: str) -> Any:
+    """Value at a dotted path, or None when any step is missing."""
+    cur: Any = data
+    for part in path.split("."):
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def shown(value: Any, default: str | None = None) -> str:
+    """How an observed wire value is shown to analysts."""
+    if value is None or value == {}:
+        return f"{ABSENT} (default {default})" if default else ABSENT
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def fact(value: bool, source: str, observed: Any, default: str | None = None) -> Fact:
+    return Fact(value=value, source=source, observed=shown(observed, default))
+
+
+def not_equal_fact(raw: Any, bad_unless: str, source: str, default: str, *, casefold: bool = False) -> Fact:
+    """Fact that is True when ``raw`` (absent means ``default``) differs from ``bad_unless``."""
+    effective = default if raw is None else str(raw)
+    differs = effective.casefold() != bad_unless.casefold() if casefold else effective != bad_unless
+    return fact(differs, source, raw, default)
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str) and value:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return None
+
+
+def present(value: Any) -> bool:
+    """A configuration block counts only when non-empty (``{}`` and ``[]`` mean absent)."""
+    return value not in (None, "", {}, [])

@@ -1,0 +1,88 @@
+"""What a rule is, and what evaluating it yields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Literal
+
+from normalizer.schema import Asset
+from rules.identity import IdentityVerdicts
+
+
+class Severity(IntEnum):
+    """OCSF severity ids."""
+
+    informational = 1
+    low = 2
+    medium = 3
+    high = 4
+    critical = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.capitalize()
+
+
+Status = Literal["pass", "fail", "error"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict of one rule on one asset, with one sentence naming the setting."""
+
+    status: Status
+    detail: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """Scan-wide facts a rule may need beyond the asset itself."""
+
+    identities: IdentityVerdicts = field(default_factory=lambda: IdentityVerdicts({}))
+    known_accounts: frozenset[str] = frozenset()
+    required_tags: tuple[str, ...] = ()
+
+
+Check = Callable[[Asset, Context], Outcome | None]
+
+
+@dataclass(frozen=True)
+class Remediation:
+    text: str = ""
+    cli: Mapping[str, str] = field(default_factory=dict)        # provider -> command
+    terraform: Mapping[str, str] = field(default_factory=dict)  # provider -> setting
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule written once against the normalized schema; ``check`` returns None when it does not apply."""
+
+    id: str
+    title: str
+    severity: Severity
+    kinds: Mapping[str, tuple[str, ...]]   # provider -> asset kinds the rule applies to
+    check: Check
+    description: str = ""
+    risk: str = ""
+    remediation: Remediation = field(default_factory=Remediation)
+    references: tuple[str, ...] = ()
+    compliance: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # framework id -> requirement ids
+    requires_config: bool = False
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return tuple(self.kinds)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One (rule, asset) verdict after policy (severity overrides, suppressions) was applied."""
+
+    rule: Rule
+    asset: Asset
+    status: Status
+    detail: str
+    severity: Severity
+    suppression: str | None = None   # the justification when a suppression matched

@@ -1,0 +1,40 @@
+"""What every sink receives and reports back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class Batch:
+    """Everything one scan delivers: OCSF findings, the AI inventory and the summary."""
+
+    scan_id: str
+    findings: list[dict[str, Any]]
+    assets: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+@dataclass
+class Undelivered:
+    """One item a sink could not deliver after its retries; goes to the dead-letter store."""
+
+    sink: str
+    reason: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class DeliveryReport:
+    sink: str
+    delivered: int = 0
+    undelivered: list[Undelivered] = field(default_factory=list)
+
+
+class Sink(Protocol):
+    name: str
+
+    def deliver(self, batch: Batch) -> DeliveryReport:
+        """Deliver the batch; never raise for delivery failures, return them as undelivered."""
+        ...

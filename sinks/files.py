@@ -1,0 +1,49 @@
+"""The ``file`` sink: findings.ocsf.jsonl, assets.jsonl and summary.json in the output folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sinks.base import Batch, DeliveryReport, Undelivered
+
+FINDINGS_FILE = "findings.ocsf.jsonl"
+ASSETS_FILE = "assets.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+def _write_atomic(path: Path, lines: Iterable[str]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for line in lines:
+            fh.write(line)
+    os.replace(tmp, path)
+
+
+def jsonl(items: Iterable[dict[str, Any]]) -> Iterable[str]:
+    for item in items:
+        yield json.dumps(item, separators=(",", ":"), sort_keys=False, default=str) + "\n"
+
+
+class FileSink:
+    name = "file"
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out_dir = Path(out_dir)
+
+    def deliver(self, batch: Batch) -> DeliveryReport:
+        report = DeliveryReport(sink=self.name)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.out_dir / FINDINGS_FILE, jsonl(batch.findings))
+            _write_atomic(self.out_dir / ASSETS_FILE, jsonl(batch.assets))
+            _write_atomic(self.out_dir / SUMMARY_FILE, [json.dumps(batch.summary, indent=2) + "\n"])
+        except OSError as exc:
+            reason = f"cannot write to {self.out_dir}: {exc.strerror or exc}"
+            report.undelivered = [Undelivered(self.name, reason, f) for f in batch.findings]
+            return report
+        report.delivered = len(batch.findings)
+        return report

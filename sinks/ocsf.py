@@ -1,0 +1,137 @@
+"""OCSF 1.3.0 Compliance Finding (class 2003) serialization, exactly as the output contract says."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from normalizer.schema import PROVIDER_DISPLAY, Asset
+from rules.model import Evaluation, Rule
+
+OCSF_VERSION = "1.3.0"
+VENDOR = "aispm project"
+_FINDING_NAMESPACE = uuid.UUID("5d6f3c1e-8a3b-4f5e-9a51-6b1f3f2a9c40")
+
+# Framework id -> display name; native controls are shown only on findings of their own cloud.
+FRAMEWORK_NAMES: dict[str, str] = {
+    "nist-ai-rmf": "NIST AI RMF 1.0",
+    "iso-42001": "ISO/IEC 42001:2023",
+    "mitre-atlas": "MITRE ATLAS",
+    "aws_securityhub": "AWS Security Hub",
+    "azure_policy": "Azure Policy",
+    "gcp_org_policy": "Google Cloud Organization Policy",
+}
+NATIVE_FRAMEWORK: dict[str, str] = {"aws": "aws_securityhub", "azure": "azure_policy", "gcp": "gcp_org_policy"}
+
+STATUS_NEW, STATUS_SUPPRESSED, STATUS_RESOLVED = 1, 3, 4
+_STATUS_NAMES = {STATUS_NEW: "New", STATUS_SUPPRESSED: "Suppressed", STATUS_RESOLVED: "Resolved"}
+ACTIVITY_CREATE, ACTIVITY_CLOSE = 1, 3
+_ACTIVITY_NAMES = {ACTIVITY_CREATE: "Create", ACTIVITY_CLOSE: "Close"}
+
+
+def finding_uid(rule_id: str, resource_uid: str) -> str:
+    """Deterministic from (rule id, resource uid) only, so SIEMs update rather than duplicate."""
+    return str(uuid.uuid5(_FINDING_NAMESPACE, f"{rule_id}|{resource_uid}"))
+
+
+def compliance_refs(rule: Rule, provider: str) -> tuple[list[str], list[str]]:
+    """(standards, requirements) the rule maps to, native controls filtered to the asset's cloud."""
+    standards: list[str] = []
+    requirements: list[str] = []
+    for framework, ids in rule.compliance.items():
+        if framework in NATIVE_FRAMEWORK.values() and framework != NATIVE_FRAMEWORK.get(provider):
+            continue
+        if not ids:
+            continue
+        standards.append(FRAMEWORK_NAMES.get(framework, framework))
+        requirements.extend(ids)
+    return standards, requirements
+
+
+def resource(asset: Asset) -> dict[str, Any]:
+    data: dict[str, Any] = {"service": asset.service}
+    data.update(asset.details)
+    out: dict[str, Any] = {
+        "uid": asset.uid,
+        "type": asset.kind,
+        "name": asset.name,
+        "region": asset.region,
+        "cloud_partition": asset.uid.split(":")[1] if asset.uid.startswith("arn:") else None,
+        "labels": [f"{k}={v}" for k, v in sorted(asset.tags.items())] or None,
+        "data": data,
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def to_ocsf(ev: Evaluation, time_ms: int, product_version: str, scan_id: str = "") -> dict[str, Any]:
+    """The OCSF object of one evaluation (Pass or Fail; errors are never serialized)."""
+    rule, asset = ev.rule, ev.asset
+    passed = ev.status == "pass"
+    if ev.suppression is not None:
+        status_id, detail = STATUS_SUPPRESSED, f"Suppressed: {ev.suppression} ({ev.detail})"
+    else:
+        status_id, detail = (STATUS_RESOLVED if passed else STATUS_NEW), ev.detail
+    standards, requirements = compliance_refs(rule, asset.provider)
+    remediation: dict[str, Any] = {"desc": rule.remediation.text or rule.title}
+    if rule.references:
+        remediation["references"] = list(rule.references)
+    finding: dict[str, Any] = {
+        "class_uid": 2003,
+        "class_name": "Compliance Finding",
+        "category_uid": 2,
+        "category_name": "Findings",
+        "type_uid": 200300 + ACTIVITY_CREATE,
+        "type_name": "Compliance Finding: Create",
+        "activity_id": ACTIVITY_CREATE,
+        "activity_name": _ACTIVITY_NAMES[ACTIVITY_CREATE],
+        "time": time_ms,
+        "severity_id": int(ev.severity),
+        "severity": ev.severity.label,
+        "status_id": status_id,
+        "status": _STATUS_NAMES[status_id],
+        "status_detail": detail,
+        "message": f"{rule.title}: {asset.name}",
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {"name": "aispm", "vendor_name": VENDOR, "version": product_version},
+            "log_name": "aispm-findings",
+            **({"correlation_uid": scan_id} if scan_id else {}),
+        },
+        "finding_info": {
+            "uid": finding_uid(rule.id, asset.uid),
+            "title": rule.title,
+            "desc": rule.description or rule.title,
+            "types": [f"AI Security Posture/{rule.id.split('-')[1]}"],
+        },
+        "compliance": {
+            "control": rule.id,
+            "status": "Pass" if passed else "Fail",
+            "status_id": 1 if passed else 3,
+            "standards": standards,
+            "requirements": requirements,
+        },
+        "resources": [resource(asset)],
+        "cloud": {
+            "provider": PROVIDER_DISPLAY[asset.provider],
+            "account": {"uid": asset.account},
+            "region": asset.region,
+        },
+        "remediation": remediation,
+    }
+    return finding
+
+
+def closed(finding: dict[str, Any], time_ms: int) -> dict[str, Any]:
+    """A previously delivered finding re-issued as closed: its resource vanished."""
+    out = dict(finding)
+    out.update(
+        activity_id=ACTIVITY_CLOSE,
+        activity_name=_ACTIVITY_NAMES[ACTIVITY_CLOSE],
+        type_uid=200300 + ACTIVITY_CLOSE,
+        type_name="Compliance Finding: Close",
+        time=time_ms,
+        status_id=STATUS_RESOLVED,
+        status=_STATUS_NAMES[STATUS_RESOLVED],
+        status_detail="The resource no longer exists.",
+    )
+    return out

@@ -1,0 +1,57 @@
+"""The SageMaker collector against moto: paging, describes, roles once per scan, scope errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from collectors.aws import AwsCollector, AwsOptions
+from collectors.base import ScopeUnit
+
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def _role(name: str, actions: Any) -> str:
+    iam = boto3.client("iam", region_name="us-east-1")
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+    return arn
+
+
+def test_collects_every_page_and_reads_each_role_once(sm: Any) -> None:
+    role = _role("exec", ["s3:GetObject"])
+    sm.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer={"Image": "img"})
+    for i in range(5):
+        sm.create_notebook_instance(NotebookInstanceName=f"nb-{i}", InstanceType="ml.t3.medium", RoleArn=role)
+        sm.create_endpoint_config(EndpointConfigName=f"ec-{i}", ProductionVariants=[
+            {"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    collector = AwsCollector(options=AwsOptions(regions=("us-east-1",)), page_size=2)
+    units, errors = collector.plan()
+    assert errors == []
+    assert [u.scope for u in units] == ["aws:123456789012:us-east-1"]
+    result = collector.collect(units[0])
+    assert result.errors == []
+    names = sorted(r.data["NotebookInstanceName"] for r in result.records if r.type == "notebook_instance")
+    assert names == [f"nb-{i}" for i in range(5)]
+    assert len([r for r in result.records if r.type == "endpoint_config"]) == 5
+    calls = result.api_calls["aws"]
+    assert calls["sagemaker:ListNotebookInstances"] == 3      # 5 items, pages of 2
+    assert calls["sagemaker:ListEndpointConfigs"] == 3
+    assert calls["sagemaker:DescribeNotebookInstance"] == 5
+    assert calls["iam:ListRolePolicies"] == 1                 # one role shared by five notebooks
+    assert [i.data["RoleArn"] for i in result.identities] == [role]
+
+
+def test_unreachable_region_is_a_scope_error_not_a_crash(aws: None, monkeypatch: Any) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", "http://127.0.0.1:9")
+    collector = AwsCollector(options=AwsOptions(regions=("us-east-1",)))
+    unit = ScopeUnit(provider="aws", scope="aws:123456789012:us-east-1", account="123456789012", region="us-east-1")
+    result = collector.collect(unit)
+    assert result.records == []
+    assert result.errors
+    assert all(e.scope == unit.scope for e in result.errors)
+    assert "list_notebook_instances" in result.errors[0].error

@@ -1,0 +1,70 @@
+"""The OCSF finding shape of the contract, field by field."""
+
+from __future__ import annotations
+
+from normalizer import normalize
+from rules.engine import evaluate
+from rules.model import Severity
+from rules.policy import Policy, RuleSettings, Suppression
+from sinks.ocsf import finding_uid, to_ocsf
+from tests.aws.records import record
+
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nb"
+NB = {"NotebookInstanceArn": ARN, "NotebookInstanceName": "nb", "DirectInternetAccess": "Enabled"}
+
+
+def _finding(policy: Policy | None = None, rule: str = "AISPM-NET-002") -> dict:
+    assets = normalize("aws", [record("notebook_instance", NB)])
+    [ev] = [e for e in evaluate(assets, policy=policy).evaluations if e.rule.id == rule]
+    return to_ocsf(ev, 1_700_000_000_123, "1.2.3", "scan-1")
+
+
+def test_contract_fields() -> None:
+    f = _finding()
+    assert (f["class_uid"], f["category_uid"], f["type_uid"], f["activity_id"]) == (2003, 2, 200301, 1)
+    assert f["time"] == 1_700_000_000_123
+    assert (f["severity_id"], f["severity"]) == (4, "High")
+    assert f["metadata"]["version"] == "1.3.0"
+    assert f["metadata"]["product"]["name"] == "aispm"
+    assert f["metadata"]["product"]["vendor_name"]
+    assert f["metadata"]["product"]["version"] == "1.2.3"
+    assert f["finding_info"]["uid"] == finding_uid("AISPM-NET-002", ARN)
+    assert f["finding_info"]["title"] == "Notebook or development environment has direct internet access"
+    assert f["finding_info"]["desc"]
+    assert f["compliance"]["control"] == "AISPM-NET-002"
+    assert (f["compliance"]["status"], f["compliance"]["status_id"]) == ("Fail", 3)
+    assert isinstance(f["compliance"]["standards"], list)
+    assert isinstance(f["compliance"]["requirements"], list)
+    res = f["resources"][0]
+    assert (res["uid"], res["type"], res["name"], res["region"]) == (ARN, "notebook", "nb", "us-east-1")
+    assert f["cloud"] == {"provider": "AWS", "account": {"uid": "123456789012"}, "region": "us-east-1"}
+    assert f["remediation"]["desc"]
+    assert f["status_detail"] == "DirectInternetAccess is Enabled: it has direct internet access."
+
+
+def test_pass_finding() -> None:
+    nb = dict(NB, DirectInternetAccess="Disabled")
+    [ev] = [e for e in evaluate(normalize("aws", [record("notebook_instance", nb)])).evaluations
+            if e.rule.id == "AISPM-NET-002"]
+    p = to_ocsf(ev, 1, "1")
+    assert (p["compliance"]["status"], p["compliance"]["status_id"]) == ("Pass", 1)
+
+
+def test_finding_uid_depends_only_on_rule_and_resource() -> None:
+    a = finding_uid("AISPM-NET-002", ARN)
+    assert a == finding_uid("AISPM-NET-002", ARN)
+    assert a != finding_uid("AISPM-NET-005", ARN)
+    assert a != finding_uid("AISPM-NET-002", ARN + "2")
+
+
+def test_severity_override_and_suppression() -> None:
+    policy = Policy(
+        rules=RuleSettings(severity={"AISPM-NET-002": Severity.low}),
+        suppressions=[Suppression(rule="AISPM-NET-002", resource="arn:aws:sagemaker:*:*:notebook-instance/n*",
+                                  justification="isolated by SCP")],
+    )
+    f = _finding(policy)
+    assert (f["severity_id"], f["severity"]) == (2, "Low")
+    assert f["status_id"] == 3
+    assert "isolated by SCP" in f["status_detail"]
+    assert f["compliance"]["status"] == "Fail"
