@@ -1,0 +1,1109 @@
+"""A local fake of Azure Resource Manager (ARM) for the Azure collector, its tests and ``aispm demo``.
+
+The fake serves an *estate*: a JSON document that holds the resources exactly as
+ARM returns them.  The real Azure SDK pipeline (``azure.mgmt.core.ARMPipelineClient``
+or any generated management client, through ``client._send_request``) talks to it
+unchanged when its base URL is :attr:`FakeArm.url`.
+
+Estate format
+-------------
+A JSON object (load it with :func:`load_estate`; the shipped one is
+``estates/azure_demo.json``, :data:`DEMO_ESTATE_PATH`)::
+
+    {
+      "tenantId": "<guid>",                                  # used in auth challenges
+      "apiVersions": {"Microsoft.MachineLearningServices": ["2025-12-01"]},
+      "managementGroups": [                                  # optional
+        {"name": "<tenant id>", "parent": null, "subscriptions": []},
+        {"name": "mg-ai", "parent": "<tenant id>", "subscriptions": ["<sub id>"]}
+      ],
+      "subscriptions": [                                     # GET /subscriptions objects
+        {"subscriptionId": "<guid>", "displayName": "...", "state": "Enabled", "tenantId": "<guid>"}
+      ],
+      "resourceGroups": [                                    # optional; derived from resources
+        {"id": "/subscriptions/<s>/resourceGroups/<rg>", "location": "eastus2"}
+      ],
+      "resources": [                                         # flat list, any nesting depth
+        {"id": "/subscriptions/<s>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices"
+               "/workspaces/<ws>/computes/<c>", "name": "<c>", "type": "...", "properties": {...}}
+      ],
+      "roleAssignments": [                                   # RoleAssignment objects
+        {"id": "...", "name": "<guid>", "type": "Microsoft.Authorization/roleAssignments",
+         "properties": {"scope": "/subscriptions/<s>", "principalId": "<guid>",
+                        "roleDefinitionId": ".../roleDefinitions/<guid>", ...}}
+      ]
+    }
+
+Each resource ``id`` is the full ARM id exactly as Azure spells it; a missing
+``name`` or ``type`` is derived from it.  The collection of a resource is its id
+minus the last segment, so ``.../workspaces/<ws>/computes`` lists the computes of a
+workspace and ``.../resourceGroups/<rg>/providers/<ns>/workspaces`` the workspaces
+of a resource group.  ``apiVersions`` names, per provider namespace, the versions
+whose response shapes the estate holds; a request for another version of that
+namespace is refused (namespaces not listed accept any version).  Other top-level
+keys (``description``, ``expectations``) are ignored by the server.
+
+What is served (GET only; every path and id is matched case-insensitively)
+-----------------------------------------------------------------------------
+* ``/subscriptions``, ``/subscriptions/{s}``, ``/subscriptions/{s}/resourcegroups``,
+  ``/subscriptions/{s}/resourcegroups/{rg}``;
+* ``{resource id}``: one resource, with the id's original casing in the body;
+* ``{collection}``: the children of a resource group or resource (empty when the
+  parent exists and has none of that type);
+* ``/subscriptions/{s}/providers/{namespace}/{type}``: every top-level resource of
+  that type in the subscription, across resource groups;
+* ``{scope}/providers/Microsoft.Authorization/roleAssignments``: the assignments
+  that apply at, above (management groups, root ``/``) or below the scope.
+  ``$filter=atScope()`` keeps those at or above; ``principalId eq '<id>'`` and
+  ``assignedTo('<id>')`` keep one principal's (the fake has no groups); terms may
+  be joined with ``and``.
+
+Wire behaviour that matches ARM
+-------------------------------
+* Every request needs ``Authorization: Bearer <token>`` with the configured token:
+  otherwise 401 ``AuthenticationFailed`` (header missing or malformed) or
+  ``InvalidAuthenticationToken`` (wrong token), with a ``WWW-Authenticate`` challenge.
+* Every request needs ``api-version``: otherwise 400 ``MissingApiVersionParameter``.
+* Lists answer ``{"value": [...], "nextLink": "<absolute url>"}``; ``nextLink``
+  keeps the query (api-version, ``$filter``) and adds a continuation token
+  (``$skip`` for Microsoft.MachineLearningServices, as its swagger names it,
+  ``$skiptoken`` elsewhere).  The last page has no ``nextLink``.
+* Errors use the ARM body ``{"error": {"code": ..., "message": ...}}``: 404
+  ``SubscriptionNotFound``, ``ResourceGroupNotFound`` or ``ResourceNotFound``.
+* Write-only secrets are never returned: datastore ``credentials.secrets`` keep only
+  ``secretsType``, endpoint ``keys`` and compute admin passwords are dropped, as ARM
+  does (the estate may hold them, to prove they do not leak).
+
+Deliberate simplifications: the fake is read-only, so any other method answers 405
+and is recorded, which lets a test assert that nothing called ``listKeys`` or
+``listSecrets``; ``$top`` and ``$expand`` are ignored; estate order is kept.
+
+Faults (see :meth:`FakeArm.fail`) answer a chosen status with an ARM error body for
+requests under a path prefix, always or a number of times; ``rate_limit`` adds
+``Retry-After`` so the SDK's retry policy waits and retries.
+
+TLS: ``FakeArm(..., tls=True)`` serves https with a self-signed certificate for
+127.0.0.1 written to :attr:`FakeArm.ca_cert_path`, so a client can keep certificate
+verification on (``connection_verify=`` or ``REQUESTS_CA_BUNDLE``) and needs no
+plain-http switch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import copy
+import datetime as dt
+import ipaddress
+import json
+import socket
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "DEMO_ESTATE_PATH",
+    "ArmError",
+    "EstateError",
+    "FakeArm",
+    "Fault",
+    "RecordedRequest",
+    "demo_estate",
+    "load_estate",
+    "main",
+    "validate_estate",
+]
+
+JSON = Any
+"""A decoded JSON value."""
+
+DEMO_ESTATE_PATH = Path(__file__).resolve().parent / "estates" / "azure_demo.json"
+DEFAULT_TOKEN = "aispm-fake-arm-token"
+
+_ML = "microsoft.machinelearningservices"
+_AUTHZ = "microsoft.authorization"
+_RESOURCES = "microsoft.resources"
+_MG_PREFIX = "/providers/microsoft.management/managementgroups/"
+_SKIP_PARAMS = frozenset({"$skip", "$skiptoken"})
+
+# Child collections a parent may list even when the estate has none of them.
+_KNOWN_CHILDREN: dict[str, frozenset[str]] = {
+    f"{_ML}/workspaces": frozenset({"computes", "onlineendpoints", "batchendpoints", "datastores"}),
+    f"{_ML}/workspaces/onlineendpoints": frozenset({"deployments"}),
+    f"{_ML}/workspaces/batchendpoints": frozenset({"deployments"}),
+}
+
+_DEFAULT_CODES: dict[int, str] = {
+    400: "BadRequest",
+    401: "InvalidAuthenticationToken",
+    403: "AuthorizationFailed",
+    404: "ResourceNotFound",
+    409: "Conflict",
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
+
+_SELECTED_HEADERS = (
+    "accept",
+    "content-type",
+    "user-agent",
+    "x-ms-client-request-id",
+    "x-ms-return-client-request-id",
+)
+
+
+class EstateError(ValueError):
+    """The estate document is malformed."""
+
+
+class ArmError(Exception):
+    """An error answered with the ARM error body."""
+
+    def __init__(self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, JSON]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake saw it."""
+
+    method: str
+    target: str
+    """The request target as sent: path and query string, still percent-encoded."""
+    path: str
+    """Percent-decoded path, without the query string."""
+    query: dict[str, str]
+    """Query parameters, names as sent (first value of each)."""
+    headers: dict[str, str]
+    """Selected headers, names lower-cased: accept, content-type, user-agent, x-ms-client-request-id."""
+    authorized: bool
+    """The request carried the expected bearer token."""
+    status: int
+    """HTTP status the fake answered."""
+    at: float
+    """``time.monotonic()`` when the request arrived."""
+
+
+@dataclass
+class Fault:
+    """An injected failure for requests whose decoded path starts with ``prefix`` (any case)."""
+
+    prefix: str
+    status: int
+    remaining: int | None
+    """Failures still to answer; None = always."""
+    code: str | None = None
+    message: str | None = None
+    retry_after: int | None = None
+    method: str | None = None
+    hits: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.remaining is None or self.remaining > 0
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: JSON
+    headers: dict[str, str]
+
+
+# --------------------------------------------------------------------------- estate
+
+
+def load_estate(path: str | Path) -> dict[str, JSON]:
+    """Read and validate an estate JSON file."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    validate_estate(data)
+    result: dict[str, JSON] = data
+    return result
+
+
+def demo_estate() -> dict[str, JSON]:
+    """A fresh copy of the shipped Azure demo estate."""
+    return load_estate(DEMO_ESTATE_PATH)
+
+
+def validate_estate(estate: Mapping[str, JSON]) -> None:
+    """Raise :class:`EstateError` naming the first problem found."""
+    if not isinstance(estate, Mapping):
+        raise EstateError("the estate must be a JSON object")
+    subs = estate.get("subscriptions")
+    if not isinstance(subs, list) or not subs:
+        raise EstateError("'subscriptions' must be a non-empty list")
+    known_subs: set[str] = set()
+    for index, sub in enumerate(subs):
+        sub_id = sub.get("subscriptionId") if isinstance(sub, Mapping) else None
+        if not isinstance(sub_id, str) or not sub_id:
+            raise EstateError(f"subscriptions[{index}] has no subscriptionId")
+        known_subs.add(sub_id.lower())
+    groups = estate.get("managementGroups", [])
+    if not isinstance(groups, list):
+        raise EstateError("'managementGroups' must be a list")
+    group_names = {str(g.get("name", "")).lower() for g in groups if isinstance(g, Mapping)}
+    for index, group in enumerate(groups):
+        if not isinstance(group, Mapping) or not group.get("name"):
+            raise EstateError(f"managementGroups[{index}] has no name")
+        parent = group.get("parent")
+        if parent is not None and str(parent).lower() not in group_names:
+            raise EstateError(f"managementGroups[{index}] names an unknown parent {parent!r}")
+        for sub_id in group.get("subscriptions", []):
+            if str(sub_id).lower() not in known_subs:
+                raise EstateError(f"managementGroups[{index}] lists unknown subscription {sub_id!r}")
+    seen: set[str] = set()
+    for index, resource in enumerate(estate.get("resources", [])):
+        rid = resource.get("id") if isinstance(resource, Mapping) else None
+        where = f"resources[{index}]"
+        if not isinstance(rid, str):
+            raise EstateError(f"{where} has no id")
+        segments = rid.strip("/").split("/")
+        if (
+            len(segments) < 8
+            or len(segments) % 2
+            or segments[0].lower() != "subscriptions"
+            or segments[2].lower() != "resourcegroups"
+            or segments[4].lower() != "providers"
+        ):
+            shape = "/subscriptions/{s}/resourceGroups/{rg}/providers/{namespace}/{type}/{name}[/{type}/{name}...]"
+            raise EstateError(f"{where} id {rid!r} is not of the form {shape}")
+        if segments[1].lower() not in known_subs:
+            raise EstateError(f"{where} id {rid!r} names an unknown subscription")
+        if rid.lower() in seen:
+            raise EstateError(f"{where} id {rid!r} is listed twice")
+        seen.add(rid.lower())
+    for index, assignment in enumerate(estate.get("roleAssignments", [])):
+        props = assignment.get("properties") if isinstance(assignment, Mapping) else None
+        if not isinstance(props, Mapping) or not all(
+            isinstance(props.get(key), str) for key in ("scope", "principalId", "roleDefinitionId")
+        ):
+            raise EstateError(f"roleAssignments[{index}] needs properties.scope, principalId and roleDefinitionId")
+    versions = estate.get("apiVersions", {})
+    if not isinstance(versions, Mapping) or not all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in versions.values()
+    ):
+        raise EstateError("'apiVersions' must map a provider namespace to a list of api-versions")
+
+
+def _resource_type(rid: str) -> str:
+    """``Microsoft.X/a/b`` for ``.../providers/Microsoft.X/a/{n}/b/{m}`` (casing kept)."""
+    segments = rid.strip("/").split("/")
+    provider = segments[5:]
+    return "/".join([provider[0], *provider[1::2]])
+
+
+def _scrub(resource: Mapping[str, JSON]) -> JSON:
+    """A copy without the write-only secrets ARM never returns on GET."""
+    result = copy.deepcopy(dict(resource))
+    kind = str(result.get("type", "")).lower()
+    props = result.get("properties")
+    if not isinstance(props, dict):
+        return result
+    if kind == f"{_ML}/workspaces/datastores":
+        credentials = props.get("credentials")
+        if isinstance(credentials, dict) and isinstance(credentials.get("secrets"), dict):
+            secrets = credentials["secrets"]
+            credentials["secrets"] = {k: v for k, v in secrets.items() if k == "secretsType"}
+    elif kind in (f"{_ML}/workspaces/onlineendpoints", f"{_ML}/workspaces/batchendpoints"):
+        props.pop("keys", None)
+    elif kind == f"{_ML}/workspaces/computes":
+        inner = props.get("properties")
+        accounts = inner.get("userAccountCredentials") if isinstance(inner, dict) else None
+        if isinstance(accounts, dict):
+            accounts.pop("adminUserPassword", None)
+            accounts.pop("adminUserSshPublicKey", None)
+    return result
+
+
+def _encode_token(offset: int) -> str:
+    raw = json.dumps({"o": offset}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> int:
+    if token.isdigit():
+        return int(token)
+    try:
+        data = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
+        offset = int(data["o"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArmError(400, "InvalidQueryParameterValue", f"The continuation token '{token}' is invalid.") from exc
+    if offset < 0:
+        raise ArmError(400, "InvalidQueryParameterValue", f"The continuation token '{token}' is invalid.")
+    return offset
+
+
+def _self_signed_certificate(directory: Path, host: str) -> tuple[Path, Path]:
+    """Write a self-signed certificate (its own CA) for ``host`` and its key; return both paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aispm fake ARM")])
+    now = dt.datetime.now(dt.UTC)
+    alt_names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    try:
+        alt_names.append(x509.IPAddress(ipaddress.ip_address(host)))
+    except ValueError:
+        alt_names.append(x509.DNSName(host))
+    public = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = directory / "fake-arm-cert.pem"
+    key_path = directory / "fake-arm-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+# --------------------------------------------------------------------------- server
+
+
+class FakeArm:
+    """Fake Azure Resource Manager on 127.0.0.1, serving an estate from a daemon thread.
+
+    ``FakeArm(estate)`` takes an estate mapping (``None`` = the shipped demo estate).
+    ``start()`` binds an ephemeral port; ``url`` is then ``http://127.0.0.1:PORT``
+    (``https://`` with ``tls=True``).  Use it as a context manager to start and stop it.
+    """
+
+    caller_object_id = "7d1d5c36-0e43-4d8e-9c65-1f2f3a4b5c6d"
+    """Object id named in the default 403 AuthorizationFailed message."""
+
+    def __init__(
+        self,
+        estate: Mapping[str, JSON] | None = None,
+        *,
+        token: str = DEFAULT_TOKEN,
+        page_size: int = 2,
+        tls: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        data = copy.deepcopy(dict(estate)) if estate is not None else demo_estate()
+        validate_estate(data)
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self.estate: dict[str, JSON] = data
+        self.token = token
+        """The bearer token every request must carry."""
+        self.page_size = page_size
+        """Items per page of every list."""
+        self.api_versions: dict[str, frozenset[str]] = {
+            ns.lower(): frozenset(versions) for ns, versions in data.get("apiVersions", {}).items()
+        }
+        """Accepted api-versions per lower-cased provider namespace; others accept any."""
+        self.requests: list[RecordedRequest] = []
+        self.faults: list[Fault] = []
+        self.tenant_id: str = str(data.get("tenantId") or data["subscriptions"][0].get("tenantId") or "common")
+        self._tls = tls
+        self._host = host
+        self._port = port
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._ca_cert_path: Path | None = None
+        self._index(data)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> FakeArm:
+        """Build a server from an estate JSON file."""
+        return cls(load_estate(path), **kwargs)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("FakeArm is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:PORT`` (no trailing slash)."""
+        return f"{'https' if self._tls else 'http'}://{self._host}:{self.port}"
+
+    @property
+    def ca_cert_path(self) -> Path:
+        """PEM file of the self-signed certificate to trust (``tls=True`` only)."""
+        if self._ca_cert_path is None:
+            raise RuntimeError("FakeArm serves TLS only when built with tls=True and started")
+        return self._ca_cert_path
+
+    def start(self) -> FakeArm:
+        if self._server is not None:
+            return self
+        fake = self
+
+        class Handler(_Handler):
+            owner = fake
+
+        server = _Server((self._host, self._port), Handler)
+        if self._tls:
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="aispm-fake-arm-")
+            cert, key = _self_signed_certificate(Path(self._tls_dir.name), self._host)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            server.ssl_context = context
+            self._ca_cert_path = cert
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fake-arm-{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+            self._tls_dir = None
+            self._ca_cert_path = None
+
+    def __enter__(self) -> FakeArm:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ inspection
+
+    def requests_to(self, prefix: str, method: str | None = None) -> list[RecordedRequest]:
+        """Recorded requests whose decoded path starts with ``prefix`` (any case)."""
+        with self._lock:
+            recorded = list(self.requests)
+        low = prefix.lower()
+        return [r for r in recorded if r.path.lower().startswith(low) and (method is None or r.method == method)]
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # ------------------------------------------------------------------ faults
+
+    def fail(
+        self,
+        prefix: str,
+        status: int,
+        *,
+        times: int | None = None,
+        code: str | None = None,
+        message: str | None = None,
+        retry_after: int | None = None,
+        method: str | None = "GET",
+    ) -> Fault:
+        """Answer ``status`` with an ARM error body to requests under ``prefix``.
+
+        ``times`` failures, then normal answers; None = always.  ``code`` defaults
+        per status (403 ``AuthorizationFailed``, 404 ``ResourceNotFound``, 429
+        ``TooManyRequests``, 500 ``InternalServerError``...), ``message`` to the text
+        ARM sends.  ``retry_after`` adds a ``Retry-After`` header (429 gets 1 second
+        by default).  ``method`` None matches every method.  Faults are checked after
+        authentication and the check that ``api-version`` is present, before the
+        version is matched against the estate (so a typed SDK operation pinned to an
+        old version still sees the fault), in the order added; the first active match
+        answers.
+        """
+        if status < 400 or status > 599:
+            raise ValueError(f"a fault needs an error status, not {status}")
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        fault = Fault(prefix, status, times, code, message, retry_after, method.upper() if method else None)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def deny(self, prefix: str, times: int | None = None) -> Fault:
+        """403 AuthorizationFailed (always by default)."""
+        return self.fail(prefix, 403, times=times)
+
+    def rate_limit(self, prefix: str, times: int = 1, retry_after: int = 1) -> Fault:
+        """429 TooManyRequests with ``Retry-After`` ``times`` times, then normal answers."""
+        return self.fail(prefix, 429, times=times, retry_after=retry_after)
+
+    def unavailable(self, prefix: str, times: int | None = 1, status: int = 503) -> Fault:
+        """503 ServiceUnavailable (or another 5xx) ``times`` times."""
+        return self.fail(prefix, status, times=times)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    # ------------------------------------------------------------------ index
+
+    def _index(self, data: Mapping[str, JSON]) -> None:
+        self._subs: dict[str, JSON] = {}
+        for sub in data["subscriptions"]:
+            sub.setdefault("id", f"/subscriptions/{sub['subscriptionId']}")
+            self._subs[sub["subscriptionId"].lower()] = sub
+        self._mg_parent: dict[str, str | None] = {}
+        self._sub_mg: dict[str, str] = {}
+        for group in data.get("managementGroups", []):
+            name = str(group["name"]).lower()
+            parent = group.get("parent")
+            self._mg_parent[name] = str(parent).lower() if parent is not None else None
+            for sub_id in group.get("subscriptions", []):
+                self._sub_mg[str(sub_id).lower()] = name
+        self._rgs: dict[str, JSON] = {}
+        for group in data.get("resourceGroups", []):
+            rid = str(group["id"])
+            group.setdefault("name", rid.rstrip("/").rsplit("/", 1)[-1])
+            group.setdefault("type", "Microsoft.Resources/resourceGroups")
+            group.setdefault("properties", {"provisioningState": "Succeeded"})
+            self._rgs[rid.lower()] = group
+        self._resources: dict[str, JSON] = {}
+        self._children: dict[str, list[str]] = {}
+        for resource in data.get("resources", []):
+            rid = str(resource["id"])
+            resource.setdefault("name", rid.rsplit("/", 1)[-1])
+            resource.setdefault("type", _resource_type(rid))
+            low = rid.lower()
+            self._resources[low] = resource
+            self._children.setdefault(low.rsplit("/", 1)[0], []).append(low)
+            segments = rid.strip("/").split("/")
+            rg_id = "/" + "/".join(segments[:4])
+            if rg_id.lower() not in self._rgs:
+                self._rgs[rg_id.lower()] = {
+                    "id": rg_id,
+                    "name": segments[3],
+                    "type": "Microsoft.Resources/resourceGroups",
+                    "location": resource.get("location", "eastus"),
+                    "properties": {"provisioningState": "Succeeded"},
+                }
+        self._role_assignments: list[JSON] = list(data.get("roleAssignments", []))
+
+    # ------------------------------------------------------------------ request handling
+
+    def _track(self, connection: socket.socket, opened: bool) -> None:
+        with self._lock:
+            if opened:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def _record(self, entry: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(entry)
+
+    def _respond(
+        self, method: str, path: str, pairs: Sequence[tuple[str, str]], authorization: str | None
+    ) -> tuple[_Reply, bool]:
+        """Answer one request; also tell whether it carried the right token."""
+        authorized = False
+        try:
+            self._authenticate(authorization)
+            authorized = True
+            query = {key.lower(): value for key, value in reversed(pairs)}
+            version = query.get("api-version", "")
+            if not version:
+                raise ArmError(
+                    400,
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                )
+            self._raise_fault(method, path)
+            if method != "GET":
+                raise ArmError(
+                    405,
+                    "MethodNotAllowed",
+                    f"The fake Resource Manager is read-only; {method} {path} is not served.",
+                )
+            self._check_api_version(path, version)
+            return self._route(path, pairs, query), authorized
+        except ArmError as err:
+            return _Reply(err.status, err.body(), err.headers), authorized
+
+    def _authenticate(self, authorization: str | None) -> None:
+        challenge = (
+            f'Bearer authorization_uri="https://login.microsoftonline.com/{self.tenant_id}", '
+            'error="invalid_token", error_description="{}"'
+        )
+        if not authorization:
+            message = "Authentication failed. The 'Authorization' header is missing."
+            raise ArmError(
+                401, "AuthenticationFailed", message, headers={"WWW-Authenticate": challenge.format(message)}
+            )
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            message = "Authentication failed. The 'Authorization' header is provided in an invalid format."
+            raise ArmError(
+                401, "AuthenticationFailed", message, headers={"WWW-Authenticate": challenge.format(message)}
+            )
+        if token.strip() != self.token:
+            message = "The access token is invalid."
+            raise ArmError(
+                401,
+                "InvalidAuthenticationToken",
+                message,
+                headers={"WWW-Authenticate": challenge.format(message)},
+            )
+
+    def _raise_fault(self, method: str, path: str) -> None:
+        low = path.lower()
+        with self._lock:
+            for fault in self.faults:
+                if not fault.active or not low.startswith(fault.prefix.lower()):
+                    continue
+                if fault.method is not None and fault.method != method:
+                    continue
+                fault.hits += 1
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                chosen = copy.copy(fault)
+                break
+            else:
+                return
+        code = chosen.code or _DEFAULT_CODES.get(chosen.status, "InternalServerError")
+        message = chosen.message or self._default_message(chosen.status, path)
+        headers = {"Retry-After": str(chosen.retry_after)} if chosen.retry_after is not None else {}
+        raise ArmError(chosen.status, code, message, headers=headers)
+
+    def _default_message(self, status: int, path: str) -> str:
+        if status == 403:
+            action, scope = _action_and_scope(path)
+            oid = self.caller_object_id
+            return (
+                f"The client '{oid}' with object id '{oid}' does not have authorization to perform action "
+                f"'{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, "
+                "please refresh your credentials."
+            )
+        if status == 404:
+            return self._not_found(path).message
+        if status == 429:
+            return "The request is being throttled. Please retry after the number of seconds in Retry-After."
+        if status >= 500:
+            return "The server encountered an internal error. Please retry the request."
+        return "The request failed."
+
+    def _check_api_version(self, path: str, version: str) -> None:
+        namespace = _namespace(path)
+        accepted = self.api_versions.get(namespace)
+        if accepted is not None and version not in accepted:
+            kind = _type_in_namespace(path) or namespace
+            raise ArmError(
+                400,
+                "NoRegisteredProviderFound",
+                f"No registered resource provider found for API version '{version}' and type '{kind}'. "
+                f"The supported api-versions are '{', '.join(sorted(accepted))}'.",
+            )
+
+    def _route(self, path: str, pairs: Sequence[tuple[str, str]], query: Mapping[str, str]) -> _Reply:
+        clean = "/" + path.strip("/")
+        low = clean.lower()
+        segments = low.strip("/").split("/") if low != "/" else []
+        if segments[-3:] == ["providers", _AUTHZ, "roleassignments"]:
+            scope = "/" + "/".join(clean.strip("/").split("/")[:-3])
+            return self._role_assignments_list(scope, clean, pairs, query)
+        if not segments or segments[0] != "subscriptions":
+            raise self._not_found(clean)
+        if len(segments) == 1:
+            return self._page(list(self._subs.values()), clean, pairs)
+        sub = self._require_subscription(segments[1])
+        if len(segments) == 2:
+            return _Reply(200, copy.deepcopy(sub), {})
+        if segments[2] == "resourcegroups":
+            if len(segments) == 3:
+                prefix = f"/subscriptions/{segments[1]}/resourcegroups/"
+                groups = [g for key, g in self._rgs.items() if key.startswith(prefix)]
+                return self._page(groups, clean, pairs)
+            group = self._rgs.get("/" + "/".join(segments[:4]))
+            if group is None:
+                raise ArmError(
+                    404, "ResourceGroupNotFound", f"Resource group '{clean.split('/')[4]}' could not be found."
+                )
+            if len(segments) == 4:
+                return _Reply(200, copy.deepcopy(group), {})
+        resource = self._resources.get(low)
+        if resource is not None:
+            return _Reply(200, _scrub(resource), {})
+        members = self._collection(low, segments)
+        if members is None:
+            raise self._not_found(clean)
+        return self._page(members, clean, pairs)
+
+    def _collection(self, low: str, segments: Sequence[str]) -> list[JSON] | None:
+        """The members of the collection at ``low``, or None when it is not one."""
+        if low in self._children:
+            return [self._resources[rid] for rid in self._children[low]]
+        if len(segments) == 5 and segments[2] == "providers":
+            wanted = f"{segments[3]}/{segments[4]}"
+            prefix = f"/subscriptions/{segments[1]}/resourcegroups/"
+            return [
+                r for rid, r in self._resources.items() if rid.startswith(prefix) and str(r["type"]).lower() == wanted
+            ]
+        if len(segments) == 7 and segments[2] == "resourcegroups" and segments[4] == "providers":
+            return []
+        parent, _, child = low.rpartition("/")
+        owner = self._resources.get(parent)
+        if owner is not None and child in _KNOWN_CHILDREN.get(str(owner["type"]).lower(), frozenset()):
+            return []
+        return None
+
+    def _require_subscription(self, sub_id: str) -> JSON:
+        sub = self._subs.get(sub_id.lower())
+        if sub is None:
+            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub_id}' could not be found.")
+        return sub
+
+    def _not_found(self, path: str) -> ArmError:
+        """ResourceNotFound naming the first missing resource along ``path``."""
+        segments = path.strip("/").split("/")
+        if len(segments) >= 8 and segments[0].lower() == "subscriptions" and segments[4].lower() == "providers":
+            missing = segments
+            for end in range(8, len(segments) + 1, 2):
+                if "/" + "/".join(segments[:end]).lower() not in self._resources:
+                    missing = segments[:end]
+                    break
+            return ArmError(
+                404,
+                "ResourceNotFound",
+                f"The Resource '{'/'.join(missing[5:])}' under resource group '{segments[3]}' was not found. "
+                "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+            )
+        return ArmError(404, "ResourceNotFound", f"The resource '{path}' was not found.")
+
+    def _page(self, items: Sequence[JSON], path: str, pairs: Sequence[tuple[str, str]]) -> _Reply:
+        token_param = "$skip" if _namespace(path) == _ML else "$skiptoken"
+        offset = 0
+        for key, value in pairs:
+            if key.lower() in _SKIP_PARAMS:
+                offset = _decode_token(value)
+        end = offset + self.page_size
+        body: dict[str, JSON] = {"value": [_scrub(item) for item in items[offset:end]]}
+        if end < len(items):
+            kept = [(k, v) for k, v in pairs if k.lower() not in _SKIP_PARAMS]
+            kept.append((token_param, _encode_token(end)))
+            query = urlencode(kept, quote_via=quote, safe="$'(),:")
+            body["nextLink"] = f"{self.url}{quote(path, safe='/')}?{query}"
+        return _Reply(200, body, {})
+
+    # ------------------------------------------------------------------ role assignments
+
+    def _role_assignments_list(
+        self, scope: str, path: str, pairs: Sequence[tuple[str, str]], query: Mapping[str, str]
+    ) -> _Reply:
+        low = scope.lower().rstrip("/") or "/"
+        parts = low.strip("/").split("/")
+        if parts[0] == "subscriptions" and len(parts) >= 2:
+            self._require_subscription(parts[1])
+            if len(parts) >= 4 and parts[2] == "resourcegroups" and "/".join(["", *parts[:4]]) not in self._rgs:
+                raise ArmError(
+                    404, "ResourceGroupNotFound", f"Resource group '{scope.split('/')[4]}' could not be found."
+                )
+        elif low.startswith(_MG_PREFIX) and low[len(_MG_PREFIX) :] not in self._mg_parent:
+            raise ArmError(404, "ManagementGroupNotFound", f"The management group '{scope}' could not be found.")
+        at_scope, principal = _parse_role_filter(query.get("$filter"))
+        above = self._ancestors(low)
+        selected = []
+        for assignment in self._role_assignments:
+            props = assignment["properties"]
+            their_scope = str(props["scope"]).lower().rstrip("/") or "/"
+            applies = their_scope in above or (not at_scope and low in self._ancestors(their_scope))
+            if applies and (principal is None or str(props["principalId"]).lower() == principal):
+                selected.append(assignment)
+        return self._page(selected, path, pairs)
+
+    def _mg_chain(self, name: str) -> set[str]:
+        chain: set[str] = set()
+        current: str | None = name
+        while current is not None and current not in chain:
+            chain.add(current)
+            current = self._mg_parent.get(current)
+        return {_MG_PREFIX + group for group in chain}
+
+    def _ancestors(self, scope: str) -> set[str]:
+        """Lower-cased scopes at or above ``scope`` (itself included; root is ``/``)."""
+        low = scope.lower().rstrip("/") or "/"
+        result = {"/", low}
+        if low.startswith(_MG_PREFIX):
+            return result | self._mg_chain(low[len(_MG_PREFIX) :].split("/")[0])
+        parts = low.strip("/").split("/")
+        if parts[0] != "subscriptions" or len(parts) < 2:
+            return result
+        group = self._sub_mg.get(parts[1])
+        if group is not None:
+            result |= self._mg_chain(group)
+        ends = [2]
+        if len(parts) >= 4 and parts[2] == "resourcegroups":
+            ends.append(4)
+        if "providers" in parts:
+            ends.extend(range(parts.index("providers") + 4, len(parts) + 1, 2))
+        result.update("/" + "/".join(parts[:end]) for end in ends if end <= len(parts))
+        return result
+
+
+def _parse_role_filter(text: str | None) -> tuple[bool, str | None]:
+    """``(atScope, principal)`` from a role assignment ``$filter``."""
+    if not text:
+        return False, None
+    at_scope = False
+    principal: str | None = None
+    for term in _split_and(text):
+        compact = term.strip()
+        low = compact.lower()
+        if low == "atscope()":
+            at_scope = True
+            continue
+        value: str | None = None
+        if low.startswith("principalid eq "):
+            value = compact[len("principalid eq ") :].strip()
+        elif low.startswith("assignedto(") and low.endswith(")"):
+            value = compact[len("assignedto(") : -1].strip()
+        if value is None or len(value) < 2 or value[0] != "'" or value[-1] != "'":
+            raise ArmError(
+                400,
+                "UnsupportedQuery",
+                f"The filter '{text}' is not supported. Supported filters are 'atScope()', "
+                "\"principalId eq '{value}'\" and \"assignedTo('{value}')\", optionally joined with 'and'.",
+            )
+        principal = value[1:-1].lower()
+    return at_scope, principal
+
+
+def _split_and(text: str) -> Iterable[str]:
+    parts: list[str] = []
+    rest = text
+    while True:
+        index = rest.lower().find(" and ")
+        if index < 0:
+            parts.append(rest)
+            return parts
+        parts.append(rest[:index])
+        rest = rest[index + len(" and ") :]
+
+
+def _namespace(path: str) -> str:
+    """Lower-cased provider namespace a path belongs to (the last ``providers/{ns}``)."""
+    segments = path.strip("/").lower().split("/")
+    for index in range(len(segments) - 2, -1, -1):
+        if segments[index] == "providers":
+            return segments[index + 1]
+    return _RESOURCES
+
+
+def _type_in_namespace(path: str) -> str:
+    segments = path.strip("/").split("/")
+    lowered = [s.lower() for s in segments]
+    if "providers" not in lowered:
+        return ""
+    index = len(lowered) - 1 - lowered[::-1].index("providers")
+    return "/".join(segments[index + 2 :: 2])
+
+
+def _action_and_scope(path: str) -> tuple[str, str]:
+    """The ARM action a GET of ``path`` needs and the scope it is checked at."""
+    segments = path.strip("/").split("/")
+    lowered = [s.lower() for s in segments]
+    if "providers" not in lowered:
+        if len(segments) <= 2:
+            return "Microsoft.Resources/subscriptions/read", "/" + "/".join(segments[:2])
+        return "Microsoft.Resources/subscriptions/resourceGroups/read", "/" + "/".join(segments[:4])
+    index = len(lowered) - 1 - lowered[::-1].index("providers")
+    tail = segments[index + 1 :]
+    action = "/".join([tail[0], *tail[1::2], "read"])
+    if len(tail) % 2:  # ends with a resource name: the resource itself
+        scope_segments = segments
+    elif len(tail) == 2:  # a top-level collection: its resource group or subscription
+        scope_segments = segments[:index]
+    else:  # a child collection: its parent resource
+        scope_segments = segments[:-1]
+    return action, "/" + "/".join(scope_segments)
+
+
+# --------------------------------------------------------------------------- HTTP plumbing
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    ssl_context: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = self.socket.accept()
+        if self.ssl_context is not None:
+            # The handshake runs in the handler thread, so a slow client cannot stall accept().
+            connection = self.ssl_context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        return connection, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Client hang-ups and TLS handshake failures are not the server's problem; stay quiet."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeArm
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-arm"
+    sys_version = ""
+    disable_nagle_algorithm = True  # headers and body go out in two writes; don't wait for delayed ACKs
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
+        super().setup()
+        self.owner._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.owner._track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def do_HEAD(self) -> None:
+        self._serve("HEAD")
+
+    def _serve(self, method: str) -> None:
+        arrived = time.monotonic()
+        raw_path, _, raw_query = self.path.partition("?")
+        path = unquote(raw_path)
+        pairs = parse_qsl(raw_query, keep_blank_values=True)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        reply, authorized = self.owner._respond(method, path, pairs, self.headers.get("Authorization"))
+        selected = {name: self.headers[name] for name in _SELECTED_HEADERS if name in self.headers}
+        query: dict[str, str] = {}
+        for key, value in pairs:
+            query.setdefault(key, value)
+        self.owner._record(RecordedRequest(method, self.path, path, query, selected, authorized, reply.status, arrived))
+        payload = json.dumps(reply.body).encode() if reply.body is not None else b""
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("x-ms-request-id", str(uuid.uuid4()))
+        self.send_header("x-ms-correlation-request-id", str(uuid.uuid4()))
+        client_request_id = self.headers.get("x-ms-client-request-id")
+        if client_request_id:
+            self.send_header("x-ms-client-request-id", client_request_id)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(payload)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m aispm.demo.fake_arm``: serve an estate until interrupted."""
+    parser = argparse.ArgumentParser(description="Serve an Azure estate as a fake Resource Manager on 127.0.0.1.")
+    parser.add_argument("--estate", type=Path, default=DEMO_ESTATE_PATH, help="estate JSON file")
+    parser.add_argument("--port", type=int, default=0, help="port to bind (default: any free port)")
+    parser.add_argument("--token", default=DEFAULT_TOKEN, help="bearer token to accept")
+    parser.add_argument("--page-size", type=int, default=2)
+    parser.add_argument("--tls", action="store_true", help="serve https with a self-signed certificate")
+    args = parser.parse_args(argv)
+    fake = FakeArm.from_file(args.estate, token=args.token, page_size=args.page_size, tls=args.tls, port=args.port)
+    with fake:
+        info = {"url": fake.url, "token": fake.token}
+        if args.tls:
+            info["ca_cert"] = str(fake.ca_cert_path)
+        print(json.dumps(info), flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
