@@ -42,7 +42,7 @@ def seed(region: str, admin_role: str, scoped_role: str) -> None:
     """Create one region's resources: each AWS rule has a passing and a failing asset."""
     sm = boto3.client("sagemaker", region_name=region)
     key = KMS_KEY.replace("us-east-1", region)
-    vpc = {"SecurityGroupIds": ["sg-0a1b2c3d4e5f60718"], "Subnets": ["subnet-0a1b2c3d4e5f60718"]}
+    vpc: Any = {"SecurityGroupIds": ["sg-0a1b2c3d4e5f60718"], "Subnets": ["subnet-0a1b2c3d4e5f60718"]}
     sm.create_notebook_instance(
         NotebookInstanceName="research-sandbox", InstanceType="ml.t3.medium", RoleArn=admin_role,
         DirectInternetAccess="Enabled", RootAccess="Enabled", Tags=[{"Key": "team", "Value": "research"}],
