@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -153,6 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return exitcodes.OK
+    except Exception as exc:  # the contract: exit 1, one line; the traceback only on request
+        if os.environ.get("AISPM_DEBUG"):
+            raise
+        print(f"aispm: unexpected error: {type(exc).__name__}: {exc} (set AISPM_DEBUG=1 for details)",
+              file=sys.stderr)
+        return exitcodes.UNEXPECTED
 
 
 __all__ = ["main", "rule_record", "summary_table"]
