@@ -1,0 +1,24 @@
+"""Azure Machine Learning collection: one subscription per scope unit.
+
+The SDK is imported only when an Azure collector is built, so the pure helpers
+(``collectors.azure.principals``) stay usable without it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from collectors.base import CollectOptions
+
+if TYPE_CHECKING:
+    from collectors.azure.collector import AzureCollector
+
+
+def build(options: CollectOptions) -> AzureCollector:
+    from collectors.azure.arm import current_settings
+    from collectors.azure.collector import AzureCollector
+
+    return AzureCollector(subscriptions=tuple(options.subscriptions), settings=current_settings())
+
+
+__all__ = ["build"]

@@ -1,0 +1,212 @@
+"""Resource Manager access through the official Azure SDK pipeline.
+
+The typed models of ``azure-mgmt-machinelearningservices`` are pinned to an old
+api-version that lacks fields the rules read (``idleTimeBeforeShutdown``,
+``egressPublicNetworkAccess``), so current ARM JSON is read through the
+management client's own pipeline (``_send_request``): bearer-token auth, the
+retry policy (which honours ``Retry-After``) and ARM challenge handling all
+come from the SDK; only ``nextLink`` paging is done here.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from azure.core.exceptions import AzureError
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline.transport import RequestsTransport
+from azure.core.rest import HttpRequest, HttpResponse
+from azure.mgmt.machinelearningservices import MachineLearningServicesMgmtClient
+from urllib3.util.retry import Retry
+
+from collectors.base import ApiCalls, one_line
+
+DEFAULT_ENDPOINT = "https://management.azure.com"
+ENDPOINT_ENV = "AISPM_AZURE_ARM_ENDPOINT"
+
+ML_API = "2025-12-01"           # Microsoft.MachineLearningServices: the newest stable shapes (rules-v1.md)
+SUBSCRIPTIONS_API = "2022-12-01"
+AUTHORIZATION_API = "2022-04-01"
+
+
+class ArmCallError(Exception):
+    """A Resource Manager call that failed for good (after the pipeline's retries): one line, no secrets."""
+
+
+def arm_endpoint() -> str:
+    """The Resource Manager endpoint: ``AISPM_AZURE_ARM_ENDPOINT`` or the public cloud's."""
+    endpoint = (os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT).strip().rstrip("/")
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ValueError(f"{ENDPOINT_ENV} must be an absolute URL such as {DEFAULT_ENDPOINT}, got {endpoint!r}")
+    return endpoint
+
+
+@dataclass(frozen=True)
+class ArmSettings:
+    """How the collector reaches Resource Manager.
+
+    ``credential`` None means ``DefaultAzureCredential``. ``per_call_policies``
+    are extra azure-core policies (tests use them to talk to a plain-http fake).
+    """
+
+    endpoint: str = DEFAULT_ENDPOINT
+    credential: Any = None
+    per_call_policies: tuple[Any, ...] = ()
+    retry_total: int = 6
+    retry_backoff_factor: float = 0.8
+    retry_backoff_max: int = 60
+    workspace_workers: int = 4
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> str:
+        """The token scope follows the endpoint, so sovereign clouds and private links work."""
+        return f"{self.endpoint}/.default"
+
+
+_OVERRIDE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("aispm_azure_arm", default=None)
+
+
+@contextmanager
+def arm_overrides(**settings: Any) -> Iterator[None]:
+    """Collectors built inside this block use these ``ArmSettings`` fields (e.g. a local token credential).
+
+    The demo uses it to hand the collector a credential for its local fake, so it
+    never reaches an identity endpoint; real scans keep ``DefaultAzureCredential``.
+    """
+    unknown = set(settings) - set(ArmSettings.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown ArmSettings fields: {', '.join(sorted(unknown))}")
+    token = _OVERRIDE.set(settings)
+    try:
+        yield
+    finally:
+        _OVERRIDE.reset(token)
+
+
+def current_settings() -> ArmSettings:
+    """Settings from the environment, with any active ``arm_overrides`` applied."""
+    base = ArmSettings(endpoint=arm_endpoint())
+    override = _OVERRIDE.get()
+    return replace(base, **override) if override else base
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A non-GET request was about to leave the collector."""
+
+
+class ReadOnlyPolicy(SansIOHTTPPolicy[Any, Any]):
+    """Refuses any request but GET, whoever builds it (the ARM pipeline may try to register providers).
+
+    Placed after the retry policy, so it sees every request actually sent.
+    """
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        method = str(request.http_request.method).upper()
+        if method != "GET":
+            raise ReadOnlyViolation(f"refused {method} {request.http_request.url}: the collector is read-only")
+
+
+def make_client(settings: ArmSettings, subscription_id: str = "") -> MachineLearningServicesMgmtClient:
+    """A ``MachineLearningServicesMgmtClient`` on ``settings.endpoint`` with its token scope."""
+    credential = settings.credential
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+
+    # One session per client, shared by its workspace threads: a pool as wide as they are.
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(
+        pool_maxsize=max(10, settings.workspace_workers * 2),
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return MachineLearningServicesMgmtClient(
+        credential,
+        subscription_id,
+        base_url=settings.endpoint,
+        credential_scopes=[settings.scope],
+        per_call_policies=list(settings.per_call_policies),
+        per_retry_policies=[ReadOnlyPolicy()],
+        transport=RequestsTransport(session=session, session_owner=True),
+        retry_total=settings.retry_total,
+        retry_backoff_factor=settings.retry_backoff_factor,
+        retry_backoff_max=settings.retry_backoff_max,
+        **settings.extra,
+    )
+
+
+@dataclass
+class Arm:
+    """GET and paged list over one management client, counting every request into ``calls``."""
+
+    client: MachineLearningServicesMgmtClient
+    endpoint: str
+    calls: ApiCalls = field(default_factory=ApiCalls)
+
+    def get(self, url: str, api_version: str | None, operation: str) -> dict[str, Any]:
+        params = {"api-version": api_version} if api_version else None
+        self.calls.add("azure", operation)
+        try:
+            response: HttpResponse = self.client._send_request(HttpRequest("GET", url, params=params))
+        except (AzureError, ReadOnlyViolation) as exc:
+            raise ArmCallError(f"{operation}: {one_line(exc)}") from exc
+        if response.status_code >= 400:
+            raise ArmCallError(f"{operation}: {_http_error(response)}")
+        try:
+            body = response.json()
+        except (ValueError, AzureError) as exc:
+            raise ArmCallError(f"{operation}: malformed JSON in the response ({type(exc).__name__})") from exc
+        if not isinstance(body, dict):
+            raise ArmCallError(f"{operation}: malformed response: expected a JSON object")
+        return body
+
+    def list_all(self, url: str, api_version: str, operation: str) -> list[dict[str, Any]]:
+        """Every item of an ARM list, following ``nextLink`` (only ever to the same endpoint)."""
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        next_url: str | None = url
+        version: str | None = api_version
+        while next_url:
+            body = self.get(next_url, version, operation)
+            page = body.get("value")
+            if not isinstance(page, list) or not all(isinstance(i, dict) for i in page):
+                raise ArmCallError(f"{operation}: malformed response: 'value' is not a list of objects")
+            items.extend(page)
+            link = body.get("nextLink")
+            if not link:
+                break
+            if not isinstance(link, str) or not self._same_endpoint(link):
+                raise ArmCallError(f"{operation}: nextLink leaves the Resource Manager endpoint; not followed")
+            if link in seen:
+                raise ArmCallError(f"{operation}: nextLink repeats a page already read")
+            seen.add(link)
+            next_url, version = link, None   # a nextLink carries its own api-version
+        return items
+
+    def _same_endpoint(self, link: str) -> bool:
+        mine, theirs = urlsplit(self.endpoint), urlsplit(link)
+        return (theirs.scheme, theirs.netloc.lower()) == (mine.scheme, mine.netloc.lower())
+
+
+def _http_error(response: HttpResponse) -> str:
+    """'403 AuthorizationFailed: <message>' from the ARM error body (or the bare status)."""
+    code, message = "", ""
+    try:
+        err = response.json().get("error") or {}
+        code, message = str(err.get("code") or ""), str(err.get("message") or "")
+    except (ValueError, AttributeError):
+        pass
+    text = f"{response.status_code} {code}".strip()
+    return " ".join(f"{text}: {message}".split())[:500] if message else text

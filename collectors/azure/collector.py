@@ -1,0 +1,194 @@
+"""Azure Machine Learning collector: one subscription per scope unit.
+
+Per subscription: workspaces of every kind and registries (subscription-wide
+lists), then per workspace its computes, online endpoints with their
+deployments, batch endpoints and datastores, on a small thread pool. The
+subscription's role assignments are listed once (they include those inherited
+from management groups and the root) and handed to each managed identity.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from collectors.azure.arm import (
+    AUTHORIZATION_API,
+    ML_API,
+    SUBSCRIPTIONS_API,
+    Arm,
+    ArmCallError,
+    ArmSettings,
+    current_settings,
+    make_client,
+)
+from collectors.azure.principals import IDENTITY_BEARING, principals
+from collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit
+
+_ML = "providers/Microsoft.MachineLearningServices"
+
+
+def _scope(subscription_id: str) -> str:
+    return f"azure:{subscription_id}"
+
+
+@dataclass
+class AzureCollector:
+    """Collects Azure ML records with the management client's pipeline."""
+
+    subscriptions: tuple[str, ...] = ()
+    settings: ArmSettings = field(default_factory=current_settings)
+    provider: str = "azure"
+
+    # ------------------------------------------------------------------ plan
+
+    def plan(self) -> tuple[list[ScopeUnit], list[ScopeError]]:
+        """The requested subscriptions, or every Enabled one the credential can list."""
+        if self.subscriptions:
+            ids = list(dict.fromkeys(s.strip() for s in self.subscriptions if s.strip()))
+            return [self._unit(s) for s in ids], []
+        client = make_client(self.settings)
+        try:
+            subs = Arm(client, self.settings.endpoint).list_all("/subscriptions", SUBSCRIPTIONS_API,
+                                                                "subscriptions.list")
+        except ArmCallError as exc:
+            return [], [ScopeError(provider="azure", scope="azure", error=f"cannot list subscriptions: {exc}")]
+        finally:
+            client.close()
+        units = [
+            self._unit(str(s["subscriptionId"]), str(s.get("displayName") or ""))
+            for s in subs
+            if s.get("subscriptionId") and str(s.get("state", "")).casefold() == "enabled"
+        ]
+        return units, []
+
+    @staticmethod
+    def _unit(subscription_id: str, display_name: str = "") -> ScopeUnit:
+        params = {"displayName": display_name} if display_name else {}
+        return ScopeUnit(provider="azure", scope=_scope(subscription_id), account=subscription_id, params=params)
+
+    # ------------------------------------------------------------------ collect
+
+    def collect(self, unit: ScopeUnit) -> CollectResult:
+        calls = ApiCalls()
+        result = CollectResult(unit=unit)
+        client = make_client(self.settings, unit.account)
+        arm = Arm(client, self.settings.endpoint, calls)
+        try:
+            self._collect(arm, unit, result)
+        finally:
+            client.close()
+        result.api_calls = calls.as_dict()
+        return result
+
+    def _collect(self, arm: Arm, unit: ScopeUnit, result: CollectResult) -> None:
+        sub = f"/subscriptions/{unit.account}"
+        workspaces: list[RawRecord] = []
+        for record_type, collection in (("workspace", "workspaces"), ("registry", "registries")):
+            try:
+                found = self._records(arm, unit, record_type, f"{sub}/{_ML}/{collection}", f"{collection}.list")
+            except ArmCallError as exc:
+                result.errors.append(self._error(unit, str(exc)))
+                continue
+            result.records.extend(found)
+            if record_type == "workspace":
+                workspaces = found
+        if workspaces:
+            workers = max(1, min(self.settings.workspace_workers, len(workspaces)))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for ws, (children, error) in zip(workspaces, pool.map(lambda w: self._workspace(arm, unit, w),
+                                                                      workspaces), strict=True):
+                    result.records.extend(children)
+                    if error:
+                        result.errors.append(self._error(unit, f"workspace {ws.data['id']}: {error}"))
+        result.identities = self._identities(arm, unit, result)
+
+    def _workspace(self, arm: Arm, unit: ScopeUnit, ws: RawRecord) -> tuple[list[RawRecord], str | None]:
+        """Children of one workspace; stops at its first failing call (the rest would fail alike)."""
+        ws_id = str(ws.data["id"])
+        region = ws.region
+        out: list[RawRecord] = []
+        try:
+            out.extend(self._records(arm, unit, "compute", f"{ws_id}/computes", "computes.list", region))
+            endpoints = self._records(arm, unit, "online_endpoint", f"{ws_id}/onlineEndpoints",
+                                      "onlineEndpoints.list", region)
+            out.extend(endpoints)
+            for ep in endpoints:
+                out.extend(self._records(arm, unit, "online_deployment", f"{ep.data['id']}/deployments",
+                                         "onlineDeployments.list", ep.region))
+            out.extend(self._records(arm, unit, "batch_endpoint", f"{ws_id}/batchEndpoints",
+                                     "batchEndpoints.list", region))
+            out.extend(self._records(arm, unit, "datastore", f"{ws_id}/datastores", "datastores.list", region))
+        except ArmCallError as exc:
+            return out, str(exc)
+        return out, None
+
+    def _records(self, arm: Arm, unit: ScopeUnit, record_type: str, path: str, operation: str,
+                 parent_region: str = "") -> list[RawRecord]:
+        items = arm.list_all(path, ML_API, operation)
+        out = []
+        for item in items:
+            if not isinstance(item.get("id"), str) or not item["id"].startswith("/"):
+                raise ArmCallError(f"{operation}: malformed response: an item has no resource id")
+            out.append(RawRecord(provider="azure", type=record_type, account=unit.account,
+                                 region=str(item.get("location") or parent_region), data=_without_secrets(item)))
+        return out
+
+    # ------------------------------------------------------------------ identities
+
+    def _identities(self, arm: Arm, unit: ScopeUnit, result: CollectResult) -> list[RawRecord]:
+        """One record per managed identity principal, with every role assignment that applies to it."""
+        wanted: dict[str, str] = {}
+        for record in result.records:
+            if record.type in IDENTITY_BEARING:
+                for pid, label in principals(record.data):
+                    wanted.setdefault(pid, f"{label} identity of {record.data.get('name', '')}".strip())
+        if not wanted:
+            return []
+        path = f"/subscriptions/{unit.account}/providers/Microsoft.Authorization/roleAssignments"
+        error: str | None = None
+        assignments: list[dict[str, Any]] = []
+        try:
+            assignments = arm.list_all(path, AUTHORIZATION_API, "roleAssignments.list")
+        except ArmCallError as exc:
+            error = str(exc)
+            result.errors.append(self._error(unit, f"role assignments: {error}"))
+        by_principal: dict[str, list[dict[str, Any]]] = {}
+        for a in assignments:
+            raw = a.get("properties")
+            props: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            pid = str(props.get("principalId") or "").lower()
+            if pid:
+                by_principal.setdefault(pid, []).append(
+                    {"id": a.get("id"), "roleDefinitionId": props.get("roleDefinitionId"),
+                     "scope": props.get("scope")})
+        return [
+            RawRecord(provider="azure", type="principal", account=unit.account, region="",
+                      data={"principalId": pid, "name": name, "roleAssignments": by_principal.get(pid.lower(), []),
+                            **({"error": error} if error else {})})
+            for pid, name in wanted.items()
+        ]
+
+    @staticmethod
+    def _error(unit: ScopeUnit, text: str) -> ScopeError:
+        return ScopeError(provider="azure", scope=unit.scope, error=text)
+
+
+# Write-only secrets ARM should never return; dropped defensively so they can never reach a record.
+_SECRET_PATHS: tuple[tuple[str, ...], ...] = (
+    ("properties", "credentials", "secrets"),
+    ("properties", "keys"),
+    ("properties", "properties", "userAccountCredentials"),
+)
+
+
+def _without_secrets(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` (freshly parsed, so edited in place) without write-only secret blocks."""
+    for *parents, leaf in _SECRET_PATHS:
+        cur: Any = item
+        for key in parents:
+            cur = cur.get(key) if isinstance(cur, dict) else None
+        if isinstance(cur, dict):
+            cur.pop(leaf, None)
+    return item

@@ -1,0 +1,282 @@
+"""Azure Machine Learning raw records (ARM JSON, api-version 2025-12-01) -> AI assets.
+
+Absent fields mean Azure's documented default (rules-v1.md), not "unknown".
+Enum values are compared case-insensitively, as Resource Manager does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from collectors.azure.principals import principals
+from collectors.base import RawRecord
+from normalizer.common import dig, fact, not_equal_fact, parse_time, present
+from normalizer.schema import (
+    Access,
+    Asset,
+    Encryption,
+    Fact,
+    Identity,
+    Lifecycle,
+    Logging,
+    Network,
+    Relation,
+    Resilience,
+    RoleAssignment,
+)
+from normalizer.secrets import env_vars
+
+KEY_CREDENTIALS = frozenset({"accountkey", "sas", "serviceprincipal", "certificate"})
+ISOLATED_MODES = frozenset({"allowinternetoutbound", "allowonlyapprovedoutbound"})
+
+
+def _fold(value: Any) -> str:
+    return str(value).casefold() if value is not None else ""
+
+
+def _obj(value: Any, where: str) -> Mapping[str, Any]:
+    """A JSON object field: absent is empty, anything but an object is malformed data."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} is not a JSON object")
+    return value
+
+
+def _tags(d: Mapping[str, Any]) -> dict[str, str]:
+    tags = d.get("tags")
+    return {str(k): "" if v is None else str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else {}
+
+
+def _parent(uid: str, levels: int = 1) -> str:
+    """The id ``levels`` resources up (each level is a type/name pair)."""
+    parts = uid.rstrip("/").split("/")
+    return "/".join(parts[: len(parts) - 2 * levels])
+
+
+class _Ctx:
+    """Cross-record facts of one subscription: workspaces by lower-cased id."""
+
+    def __init__(self, records: Sequence[RawRecord]) -> None:
+        self.workspaces: dict[str, Mapping[str, Any]] = {
+            str(r.data["id"]).lower(): r.data for r in records if r.type == "workspace"
+        }
+
+    def workspace(self, child_uid: str, levels: int = 1) -> Mapping[str, Any] | None:
+        return self.workspaces.get(_parent(child_uid, levels).lower())
+
+    def relation(self, child_uid: str, levels: int = 1) -> Relation:
+        ws = self.workspace(child_uid, levels)
+        uid = str(ws["id"]) if ws else _parent(child_uid, levels)
+        return Relation(kind="workspace", uid=uid, role="workspace")
+
+
+def _base(rec: RawRecord, kind: str, *, taggable: bool = True) -> dict[str, Any]:
+    d = rec.data
+    uid = str(d["id"])
+    return {
+        "uid": uid,
+        "provider": "azure",
+        "service": "azureml",
+        "kind": kind,
+        "name": str(d.get("name") or uid.rsplit("/", 1)[-1]),
+        "account": rec.account,
+        "region": rec.region,
+        "tags": _tags(d) if taggable else {},
+        "taggable": taggable,
+        "created": parse_time(dig(d, "systemData.createdAt") or dig(d, "properties.createdOn")),
+    }
+
+
+def _identities(d: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(pid for pid, _ in principals(d))
+
+
+def _disabled(raw: Any, source: str, default: str = "Enabled") -> Fact:
+    """True (exposed) unless ``raw`` is 'Disabled'; absent means ``default``."""
+    return not_equal_fact(raw, "Disabled", source, default, casefold=True)
+
+
+def _details(**values: Any) -> dict[str, str]:
+    return {k: str(v) for k, v in values.items() if v not in (None, "", {}, [])}
+
+
+def workspace(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    p = _obj(d.get("properties"), "properties")
+    mode = dig(p, "managedNetwork.isolationMode")
+    status = dig(p, "encryption.status")
+    hub = p.get("hubResourceId")
+    return Asset(
+        **_base(rec, "workspace"),
+        network=Network(
+            public_network_access=_disabled(p.get("publicNetworkAccess"), "properties.publicNetworkAccess"),
+            egress_isolated=fact(_fold(mode) == "allowonlyapprovedoutbound",
+                                 "properties.managedNetwork.isolationMode", mode, "Disabled"),
+        ),
+        encryption=Encryption(customer_managed_key=(
+            fact(_fold(status) == "enabled", "properties.encryption.status", status),)),
+        identities=_identities(d),
+        relations=(Relation(kind="workspace", uid=str(hub), role="hub"),) if hub else (),
+        details=_details(workspace_kind=d.get("kind"), isolation_mode=mode, sku=dig(d, "sku.name")),
+    )
+
+
+def registry(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    p = _obj(rec.data.get("properties"), "properties")
+    return Asset(
+        **_base(rec, "registry"),
+        network=Network(
+            public_network_access=_disabled(p.get("publicNetworkAccess"), "properties.publicNetworkAccess"),
+        ),
+        details=_details(regions=",".join(str(r.get("location")) for r in p.get("regionDetails") or []
+                                          if isinstance(r, Mapping) and r.get("location"))),
+    )
+
+
+def compute(rec: RawRecord, ctx: _Ctx) -> Asset:
+    d = rec.data
+    uid = str(d["id"])
+    p = _obj(d.get("properties"), "properties")
+    inner = _obj(p.get("properties"), "properties.properties")
+    ctype = _fold(p.get("computeType"))
+    instance, cluster = ctype == "computeinstance", ctype == "amlcompute"
+    subnet = dig(inner, "subnet.id")
+    ws = ctx.workspace(uid)
+    mode = dig(ws, "properties.managedNetwork.isolationMode") if ws else None
+
+    private: Fact | None = None
+    remote: Fact | None = None
+    public_ip: Fact | None = None
+    outdated: Fact | None = None
+    idle: Fact | None = None
+    if instance or cluster:
+        if present(subnet):
+            private = fact(True, "properties.properties.subnet.id", subnet)
+        else:
+            private = fact(_fold(mode) in ISOLATED_MODES, "workspace properties.managedNetwork.isolationMode "
+                           "(no properties.properties.subnet.id)", mode, "Disabled")
+    if instance:
+        ssh = dig(inner, "sshSettings.sshPublicAccess")
+        remote = fact(_fold(ssh) == "enabled", "properties.properties.sshSettings.sshPublicAccess", ssh, "Disabled")
+        node_ip = inner.get("enableNodePublicIp")
+        public_ip = fact(node_ip is not False and _fold(node_ip) != "false",
+                         "properties.properties.enableNodePublicIp", node_ip, "true")
+        latest = dig(inner, "osImageMetadata.isLatestOsImageVersion")
+        if latest is not None:
+            outdated = fact(latest is False or _fold(latest) == "false",
+                            "properties.properties.osImageMetadata.isLatestOsImageVersion", latest)
+        shutdown = inner.get("idleTimeBeforeShutdown")
+        idle = fact(present(shutdown), "properties.properties.idleTimeBeforeShutdown", shutdown)
+    elif cluster:
+        port = inner.get("remoteLoginPortPublicAccess")
+        # NotSpecified (or absent) leaves the SSH port open when the cluster has no subnet.
+        unspecified = _fold(port) in ("", "notspecified")
+        source = "properties.properties.remoteLoginPortPublicAccess"
+        remote = fact(_fold(port) == "enabled" or (unspecified and not present(subnet)),
+                      f"{source} (no properties.properties.subnet)" if unspecified and not present(subnet)
+                      else source, port, "NotSpecified")
+    local = p.get("disableLocalAuth")
+    return Asset(
+        **_base(rec, "compute"),
+        network=Network(direct_internet_access=public_ip, private_network=private, public_remote_access=remote),
+        access=Access(local_auth=fact(local is not True, "properties.disableLocalAuth", local, "false")),
+        identities=_identities(d),
+        lifecycle=Lifecycle(outdated_image=outdated, idle_shutdown=idle),
+        relations=(ctx.relation(uid),),
+        details=_details(compute_type=p.get("computeType"), vm_size=inner.get("vmSize"), state=inner.get("state")),
+    )
+
+
+def online_endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
+    d = rec.data
+    p = _obj(d.get("properties"), "properties")
+    auth = p.get("authMode")
+    return Asset(
+        **_base(rec, "endpoint"),
+        network=Network(public_endpoint=_disabled(p.get("publicNetworkAccess"), "properties.publicNetworkAccess")),
+        access=Access(local_auth=fact(_fold(auth) == "key", "properties.authMode", auth)),
+        identities=_identities(d),
+        relations=(ctx.relation(str(d["id"])),),
+        details=_details(auth_mode=auth, endpoint_kind=d.get("kind")),
+    )
+
+
+def online_deployment(rec: RawRecord, ctx: _Ctx) -> Asset:
+    d = rec.data
+    uid = str(d["id"])
+    p = _obj(d.get("properties"), "properties")
+    managed = _fold(p.get("endpointComputeType")) == "managed"
+    egress = p.get("egressPublicNetworkAccess")
+    insights = p.get("appInsightsEnabled")
+    capacity = dig(d, "sku.capacity")
+    count = int(capacity) if capacity is not None else 1
+    env = p.get("environmentVariables")
+    environment = env_vars((str(k), "" if v is None else str(v)) for k, v in env.items()) if isinstance(
+        env, Mapping) else ()
+    return Asset(
+        **_base(rec, "deployment"),
+        network=Network(egress_isolated=fact(_fold(egress) == "disabled", "properties.egressPublicNetworkAccess",
+                                             egress, "Enabled") if managed else None),
+        environment=environment,
+        logging=Logging(request_capture=fact(insights is True, "properties.appInsightsEnabled", insights, "false")
+                        if managed else None),
+        resilience=Resilience(redundant=fact(count >= 2, "sku.capacity", capacity, "1") if managed else None),
+        relations=(Relation(kind="endpoint", uid=_parent(uid), role="endpoint"), ctx.relation(uid, 2)),
+        details=_details(compute_type=p.get("endpointComputeType"), instance_type=p.get("instanceType"),
+                         model=p.get("model"), environment=p.get("environmentId")),
+    )
+
+
+def batch_endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
+    p = _obj(rec.data.get("properties"), "properties")
+    return Asset(
+        **_base(rec, "batch_endpoint"),
+        relations=(ctx.relation(str(rec.data["id"])),),
+        details=_details(auth_mode=p.get("authMode"), default_deployment=dig(p, "defaults.deploymentName")),
+    )
+
+
+def datastore(rec: RawRecord, ctx: _Ctx) -> Asset:
+    p = _obj(rec.data.get("properties"), "properties")
+    kind = dig(p, "credentials.credentialsType")
+    return Asset(
+        **_base(rec, "datastore", taggable=False),   # no ARM tags: properties.tags are asset metadata
+        access=Access(local_auth=fact(_fold(kind) in KEY_CREDENTIALS, "properties.credentials.credentialsType",
+                                      kind, "None")),
+        relations=(ctx.relation(str(rec.data["id"])),),
+        details=_details(datastore_type=p.get("datastoreType"), credentials_type=kind,
+                         account=p.get("accountName")),
+    )
+
+
+MAPPERS: dict[str, Callable[[RawRecord, _Ctx], Asset]] = {
+    "workspace": workspace,
+    "registry": registry,
+    "compute": compute,
+    "online_endpoint": online_endpoint,
+    "online_deployment": online_deployment,
+    "batch_endpoint": batch_endpoint,
+    "datastore": datastore,
+}
+
+
+def map_records(records: Sequence[RawRecord]) -> list[Asset]:
+    """Map one subscription's records (all of them: computes read their workspace's managed network)."""
+    ctx = _Ctx(records)
+    return [MAPPERS[r.type](r, ctx) for r in records if r.type in MAPPERS]
+
+
+def map_identities(records: Sequence[RawRecord]) -> list[Identity]:
+    out = []
+    for r in records:
+        d = r.data
+        assignments = tuple(
+            RoleAssignment(role_definition_id=str(a["roleDefinitionId"]), scope=str(a["scope"]))
+            for a in d.get("roleAssignments") or []
+            if a.get("roleDefinitionId") and a.get("scope")
+        )
+        out.append(Identity(uid=str(d["principalId"]), provider="azure", kind="azure_principal", account=r.account,
+                            name=str(d.get("name") or ""), role_assignments=assignments, error=d.get("error")))
+    return out
