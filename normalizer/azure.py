@@ -155,8 +155,8 @@ def compute(rec: RawRecord, ctx: _Ctx) -> Asset:
         if present(subnet):
             private = fact(True, "properties.properties.subnet.id", subnet)
         else:
-            private = fact(_fold(mode) in ISOLATED_MODES, "workspace properties.managedNetwork.isolationMode "
-                           "(no properties.properties.subnet.id)", mode, "Disabled")
+            private = fact(_fold(mode) in ISOLATED_MODES, "no properties.properties.subnet.id, and the "
+                           "workspace's properties.managedNetwork.isolationMode", mode, "Disabled")
     if instance:
         ssh = dig(inner, "sshSettings.sshPublicAccess")
         remote = fact(_fold(ssh) == "enabled", "properties.properties.sshSettings.sshPublicAccess", ssh, "Disabled")
