@@ -80,7 +80,8 @@ and is recorded, which lets a test assert that nothing called ``listKeys`` or
 
 Faults (see :meth:`FakeArm.fail`) answer a chosen status with an ARM error body for
 requests under a path prefix, always or a number of times; ``rate_limit`` adds
-``Retry-After`` so the SDK's retry policy waits and retries.
+``Retry-After`` so the SDK's retry policy waits and retries; ``malformed`` answers
+200 with a body that is not valid JSON.
 
 TLS: ``FakeArm(..., tls=True)`` serves https with a self-signed certificate for
 127.0.0.1 written to :attr:`FakeArm.ca_cert_path`, so a client can keep certificate
@@ -218,6 +219,8 @@ class Fault:
     retry_after: int | None = None
     method: str | None = None
     hits: int = 0
+    garbled: bool = False
+    """Answer 200 with a truncated, unparseable JSON body instead of an error."""
 
     @property
     def active(self) -> bool:
@@ -229,6 +232,15 @@ class _Reply:
     status: int
     body: JSON
     headers: dict[str, str]
+    raw: bytes | None = None
+    """Bytes sent as they are instead of ``body`` (for malformed answers)."""
+
+
+class _Garbled(Exception):
+    """Raised by a ``malformed`` fault: answer a body that is not valid JSON."""
+
+
+_GARBLED_BODY = b'{"value": [{"id": "/subscriptions/'
 
 
 # --------------------------------------------------------------------------- estate
@@ -604,6 +616,13 @@ class FakeArm:
         """503 ServiceUnavailable (or another 5xx) ``times`` times."""
         return self.fail(prefix, status, times=times)
 
+    def malformed(self, prefix: str, times: int | None = None) -> Fault:
+        """200 with a truncated JSON body (``times`` times; None = always), as a broken proxy might send."""
+        fault = Fault(prefix, 200, times, method="GET", garbled=True)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
     def clear_faults(self) -> None:
         with self._lock:
             self.faults.clear()
@@ -691,6 +710,8 @@ class FakeArm:
             return self._route(path, pairs, query), authorized
         except ArmError as err:
             return _Reply(err.status, err.body(), err.headers), authorized
+        except _Garbled:
+            return _Reply(200, None, {}, raw=_GARBLED_BODY), authorized
 
     def _authenticate(self, authorization: str | None) -> None:
         challenge = (
@@ -732,6 +753,8 @@ class FakeArm:
                 break
             else:
                 return
+        if chosen.garbled:
+            raise _Garbled
         code = chosen.code or _DEFAULT_CODES.get(chosen.status, "InternalServerError")
         message = chosen.message or self._default_message(chosen.status, path)
         headers = {"Retry-After": str(chosen.retry_after)} if chosen.retry_after is not None else {}
@@ -1062,7 +1085,10 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in pairs:
             query.setdefault(key, value)
         self.owner._record(RecordedRequest(method, self.path, path, query, selected, authorized, reply.status, arrived))
-        payload = json.dumps(reply.body).encode() if reply.body is not None else b""
+        if reply.raw is not None:
+            payload = reply.raw
+        else:
+            payload = json.dumps(reply.body).encode() if reply.body is not None else b""
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, DecodeError
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import RequestsTransport
@@ -160,6 +160,9 @@ class Arm:
         self.calls.add("azure", operation)
         try:
             response: HttpResponse = self.client._send_request(HttpRequest("GET", url, params=params))
+        except DecodeError as exc:
+            # Its message quotes the body; never copy response content into an error.
+            raise ArmCallError(f"{operation}: malformed JSON in the response") from exc
         except (AzureError, ReadOnlyViolation) as exc:
             raise ArmCallError(f"{operation}: {one_line(exc)}") from exc
         if response.status_code >= 400:
@@ -167,7 +170,7 @@ class Arm:
         try:
             body = response.json()
         except (ValueError, AzureError) as exc:
-            raise ArmCallError(f"{operation}: malformed JSON in the response ({type(exc).__name__})") from exc
+            raise ArmCallError(f"{operation}: malformed JSON in the response") from exc
         if not isinstance(body, dict):
             raise ArmCallError(f"{operation}: malformed response: expected a JSON object")
         return body
