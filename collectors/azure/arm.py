@@ -65,7 +65,6 @@ class ArmSettings:
     retry_backoff_factor: float = 0.8
     retry_backoff_max: int = 60
     workspace_workers: int = 4
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scope(self) -> str:
@@ -116,14 +115,15 @@ class ReadOnlyPolicy(SansIOHTTPPolicy[Any, Any]):
             raise ReadOnlyViolation(f"refused {method} {request.http_request.url}: the collector is read-only")
 
 
-def make_client(settings: ArmSettings, subscription_id: str = "") -> MachineLearningServicesMgmtClient:
+def default_credential() -> Any:
+    """``DefaultAzureCredential``: env, workload identity, managed identity, developer logins, as Azure documents."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+def make_client(settings: ArmSettings, credential: Any, subscription_id: str = "") -> MachineLearningServicesMgmtClient:
     """A ``MachineLearningServicesMgmtClient`` on ``settings.endpoint`` with its token scope."""
-    credential = settings.credential
-    if credential is None:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
-
     # One session per client, shared by its workspace threads: a pool as wide as they are.
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(
@@ -143,7 +143,6 @@ def make_client(settings: ArmSettings, subscription_id: str = "") -> MachineLear
         retry_total=settings.retry_total,
         retry_backoff_factor=settings.retry_backoff_factor,
         retry_backoff_max=settings.retry_backoff_max,
-        **settings.extra,
     )
 
 

@@ -9,6 +9,7 @@ from management groups and the root) and handed to each managed identity.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from collectors.azure.arm import (
     ArmCallError,
     ArmSettings,
     current_settings,
+    default_credential,
     make_client,
 )
 from collectors.azure.principals import IDENTITY_BEARING, principals
@@ -41,6 +43,16 @@ class AzureCollector:
     settings: ArmSettings = field(default_factory=current_settings)
     provider: str = "azure"
 
+    _credential: Any = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def _client(self, subscription_id: str = "") -> Any:
+        """A client per subscription unit; one credential (and its token cache) for the whole scan."""
+        with self._lock:
+            if self._credential is None:
+                self._credential = self.settings.credential or default_credential()
+        return make_client(self.settings, self._credential, subscription_id)
+
     # ------------------------------------------------------------------ plan
 
     def plan(self) -> tuple[list[ScopeUnit], list[ScopeError]]:
@@ -48,7 +60,7 @@ class AzureCollector:
         if self.subscriptions:
             ids = list(dict.fromkeys(s.strip() for s in self.subscriptions if s.strip()))
             return [self._unit(s) for s in ids], []
-        client = make_client(self.settings)
+        client = self._client()
         try:
             subs = Arm(client, self.settings.endpoint).list_all("/subscriptions", SUBSCRIPTIONS_API,
                                                                 "subscriptions.list")
@@ -73,7 +85,7 @@ class AzureCollector:
     def collect(self, unit: ScopeUnit) -> CollectResult:
         calls = ApiCalls()
         result = CollectResult(unit=unit)
-        client = make_client(self.settings, unit.account)
+        client = self._client(unit.account)
         arm = Arm(client, self.settings.endpoint, calls)
         try:
             self._collect(arm, unit, result)
@@ -143,7 +155,9 @@ class AzureCollector:
         for record in result.records:
             if record.type in IDENTITY_BEARING:
                 for pid, label in principals(record.data):
-                    wanted.setdefault(pid, f"{label} identity of {record.data.get('name', '')}".strip())
+                    name = (f"system-assigned identity of {record.data.get('name', '')}"
+                            if label == "system-assigned" else f"{label} (user-assigned)")
+                    wanted.setdefault(pid, name)
         if not wanted:
             return []
         path = f"/subscriptions/{unit.account}/providers/Microsoft.Authorization/roleAssignments"

@@ -72,7 +72,7 @@ def test_every_request_is_a_get_with_the_current_api_versions(fake_arm: FakeArm)
 def test_read_only_policy_refuses_writes_before_they_leave(fake_arm: FakeArm) -> None:
     settings = ArmSettings(endpoint=fake_arm.url, credential=StaticTokenCredential(fake_arm.token),
                            per_call_policies=(AllowPlainHttpForTests(),))
-    client = make_client(settings, PROD)
+    client = make_client(settings, settings.credential, PROD)
     with pytest.raises(ReadOnlyViolation):
         client._send_request(HttpRequest("POST", f"/subscriptions/{PROD}/providers/Microsoft.MachineLearningServices"
                                          "/register", params={"api-version": "2016-02-01"}))
