@@ -717,3 +717,20 @@ def test_command_line_serves_the_demo_estate() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_malformed_fault_answers_unparseable_json_then_recovers(fake_arm: FakeArm) -> None:
+    fault = fake_arm.malformed("/subscriptions", times=1)
+    answers = []
+    for _ in range(2):
+        connection = http.client.HTTPConnection("127.0.0.1", fake_arm.port, timeout=5)
+        connection.request("GET", f"/subscriptions?api-version={SUBSCRIPTIONS_API}",
+                           headers={"Authorization": f"Bearer {TEST_TOKEN}"})
+        response = connection.getresponse()
+        answers.append((response.status, response.read()))
+        connection.close()
+    assert answers[0][0] == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(answers[0][1])
+    assert answers[1][0] == 200 and len(json.loads(answers[1][1])["value"]) == 2
+    assert fault.hits == 1 and not fault.active
