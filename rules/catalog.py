@@ -2,19 +2,18 @@
 
 Predicates and applicability live here in code; the prose metadata
 (description, risk, remediation, references, compliance mappings) is data in
-``rules/data/rules.yaml`` and is merged in at import.
+``rules/data/rules.yaml``, validated against this code and the compliance
+catalogs and merged in at import.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from functools import cache
-from importlib import resources
-from typing import Any
-
-import yaml
 
 from rules import checks
+from rules.frameworks import FRAMEWORKS, CatalogError, Framework
+from rules.metadata import RuleMeta, load_metadata, problems
 from rules.model import Remediation, Rule, Severity
 
 _ALL = ("*",)
@@ -141,43 +140,42 @@ _RULES: tuple[Rule, ...] = (
 )
 
 
-def _metadata() -> dict[str, dict[str, Any]]:
-    path = resources.files("rules") / "data" / "rules.yaml"
-    if not path.is_file():
-        return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    entries = data.get("rules", data) if isinstance(data, dict) else data
-    return {str(e["id"]): e for e in entries}
+def _merge(rule: Rule, m: RuleMeta) -> Rule:
+    clouds = m.remediation.clouds()
+    return replace(
+        rule,
+        description=m.description.strip(),
+        risk=m.risk.strip(),
+        remediation=Remediation(
+            text=m.remediation.text.strip(),
+            cli={p: c.cli for p, c in clouds.items()},
+            terraform={p: c.terraform for p, c in clouds.items() if c.terraform},
+            terraform_unavailable={p: c.terraform_unavailable for p, c in clouds.items() if c.terraform_unavailable},
+        ),
+        references=m.references,
+        compliance={fid: ids for fid, ids in m.compliance.items() if ids},
+    )
 
 
-def _remediation(raw: dict[str, Any]) -> Remediation:
-    cli = {p: str(v["cli"]) for p, v in raw.items() if isinstance(v, dict) and v.get("cli")}
-    tf = {p: str(v["terraform"]) for p, v in raw.items() if isinstance(v, dict) and v.get("terraform")}
-    return Remediation(text=str(raw.get("text", "")), cli=cli, terraform=tf)
+def build_catalog(code_rules: tuple[Rule, ...], metas: list[RuleMeta],
+                  frameworks: Mapping[str, Framework]) -> tuple[Rule, ...]:
+    """The code's rules with their validated metadata; CatalogError lists every inconsistency."""
+    found = problems(code_rules, metas, frameworks)
+    if found:
+        raise CatalogError("rule catalog is inconsistent:\n  " + "\n  ".join(found))
+    by_id = {m.id: m for m in metas}
+    return tuple(_merge(r, by_id[r.id]) for r in code_rules)
 
 
-@cache
+# Built and checked at import: an inconsistent catalog must fail loudly, never ship half-described rules.
+_CATALOG: tuple[Rule, ...] = build_catalog(_RULES, load_metadata(), FRAMEWORKS)
+_BY_ID: dict[str, Rule] = {r.id: r for r in _CATALOG}
+
+
 def all_rules() -> tuple[Rule, ...]:
     """Every rule of the catalog with its metadata, in catalog order."""
-    meta = _metadata()
-    out: list[Rule] = []
-    for rule in _RULES:
-        m = meta.get(rule.id)
-        if m is None:
-            out.append(rule)
-            continue
-        out.append(
-            replace(
-                rule,
-                description=str(m.get("description", "")).strip(),
-                risk=str(m.get("risk", "")).strip(),
-                remediation=_remediation(m.get("remediation") or {}),
-                references=tuple(m.get("references") or ()),
-                compliance={k: tuple(str(x) for x in v) for k, v in (m.get("compliance") or {}).items()},
-            )
-        )
-    return tuple(out)
+    return _CATALOG
 
 
 def rules_by_id() -> dict[str, Rule]:
-    return {r.id: r for r in all_rules()}
+    return dict(_BY_ID)

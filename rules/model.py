@@ -53,6 +53,7 @@ class Remediation:
     text: str = ""
     cli: Mapping[str, str] = field(default_factory=dict)        # provider -> command
     terraform: Mapping[str, str] = field(default_factory=dict)  # provider -> setting
+    terraform_unavailable: Mapping[str, str] = field(default_factory=dict)  # provider -> why there is none
 
 
 @dataclass(frozen=True)

@@ -6,22 +6,17 @@ import uuid
 from typing import Any
 
 from normalizer.schema import PROVIDER_DISPLAY, Asset
+from rules.frameworks import FRAMEWORKS
 from rules.model import Evaluation, Rule
 
 OCSF_VERSION = "1.3.0"
 VENDOR = "aispm project"
 _FINDING_NAMESPACE = uuid.UUID("5d6f3c1e-8a3b-4f5e-9a51-6b1f3f2a9c40")
 
-# Framework id -> display name; native controls are shown only on findings of their own cloud.
-FRAMEWORK_NAMES: dict[str, str] = {
-    "nist-ai-rmf": "NIST AI RMF 1.0",
-    "iso-42001": "ISO/IEC 42001:2023",
-    "mitre-atlas": "MITRE ATLAS",
-    "aws_securityhub": "AWS Security Hub",
-    "azure_policy": "Azure Policy",
-    "gcp_org_policy": "Google Cloud Organization Policy",
-}
-NATIVE_FRAMEWORK: dict[str, str] = {"aws": "aws_securityhub", "azure": "azure_policy", "gcp": "gcp_org_policy"}
+# Derived from the compliance catalogs (rules/data): framework id -> display name, provider -> native control set.
+FRAMEWORK_NAMES: dict[str, str] = {fid: f.name for fid, f in FRAMEWORKS.items()}
+NATIVE_FRAMEWORK: dict[str, str] = {f.provider: fid for fid, f in FRAMEWORKS.items() if f.provider}
+
 
 STATUS_NEW, STATUS_SUPPRESSED, STATUS_RESOLVED = 1, 3, 4
 _STATUS_NAMES = {STATUS_NEW: "New", STATUS_SUPPRESSED: "Suppressed", STATUS_RESOLVED: "Resolved"}
@@ -35,13 +30,15 @@ def finding_uid(rule_id: str, resource_uid: str) -> str:
 
 
 def compliance_refs(rule: Rule, provider: str) -> tuple[list[str], list[str]]:
-    """(standards, requirements) the rule maps to, native controls filtered to the asset's cloud."""
+    """(standards, requirements) the rule maps to, native controls filtered to the asset's cloud.
+
+    Display names come from the compliance catalogs (rules/data), the one source of truth.
+    """
     standards: list[str] = []
     requirements: list[str] = []
     for framework, ids in rule.compliance.items():
-        if framework in NATIVE_FRAMEWORK.values() and framework != NATIVE_FRAMEWORK.get(provider):
-            continue
-        if not ids:
+        native_of = FRAMEWORKS[framework].provider if framework in FRAMEWORKS else None
+        if not ids or (native_of is not None and native_of != provider):
             continue
         standards.append(FRAMEWORK_NAMES.get(framework, framework))
         requirements.extend(ids)

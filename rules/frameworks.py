@@ -1,0 +1,133 @@
+"""The compliance catalogs rules map to: AI frameworks and cloud-native controls.
+
+Loaded and validated once at import from ``rules/data/frameworks/*.yaml`` and
+``rules/data/native-controls.yaml``, so every display name and requirement
+title shown in findings, docs and compliance summaries has one source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from normalizer.schema import Provider
+
+
+class CatalogError(ValueError):
+    """Catalog data that contradicts itself or the code; raised at import so it cannot ship."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Requirement(_Model):
+    """One requirement, control or technique of a catalog."""
+
+    id: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        # YAML reads an unquoted id such as 1.10 as a number; ids are text.
+        return str(v) if isinstance(v, int | float) else v
+
+
+class Framework(_Model):
+    """A standard (``kind`` framework) or a cloud's own control set (``kind`` native, tied to ``provider``)."""
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    version: str = ""
+    kind: Literal["framework", "native"] = "framework"
+    provider: Provider | None = None
+    requirements: tuple[Requirement, ...]
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) else v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Framework:
+        if (self.kind == "native") != (self.provider is not None):
+            raise ValueError("a native control set names its provider; a framework names none")
+        seen: set[str] = set()
+        for r in self.requirements:
+            if r.id in seen:
+                raise ValueError(f"requirement {r.id!r} is listed twice")
+            seen.add(r.id)
+        return self
+
+    def requirement(self, req_id: str) -> Requirement | None:
+        return next((r for r in self.requirements if r.id == req_id), None)
+
+    def title_of(self, req_id: str) -> str:
+        r = self.requirement(req_id)
+        return r.title if r else ""
+
+
+def _validated(source: str, data: dict[str, Any]) -> Framework:
+    try:
+        return Framework.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        raise CatalogError(f"{source}: {key}: {err['msg']}") from None
+
+
+def _read(path: Traversable) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def load_frameworks(data_dir: Traversable | None = None) -> dict[str, Framework]:
+    """Every catalog, standards first (sorted by id), then native control sets in file order."""
+    data = data_dir or resources.files("rules") / "data"
+    out: dict[str, Framework] = {}
+    files = sorted((f for f in (data / "frameworks").iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+    for f in files:
+        raw = _read(f)
+        if not isinstance(raw, dict) or not isinstance(raw.get("framework"), dict):
+            raise CatalogError(f"frameworks/{f.name}: expected 'framework' and 'requirements' keys")
+        fw = _validated(f"frameworks/{f.name}", {**raw["framework"], "requirements": raw.get("requirements")})
+        if f"{fw.id}.yaml" != f.name:
+            raise CatalogError(f"frameworks/{f.name}: framework.id {fw.id!r} does not match the file name")
+        out[fw.id] = fw
+    native = _read(data / "native-controls.yaml")
+    if not isinstance(native, dict):
+        raise CatalogError("native-controls.yaml: expected a mapping of control sets")
+    for fid, body in native.items():
+        if not isinstance(body, dict):
+            raise CatalogError(f"native-controls.yaml: {fid}: expected name, provider and controls")
+        body = dict(body)
+        requirements = body.pop("controls", None)
+        fw = _validated(f"native-controls.yaml: {fid}",
+                        {**body, "id": fid, "kind": "native", "requirements": requirements})
+        if fid in out:
+            raise CatalogError(f"native-controls.yaml: {fid}: id already used by a framework")
+        out[fid] = fw
+    return out
+
+
+FRAMEWORKS: Mapping[str, Framework] = load_frameworks()
+
+
+def standards() -> list[Framework]:
+    """The AI frameworks (not cloud-native control sets)."""
+    return [f for f in FRAMEWORKS.values() if f.kind == "framework"]
+
+
+def native_for(provider: str) -> str | None:
+    """The id of the provider's own control set, if the catalog has one."""
+    return next((f.id for f in FRAMEWORKS.values() if f.provider == provider), None)
+
+
+def framework_name(framework_id: str) -> str:
+    fw = FRAMEWORKS.get(framework_id)
+    return fw.name if fw else framework_id

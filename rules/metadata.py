@@ -1,0 +1,140 @@
+"""The prose half of the rule catalog (``rules/data/rules.yaml``), validated against the code and the catalogs.
+
+Auditors read this text in findings, ``aispm rules`` and docs/rules.md, so it is
+checked as strictly as code: complete per rule, titles and severities equal to
+the code's, and every compliance id present in its catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rules.frameworks import CatalogError, Framework
+from rules.model import Rule
+
+# Every rule maps at least to these (rules-v1.md, "Compliance mappings").
+REQUIRED_NIST = "MEASURE 2.7"
+NIST, ISO = "nist-ai-rmf", "iso-42001"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CloudRemediation(_Model):
+    """How to fix the rule on one cloud: a CLI command and the Terraform setting, or why none exists."""
+
+    cli: str = Field(min_length=1)
+    terraform: str | None = Field(default=None, min_length=1)
+    terraform_unavailable: str | None = Field(
+        default=None, min_length=1, description="why no Terraform resource can hold the setting")
+
+    @model_validator(mode="after")
+    def _terraform_or_reason(self) -> CloudRemediation:
+        if (self.terraform is None) == (self.terraform_unavailable is None):
+            raise ValueError("give exactly one of 'terraform' and 'terraform_unavailable'")
+        return self
+
+
+class RemediationMeta(_Model):
+    text: str = Field(min_length=1)
+    aws: CloudRemediation | None = None
+    azure: CloudRemediation | None = None
+    gcp: CloudRemediation | None = None
+
+    def clouds(self) -> dict[str, CloudRemediation]:
+        return {p: c for p in ("aws", "azure", "gcp") if (c := getattr(self, p)) is not None}
+
+
+class RuleMeta(_Model):
+    id: str
+    title: str = Field(min_length=1)
+    severity: Literal["informational", "low", "medium", "high", "critical"]
+    description: str = Field(min_length=1)
+    risk: str = Field(min_length=1)
+    remediation: RemediationMeta
+    references: tuple[str, ...] = Field(min_length=1)
+    compliance: dict[str, tuple[str, ...]]
+
+    @field_validator("references")
+    @classmethod
+    def _https(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in v if not r.startswith("https://")]
+        if bad:
+            raise ValueError(f"references must be https URLs: {', '.join(bad)}")
+        return v
+
+
+def load_metadata(path: Traversable | None = None) -> list[RuleMeta]:
+    """Parse rules.yaml; a malformed entry raises CatalogError naming the rule and key."""
+    p = path or resources.files("rules") / "data" / "rules.yaml"
+    raw: Any = yaml.safe_load(p.read_text(encoding="utf-8"))
+    entries = raw.get("rules") if isinstance(raw, dict) else None
+    if not isinstance(entries, list):
+        raise CatalogError("rules.yaml: expected a top-level 'rules' list")
+    out: list[RuleMeta] = []
+    for i, entry in enumerate(entries):
+        rid = entry.get("id", f"rules[{i}]") if isinstance(entry, dict) else f"rules[{i}]"
+        try:
+            out.append(RuleMeta.model_validate(entry))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(x) for x in err["loc"]) or "(entry)"
+            raise CatalogError(f"rules.yaml: {rid}: {key}: {err['msg']}") from None
+    return out
+
+
+def problems(code_rules: Sequence[Rule], metas: Sequence[RuleMeta],
+             frameworks: Mapping[str, Framework]) -> list[str]:
+    """Every way the metadata disagrees with the code or the catalogs; empty when consistent."""
+    out: list[str] = []
+    by_id: dict[str, RuleMeta] = {}
+    for m in metas:
+        if m.id in by_id:
+            out.append(f"{m.id}: listed twice in rules.yaml")
+        by_id[m.id] = m
+    code_ids = {r.id for r in code_rules}
+    out.extend(f"{rid}: in rules.yaml but not a rule of the catalog" for rid in by_id if rid not in code_ids)
+    for rule in code_rules:
+        m = by_id.get(rule.id)
+        if m is None:
+            out.append(f"{rule.id}: no metadata in rules.yaml")
+            continue
+        out.extend(f"{rule.id}: {p}" for p in _rule_problems(rule, m, frameworks))
+    return out
+
+
+def _rule_problems(rule: Rule, m: RuleMeta, frameworks: Mapping[str, Framework]) -> list[str]:
+    out: list[str] = []
+    if m.title != rule.title:
+        out.append(f"title {m.title!r} differs from the catalog's {rule.title!r}")
+    if m.severity != rule.severity.name:
+        out.append(f"severity {m.severity!r} differs from the catalog's {rule.severity.name!r}")
+    clouds = set(m.remediation.clouds())
+    for p in sorted(set(rule.providers) - clouds):
+        out.append(f"remediation.{p}: missing (the rule applies to {p})")
+    for p in sorted(clouds - set(rule.providers)):
+        out.append(f"remediation.{p}: given, but the rule does not apply to {p}")
+    for fid, ids in m.compliance.items():
+        fw = frameworks.get(fid)
+        if fw is None:
+            out.append(f"compliance.{fid}: unknown framework")
+            continue
+        if fw.provider is not None and ids and fw.provider not in rule.providers:
+            out.append(f"compliance.{fid}: {fw.provider} controls, but the rule does not apply to {fw.provider}")
+        for req in ids:
+            if fw.requirement(req) is None:
+                out.append(f"compliance.{fid}: unknown requirement {req!r}")
+        if len(set(ids)) != len(ids):
+            out.append(f"compliance.{fid}: a requirement is listed twice")
+    if REQUIRED_NIST not in m.compliance.get(NIST, ()):
+        out.append(f"compliance.{NIST}: must include {REQUIRED_NIST!r}")
+    if not m.compliance.get(ISO):
+        out.append(f"compliance.{ISO}: must map to at least one Annex A control")
+    return out
