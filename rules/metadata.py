@@ -102,11 +102,11 @@ def problems(code_rules: Sequence[Rule], metas: Sequence[RuleMeta],
     code_ids = {r.id for r in code_rules}
     out.extend(f"{rid}: in rules.yaml but not a rule of the catalog" for rid in by_id if rid not in code_ids)
     for rule in code_rules:
-        m = by_id.get(rule.id)
-        if m is None:
+        meta = by_id.get(rule.id)
+        if meta is None:
             out.append(f"{rule.id}: no metadata in rules.yaml")
             continue
-        out.extend(f"{rule.id}: {p}" for p in _rule_problems(rule, m, frameworks))
+        out.extend(f"{rule.id}: {p}" for p in _rule_problems(rule, meta, frameworks))
     return out
 
 
