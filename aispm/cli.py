@@ -44,7 +44,8 @@ def _parser() -> _Parser:
     scan.add_argument("--fail-on", choices=SEVERITIES, default=None)
     scan.add_argument("--workers", type=_positive, default=None)
     scan.add_argument("--framework", action="append", default=[],
-                      help="add a per-requirement compliance summary (nist-ai-rmf, iso-42001, mitre-atlas)")
+                      help="add a per-requirement compliance summary (nist-ai-rmf, iso-42001, mitre-atlas; "
+                      "or a cloud's own controls: aws_securityhub, azure_policy, gcp_org_policy)")
 
     demo = sub.add_parser("demo", help="run the full pipeline on the built-in simulated three-cloud estate")
     demo.add_argument("--out", default="aispm-out")
@@ -55,6 +56,7 @@ def _parser() -> _Parser:
     rl.add_argument("--format", choices=("table", "json"), default="table")
     rs = rsub.add_parser("show", help="show one rule with its metadata")
     rs.add_argument("rule_id")
+    rs.add_argument("--format", choices=("text", "json"), default="text")
 
     replay = sub.add_parser("replay", help="re-deliver what is in a dead-letter store")
     replay.add_argument("source", metavar="FILE_OR_QUEUE_URL")
@@ -92,24 +94,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def rule_record(rule: Any) -> dict[str, Any]:
-    """Everything the catalog knows about a rule, as JSON."""
-    return {
-        "id": rule.id,
-        "title": rule.title,
-        "severity": rule.severity.name,
-        "providers": list(rule.providers),
-        "kinds": {p: list(k) for p, k in rule.kinds.items()},
-        "description": rule.description,
-        "risk": rule.risk,
-        "remediation": {
-            "text": rule.remediation.text,
-            "cli": dict(rule.remediation.cli),
-            "terraform": dict(rule.remediation.terraform),
-        },
-        "references": list(rule.references),
-        "compliance": {k: list(v) for k, v in rule.compliance.items()},
-        "requires_config": rule.requires_config,
-    }
+    """Everything the catalog knows about a rule, as JSON (see rules.docs)."""
+    from rules.docs import rule_record as record
+
+    return record(rule)
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
@@ -119,8 +107,12 @@ def _cmd_rules(args: argparse.Namespace) -> int:
         rule = rules_by_id().get(args.rule_id.upper())
         if rule is None:
             raise UsageError(f"unknown rule id {args.rule_id!r} (see 'aispm rules list')")
-        rec = rule_record(rule)
-        print(json.dumps(rec, indent=2))
+        if args.format == "json":
+            print(json.dumps(rule_record(rule), indent=2))
+        else:
+            from rules.docs import rule_text
+
+            print(rule_text(rule))
         return exitcodes.OK
     if args.rules_command != "list":
         raise UsageError("rules: choose 'list' or 'show RULE_ID'")

@@ -22,6 +22,7 @@ from aispm import __version__, exitcodes
 from collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, build_collector, one_line
 from normalizer import MappingError, normalize, normalize_identities
 from normalizer.schema import Asset
+from rules.compliance import framework_summary
 from rules.engine import evaluate
 from rules.model import Severity
 from rules.policy import Policy
@@ -59,6 +60,7 @@ class ScanRequest:
     sinks: Sequence[Sink] = ()
     fail_on: Severity | None = None
     scan_id: str = ""
+    frameworks: Sequence[str] = ()   # compliance views to add to summary.json (--framework)
 
 
 @dataclass
@@ -209,6 +211,8 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     findings = [f for r in results for f in r.findings]
     assets = [a.model_dump(mode="json") for r in results for a in r.assets]
     summary = summarize(results, plan_errors, scan_id, started)
+    if request.frameworks:
+        summary["frameworks"] = framework_summary(findings, request.frameworks)
     batch = Batch(scan_id=scan_id, findings=findings, assets=assets, summary=summary)
     sinks = list(request.sinks) or [FileSink(request.out_dir)]
     deliveries = [sink.deliver(batch) for sink in sinks]

@@ -15,8 +15,9 @@ from aispm.credentials import configured_providers
 from aispm.exitcodes import UsageError
 from aispm.pipeline import PROVIDERS, ScanOutcome, ScanRequest, run_scan
 from aispm.settings import Settings
-from aispm.tables import summary_table
+from aispm.tables import framework_table, summary_table
 from collectors.base import CollectOptions
+from rules.compliance import UnknownFramework, check_framework_ids
 from rules.model import Severity
 from rules.policy import Policy, PolicyError, load_policy
 from sinks.base import Sink
@@ -53,6 +54,10 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
         policy = load_policy(args.config) if args.config else Policy()
     except PolicyError as exc:
         raise UsageError(str(exc)) from None
+    try:
+        frameworks = check_framework_ids(getattr(args, "framework", None) or [])
+    except UnknownFramework as exc:
+        raise UsageError(f"--framework: {exc}") from None
     providers = list(dict.fromkeys(args.provider)) or configured_providers()
     if not providers:
         raise UsageError("no cloud credentials found; pass --provider aws|azure|gcp (or run 'aispm demo')")
@@ -78,6 +83,7 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
         out_dir=out_dir,
         sinks=build_sinks(args.sink or env.sinks, out_dir),
         fail_on=Severity[args.fail_on] if args.fail_on else None,
+        frameworks=frameworks,
     )
 
 
@@ -99,6 +105,8 @@ def report(outcome: ScanOutcome, out_dir: Path) -> None:
     f = summary["findings"]
     print(f"\n{summary['assets']} assets, {f['fail']} failing and {f['pass']} passing findings, "
           f"{summary['errors']} errors. Files in {out_dir.resolve()}")
+    for fw in summary.get("frameworks", {}).values():
+        print(f"\n{fw['name']}\n{framework_table(fw)}")
 
 
 def run_from_args(args: argparse.Namespace) -> int:

@@ -29,3 +29,12 @@ def summary_table(summary: dict[str, Any], findings: Sequence[dict[str, Any]]) -
             if p == display:
                 rows.append(["", rule, n])
     return render_table(["provider", "rule", "failing"], rows)
+
+
+def framework_table(framework: dict[str, Any], title_width: int = 60) -> str:
+    """One compliance framework of summary.json, a row per requirement."""
+    rows = []
+    for r in framework["requirements"]:
+        title = r["title"] if len(r["title"]) <= title_width else r["title"][: title_width - 1] + "…"
+        rows.append([r["id"], title, r["pass"], r["fail"], ", ".join(r["failing_rules"]) or "-"])
+    return render_table(["requirement", "title", "pass", "fail", "failing rules"], rows)

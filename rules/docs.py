@@ -1,0 +1,157 @@
+"""The rule catalog as people read it: JSON records, terminal text and docs/rules.md.
+
+Everything here is rendered from the validated catalog, so the CLI, the docs
+and the findings never disagree. Regenerate the docs with
+``python -m rules.docs > docs/rules.md`` (a test fails when they are stale).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from normalizer.schema import PROVIDER_DISPLAY
+from rules.catalog import all_rules
+from rules.frameworks import FRAMEWORKS, framework_name
+from rules.model import Rule
+
+DOCS_COMMAND = "python -m rules.docs > docs/rules.md"
+
+
+def applies_to(rule: Rule) -> dict[str, str]:
+    """Provider -> readable list of the asset kinds the rule evaluates."""
+    return {p: ("every taggable asset" if kinds == ("*",) else ", ".join(kinds)) for p, kinds in rule.kinds.items()}
+
+
+def mappings(rule: Rule) -> list[dict[str, Any]]:
+    """The rule's compliance mappings with framework names and requirement titles."""
+    out: list[dict[str, Any]] = []
+    for fid, ids in rule.compliance.items():
+        fw = FRAMEWORKS[fid]
+        out.append({
+            "framework": fid,
+            "name": fw.name,
+            **({"provider": fw.provider} if fw.provider else {}),
+            "requirements": [{"id": i, "title": fw.title_of(i)} for i in ids],
+        })
+    return out
+
+
+def rule_record(rule: Rule) -> dict[str, Any]:
+    """Everything the catalog knows about a rule, as JSON."""
+    return {
+        "id": rule.id,
+        "title": rule.title,
+        "severity": rule.severity.name,
+        "providers": list(rule.providers),
+        "kinds": {p: list(k) for p, k in rule.kinds.items()},
+        "requires_config": rule.requires_config,
+        "description": rule.description,
+        "risk": rule.risk,
+        "remediation": {
+            "text": rule.remediation.text,
+            "cli": dict(rule.remediation.cli),
+            "terraform": dict(rule.remediation.terraform),
+            "terraform_unavailable": dict(rule.remediation.terraform_unavailable),
+        },
+        "references": list(rule.references),
+        "compliance": {k: list(v) for k, v in rule.compliance.items()},
+        "mappings": mappings(rule),
+    }
+
+
+def _para(text: str, indent: str = "  ", width: int = 100) -> str:
+    return textwrap.fill(" ".join(text.split()), width=width, initial_indent=indent, subsequent_indent=indent)
+
+
+def _block(text: str, indent: str) -> str:
+    return "\n".join(indent + line for line in text.splitlines())
+
+
+def rule_text(rule: Rule) -> str:
+    """A rule for the terminal (``aispm rules show``)."""
+    lines = [f"{rule.id}  {rule.title}", f"Severity: {rule.severity.name}"]
+    lines.append("Applies to: " + "; ".join(f"{PROVIDER_DISPLAY[p]} {k}" for p, k in applies_to(rule).items()))
+    if rule.requires_config:
+        lines.append("Evaluated only when the config file sets required_tags.")
+    lines += ["", "Description", _para(rule.description), "", "Risk", _para(rule.risk), "", "Remediation",
+              _para(rule.remediation.text)]
+    for p in rule.providers:
+        name = PROVIDER_DISPLAY[p]
+        if p in rule.remediation.cli:
+            lines += ["", f"  {name} CLI:", _block(rule.remediation.cli[p], "    ")]
+        if p in rule.remediation.terraform:
+            lines += [f"  {name} Terraform:", _block(rule.remediation.terraform[p], "    ")]
+        elif p in rule.remediation.terraform_unavailable:
+            lines += [f"  {name} Terraform: none.", _para(rule.remediation.terraform_unavailable[p], "    ")]
+    lines += ["", "Compliance"]
+    for m in mappings(rule):
+        for r in m["requirements"]:
+            title = r["title"] if len(r["title"]) <= 90 else r["title"][:89] + "…"
+            lines.append(f"  {m['name']} {r['id']}: {title}")
+    lines += ["", "References"] + [f"  {ref}" for ref in rule.references]
+    return "\n".join(lines)
+
+
+def _md_escape(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def catalog_markdown() -> str:
+    """docs/rules.md: the catalog for auditors and users, generated, never edited by hand."""
+    rules = all_rules()
+    out = [
+        "# aispm rule catalog",
+        "",
+        f"<!-- Generated from rules/catalog.py and rules/data by `{DOCS_COMMAND}`; do not edit by hand. -->",
+        "",
+        "Each rule is written once against the normalized AI asset schema and evaluated on every asset kind",
+        "listed under *Applies to*; it emits a Pass or a Fail finding per asset. Ids are permanent.",
+        "Steer the rules with a `--config` file (disable rules, override severities, set `required_tags`,",
+        "suppress findings with a justification); see the README.",
+        "",
+        "| id | title | severity | clouds |",
+        "|---|---|---|---|",
+    ]
+    for r in rules:
+        clouds = ", ".join(PROVIDER_DISPLAY[p] for p in r.providers)
+        out.append(f"| [{r.id}](#{r.id.lower()}) | {_md_escape(r.title)} | {r.severity.name} | {clouds} |")
+    for r in rules:
+        out += ["", f"## {r.id}", "", f"**{r.title}** — severity **{r.severity.name}**", ""]
+        out += ["Applies to:", ""]
+        out += [f"- {PROVIDER_DISPLAY[p]}: {k}" for p, k in applies_to(r).items()]
+        if r.requires_config:
+            out += ["", "Evaluated only when the config file sets `required_tags`."]
+        out += ["", "### Description", "", _md_escape(r.description), "", "### Risk", "", _md_escape(r.risk)]
+        out += ["", "### Remediation", "", _md_escape(r.remediation.text)]
+        for p in r.providers:
+            name = PROVIDER_DISPLAY[p]
+            if p in r.remediation.cli:
+                out += ["", f"{name} CLI:", "", "```sh", r.remediation.cli[p], "```"]
+            if p in r.remediation.terraform:
+                out += ["", f"{name} Terraform: {_md_escape(r.remediation.terraform[p])}"]
+            elif p in r.remediation.terraform_unavailable:
+                out += ["", f"{name} Terraform: none — {_md_escape(r.remediation.terraform_unavailable[p])}"]
+        out += ["", "### Compliance", "", "| framework | requirement | title |", "|---|---|---|"]
+        for m in mappings(r):
+            out += [f"| {m['name']} | {req['id']} | {_md_escape(req['title'])} |" for req in m["requirements"]]
+        out += ["", "### References", ""] + [f"- <{ref}>" for ref in r.references]
+    out += ["", "## Compliance coverage", "",
+            "Which rules give evidence for which requirement. Cloud-native controls are reported only on",
+            "findings of their own cloud. `aispm scan --framework ID` adds the per-requirement Pass/Fail",
+            "summary of a scan to summary.json."]
+    for fw in FRAMEWORKS.values():
+        by_req: dict[str, list[str]] = {}
+        for r in rules:
+            for req in r.compliance.get(fw.id, ()):
+                by_req.setdefault(req, []).append(r.id)
+        version = f" (version {fw.version})" if fw.version else ""
+        out += ["", f"### {framework_name(fw.id)}{version}", "", f"`--framework {fw.id}`", "",
+                "| requirement | title | rules |", "|---|---|---|"]
+        out += [f"| {req.id} | {_md_escape(req.title)} | {', '.join(by_req[req.id])} |"
+                for req in fw.requirements if req.id in by_req]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(catalog_markdown(), end="")
