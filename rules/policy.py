@@ -10,10 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from normalizer.schema import Asset
 from rules.catalog import rules_by_id
@@ -26,65 +36,57 @@ class PolicyError(ValueError):
 
 def _check_rule_id(value: str) -> str:
     if value not in rules_by_id():
-        raise ValueError(f"unknown rule id {value!r}")
+        raise ValueError(f"unknown rule id {value!r} (see 'aispm rules list')")
     return value
+
+
+def _severity_name(value: Any) -> Severity:
+    names = ", ".join(s.name for s in Severity)
+    if isinstance(value, Severity):
+        return value
+    if isinstance(value, str) and value.lower() in Severity.__members__:
+        return Severity[value.lower()]
+    raise ValueError(f"unknown severity {value!r} (use one of {names})")
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _tag_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, int | float) else value
+
+
+RuleId = Annotated[str, AfterValidator(_check_rule_id)]
+SeverityName = Annotated[Severity, BeforeValidator(_severity_name)]
+NonBlank = Annotated[str, AfterValidator(_non_blank)]
+TagValue = Annotated[str, BeforeValidator(_tag_value)]
 
 
 class RuleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    disabled: list[str] = Field(default_factory=list)
-    severity: dict[str, Severity] = Field(default_factory=dict)
-
-    @field_validator("disabled")
-    @classmethod
-    def _known_disabled(cls, v: list[str]) -> list[str]:
-        return [_check_rule_id(x) for x in v]
-
-    @field_validator("severity", mode="before")
-    @classmethod
-    def _known_severity(cls, v: Any) -> Any:
-        if not isinstance(v, dict):
-            return v
-        out: dict[str, Severity] = {}
-        for rule_id, sev in v.items():
-            _check_rule_id(str(rule_id))
-            if isinstance(sev, Severity):
-                out[str(rule_id)] = sev
-                continue
-            try:
-                out[str(rule_id)] = Severity[str(sev).lower()]
-            except KeyError:
-                names = ", ".join(s.name for s in Severity)
-                raise ValueError(f"unknown severity {sev!r} for {rule_id} (use one of {names})") from None
-        return out
+    disabled: list[RuleId] = Field(default_factory=list)
+    severity: dict[RuleId, SeverityName] = Field(default_factory=dict)
 
 
 class Suppression(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rule: str
-    resource: str | None = None
-    tags: dict[str, str] | None = None
-    justification: str
+    resource: NonBlank | None = None
+    tags: dict[str, TagValue] | None = None
+    justification: NonBlank
     expires: dt.date | None = None
 
     @field_validator("rule")
     @classmethod
     def _known_rule(cls, v: str) -> str:
         return v if v == "*" else _check_rule_id(v)
-
-    @field_validator("justification")
-    @classmethod
-    def _non_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("justification must not be empty")
-        return v
-
-    @field_validator("tags", mode="before")
-    @classmethod
-    def _tag_strings(cls, v: Any) -> Any:
-        return {str(k): str(x) for k, x in v.items()} if isinstance(v, dict) else v
 
     @model_validator(mode="after")
     def _has_target(self) -> Suppression:
@@ -93,6 +95,7 @@ class Suppression(BaseModel):
         return self
 
     def expired(self, today: dt.date) -> bool:
+        """The suppression applies through its ``expires`` day, and no longer after it."""
         return self.expires is not None and today > self.expires
 
     def matches(self, rule_id: str, asset: Asset) -> bool:
@@ -103,29 +106,86 @@ class Suppression(BaseModel):
         return all(asset.tags.get(k) == v for k, v in (self.tags or {}).items())
 
     def label(self) -> str:
-        target = self.resource or ",".join(f"{k}={v}" for k, v in (self.tags or {}).items())
-        return f"{self.rule} on {target}"
+        """How warnings name the suppression: rule, target and expiry."""
+        parts = [f"resource {self.resource}"] if self.resource is not None else []
+        if self.tags:
+            parts.append("tags " + ",".join(f"{k}={v}" for k, v in self.tags.items()))
+        expiry = f" (expired {self.expires.isoformat()})" if self.expires else ""
+        return f"{self.rule} on {' and '.join(parts)}{expiry}"
 
 
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: RuleSettings = Field(default_factory=RuleSettings)
-    required_tags: list[str] = Field(default_factory=list)
+    required_tags: list[NonBlank] = Field(default_factory=list)
     suppressions: list[Suppression] = Field(default_factory=list)
+
+
+class _PolicyLoader(yaml.SafeLoader):
+    """Safe YAML that rejects duplicate keys and leaves dates as text.
+
+    A duplicate key would silently drop half of a policy; dates are parsed by the
+    model so a bad one ("2027-13-45") is a named config error, not a crash.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue   # unhashable: SafeLoader reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_PolicyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+_REASONS = {
+    "missing": "required key missing",
+    "extra_forbidden": "unknown key",
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+    "dict_type": "expected a mapping",
+    "list_type": "expected a list",
+    "string_type": "expected a string",
+}
+
+
+def _explain(err: ErrorDetails) -> tuple[str, str]:
+    """(key path, reason) of a validation error, in the config file's own terms."""
+    key = ".".join(str(x) for x in err["loc"] if x != "[key]") or "(top level)"
+    kind = err["type"]
+    if kind in _REASONS:
+        return key, _REASONS[kind]
+    if kind.startswith(("date_", "datetime_")):
+        return key, f"bad date {err.get('input')!r} (use YYYY-MM-DD)"
+    return key, str(err["msg"]).removeprefix("Value error, ")
 
 
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file; every failure is a PolicyError naming file, key and reason."""
     p = Path(path)
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_PolicyLoader)  # noqa: S506 - a SafeLoader subclass
     except OSError as exc:
         raise PolicyError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise PolicyError(f"{p}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise PolicyError(f"{p}: invalid YAML{where}") from None
+        problem = getattr(exc, "problem", None)
+        raise PolicyError(f"{p}: invalid YAML{where}" + (f": {problem}" if problem else "")) from None
     if raw is None:
         return Policy()
     if not isinstance(raw, dict):
@@ -133,9 +193,5 @@ def load_policy(path: str | Path) -> Policy:
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        reason = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            reason = "unknown key"
-        raise PolicyError(f"{p}: {key}: {reason}") from None
+        key, reason = _explain(exc.errors()[0])
+        raise PolicyError(" ".join(f"{p}: {key}: {reason}".split())) from None
