@@ -72,7 +72,7 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
         projects=args.project or env.gcp_projects,
         locations=args.location or env.gcp_locations,
         job_window_days=env.job_window_days,
-        collect_tags=bool(policy.required_tags),
+        collect_tags=policy.needs_tags,
         workers=args.workers or env.workers,
     )
     out_dir = Path(args.out)

@@ -121,6 +121,11 @@ class Policy(BaseModel):
     required_tags: list[NonBlank] = Field(default_factory=list)
     suppressions: list[Suppression] = Field(default_factory=list)
 
+    @property
+    def needs_tags(self) -> bool:
+        """Whether collectors must read tags: for required_tags and for suppressions that match on tags."""
+        return bool(self.required_tags) or any(s.tags for s in self.suppressions)
+
 
 class _PolicyLoader(yaml.SafeLoader):
     """Safe YAML that rejects duplicate keys and leaves dates as text.
