@@ -106,7 +106,7 @@ def test_empty_config_is_the_default_policy(tmp_path: Path) -> None:
 
 
 def _asset(uid: str = NB_ARN, tags: dict[str, str] | None = None, provider: str = "aws",
-           kind: str = "notebook", **facts: Any) -> Asset:
+           kind: str = "notebook", facts: dict[str, Any] | None = None) -> Asset:
     return Asset.model_validate({"uid": uid, "provider": provider, "service": PROVIDER_SERVICE[provider],
                                  "kind": kind, "name": uid.rsplit("/", 1)[-1], "account": "123456789012",
                                  "region": "us-east-1", "tags": tags or {}, **(facts or OPEN)})
@@ -162,7 +162,7 @@ def test_pass_findings_are_never_marked_suppressed() -> None:
     closed = {"network": {"direct_internet_access": {"value": False, "source": "DirectInternetAccess",
                                                      "observed": "Disabled"}}}
     sup = Suppression(rule="*", resource="*", justification="everything")
-    assert _suppressed(sup, _asset(**closed)) is None
+    assert _suppressed(sup, _asset(facts=closed)) is None
 
 
 def test_suppression_applies_through_its_expiry_day_and_not_after() -> None:
@@ -179,10 +179,10 @@ def test_severity_override_and_disabled_rules() -> None:
     policy = Policy.model_validate({"rules": {"disabled": ["AISPM-NET-005"], "severity": {"AISPM-NET-002": "low"}}})
     facts = {"network": {**OPEN["network"], "private_network": {"value": False, "source": "SubnetId",
                                                                "observed": "absent"}}}
-    evs = {e.rule.id: e for e in evaluate([_asset(**facts)], policy=policy).evaluations}
+    evs = {e.rule.id: e for e in evaluate([_asset(facts=facts)], policy=policy).evaluations}
     assert evs["AISPM-NET-002"].severity == Severity.low
     assert "AISPM-NET-005" not in evs
-    assert "AISPM-NET-005" in {e.rule.id for e in evaluate([_asset(**facts)]).evaluations}
+    assert "AISPM-NET-005" in {e.rule.id for e in evaluate([_asset(facts=facts)]).evaluations}
 
 
 @pytest.fixture
