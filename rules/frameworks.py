@@ -118,16 +118,6 @@ def load_frameworks(data_dir: Traversable | None = None) -> dict[str, Framework]
 FRAMEWORKS: Mapping[str, Framework] = load_frameworks()
 
 
-def standards() -> list[Framework]:
-    """The AI frameworks (not cloud-native control sets)."""
-    return [f for f in FRAMEWORKS.values() if f.kind == "framework"]
-
-
-def native_for(provider: str) -> str | None:
-    """The id of the provider's own control set, if the catalog has one."""
-    return next((f.id for f in FRAMEWORKS.values() if f.provider == provider), None)
-
-
 def framework_name(framework_id: str) -> str:
     fw = FRAMEWORKS.get(framework_id)
     return fw.name if fw else framework_id
