@@ -1,0 +1,140 @@
+"""Google credentials, endpoints, retries and REST clients configured the one way aispm uses them.
+
+Only the ``aiplatform_v1`` GAPIC service clients are used (never the high-level
+``google.cloud.aiplatform`` SDK), with ``transport="rest"``: one client per
+service and location at ``{location}-aiplatform.googleapis.com``.
+``AISPM_GCP_ENDPOINT`` (e.g. ``https://host:port``) replaces that host in every
+call, Resource Manager included.
+
+Vertex AI list and get calls retry nothing by default and Resource Manager only
+503, so every call gets ``retry_policy()``; the pagers reuse it for later pages.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
+from google.api_core.client_options import ClientOptions
+
+ENDPOINT_ENV = "AISPM_GCP_ENDPOINT"
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+RESOURCE_MANAGER_HOST = "cloudresourcemanager.googleapis.com"
+VERTEX_GLOBAL_HOST = "aiplatform.googleapis.com"
+
+# Transient answers worth another try; everything else (403, 404, 400) is final.
+RETRYABLE: tuple[type[Exception], ...] = (
+    gexc.TooManyRequests,
+    gexc.ServiceUnavailable,
+    gexc.InternalServerError,
+    gexc.GatewayTimeout,
+    gexc.DeadlineExceeded,
+    gexc.ResourceExhausted,
+)
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Exponential backoff with jitter for transient errors; ``deadline`` bounds one call with its retries."""
+
+    initial: float = 1.0
+    maximum: float = 30.0
+    multiplier: float = 2.0
+    deadline: float = 120.0
+    call_timeout: float = 60.0
+
+    def policy(self) -> gretry.Retry:
+        return gretry.Retry(
+            predicate=gretry.if_exception_type(*RETRYABLE),
+            initial=self.initial,
+            maximum=self.maximum,
+            multiplier=self.multiplier,
+            timeout=self.deadline,
+        )
+
+
+def endpoint_override() -> str | None:
+    value = os.environ.get(ENDPOINT_ENV, "").strip().rstrip("/")
+    return value or None
+
+
+def vertex_host(location: str | None) -> str:
+    """The regional Vertex AI host (the global one for location-less calls), unless overridden."""
+    return endpoint_override() or (f"{location}-{VERTEX_GLOBAL_HOST}" if location else VERTEX_GLOBAL_HOST)
+
+
+def resource_manager_host() -> str:
+    return endpoint_override() or RESOURCE_MANAGER_HOST
+
+
+def default_credentials() -> Any:
+    """The shipped credential source: Application Default Credentials, nothing else."""
+    import google.auth
+
+    credentials, _project = google.auth.default(scopes=list(SCOPES))
+    return credentials
+
+
+def _service_classes() -> dict[str, Callable[..., Any]]:
+    # Imported here so that importing collectors.gcp stays cheap until a scan needs the SDK.
+    from google.cloud.aiplatform_v1.services.dataset_service import DatasetServiceClient
+    from google.cloud.aiplatform_v1.services.endpoint_service import EndpointServiceClient
+    from google.cloud.aiplatform_v1.services.index_endpoint_service import IndexEndpointServiceClient
+    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
+    from google.cloud.aiplatform_v1.services.model_service import ModelServiceClient
+    from google.cloud.aiplatform_v1.services.notebook_service import NotebookServiceClient
+
+    return {
+        "dataset": DatasetServiceClient,
+        "endpoint": EndpointServiceClient,
+        "index_endpoint": IndexEndpointServiceClient,
+        "job": JobServiceClient,
+        "model": ModelServiceClient,
+        "notebook": NotebookServiceClient,
+    }
+
+
+class Clients:
+    """REST clients shared by every scope unit of a scan, created once per (service, host); thread-safe."""
+
+    def __init__(self, credentials_factory: Callable[[], Any]) -> None:
+        self._credentials_factory = credentials_factory
+        self._credentials: Any = None
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def credentials(self) -> Any:
+        with self._lock:
+            if self._credentials is None:
+                self._credentials = self._credentials_factory()
+            return self._credentials
+
+    def vertex(self, service: str, location: str | None) -> Any:
+        """The ``service`` client for ``location`` (None: the global endpoint, for the locations API)."""
+        host = vertex_host(location)
+        return self._client(service, host, lambda: _service_classes()[service])
+
+    def projects(self) -> Any:
+        def cls() -> Callable[..., Any]:
+            from google.cloud.resourcemanager_v3.services.projects import ProjectsClient
+
+            return ProjectsClient
+
+        return self._client("projects", resource_manager_host(), cls)
+
+    def _client(self, service: str, host: str, cls: Callable[[], Callable[..., Any]]) -> Any:
+        credentials = self.credentials
+        key = (service, host)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = cls()(transport="rest", credentials=credentials,
+                               client_options=ClientOptions(api_endpoint=host))
+                self._clients[key] = client
+            return client

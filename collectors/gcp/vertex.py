@@ -1,0 +1,233 @@
+"""Google Vertex AI collector: one project x location per scope unit.
+
+Every list returns whole resources, so no get follows a list. Records keep the
+REST JSON exactly as Vertex serves it (camelCase, resource names with the
+project number, proto3 defaults omitted), converted back from the client's
+messages, so the mapper reads the same field paths as rules-v1.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from google.api_core import exceptions as gexc
+from google.auth import exceptions as auth_exceptions
+from google.protobuf import json_format
+
+from collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit, one_line
+from collectors.gcp.clients import Clients, RetrySettings, default_credentials
+from collectors.gcp.iam import PolicyCache, identity_records, project_number, service_accounts
+
+# Cloud answers and malformed payloads that fail one call (hence one scope), never the scan.
+CALL_ERRORS: tuple[type[Exception], ...] = (
+    gexc.GoogleAPICallError,
+    gexc.RetryError,
+    auth_exceptions.GoogleAuthError,
+    requests.exceptions.RequestException,
+    json_format.ParseError,
+    ValueError,
+)
+
+MONITORING_LISTED = "monitoring_jobs_listed"
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How to list one Vertex AI collection."""
+
+    record_type: str
+    collection: str      # REST collection, as in the resource name
+    service: str         # Clients service key
+    method: str          # list method of the client
+    field: str           # repeated field of the list response
+    jobs: bool = False   # recent ones only (CollectOptions.job_window_days)
+
+
+KINDS: tuple[_Kind, ...] = (
+    _Kind("endpoint", "endpoints", "endpoint", "list_endpoints", "endpoints"),
+    _Kind("model", "models", "model", "list_models", "models"),
+    _Kind("custom_job", "customJobs", "job", "list_custom_jobs", "custom_jobs", jobs=True),
+    _Kind("dataset", "datasets", "dataset", "list_datasets", "datasets"),
+    _Kind("index_endpoint", "indexEndpoints", "index_endpoint", "list_index_endpoints", "index_endpoints"),
+    _Kind("notebook_runtime_template", "notebookRuntimeTemplates", "notebook", "list_notebook_runtime_templates",
+          "notebook_runtime_templates"),
+    _Kind("notebook_runtime", "notebookRuntimes", "notebook", "list_notebook_runtimes", "notebook_runtimes"),
+    _Kind("model_deployment_monitoring_job", "modelDeploymentMonitoringJobs", "job",
+          "list_model_deployment_monitoring_jobs", "model_deployment_monitoring_jobs"),
+)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for summary.json: HTTP code, Google's reason and message (never credentials)."""
+    if isinstance(exc, gexc.RetryError):
+        cause = exc.cause
+        return f"still failing after retries: {describe(cause) if cause else one_line(exc)}"
+    if isinstance(exc, gexc.GoogleAPICallError):
+        reason = exc.reason or type(exc).__name__
+        return one_line(Exception(f"{exc.code} {reason}: {exc.message}"))
+    return one_line(exc)
+
+
+def service_disabled(exc: BaseException) -> bool:
+    return isinstance(exc, gexc.GoogleAPICallError) and exc.reason == "SERVICE_DISABLED"
+
+
+def _json(message: Any) -> dict[str, Any]:
+    """Proto-plus or protobuf message -> the REST JSON Google sends (camelCase, defaults omitted)."""
+    pb = type(message).pb(message) if hasattr(type(message), "pb") else message
+    return dict(json_format.MessageToDict(pb))
+
+
+@dataclass(frozen=True)
+class GcpOptions:
+    projects: tuple[str, ...] = ()
+    locations: tuple[str, ...] = ()
+    job_window_days: int = 30
+    page_size: int | None = None
+    workers: int = 8
+    retry: RetrySettings = field(default_factory=RetrySettings)
+
+
+class GcpCollector:
+    """Collects Vertex AI records; ``credentials`` defaults to Application Default Credentials."""
+
+    provider = "gcp"
+
+    def __init__(self, options: GcpOptions | None = None, credentials: Any = None) -> None:
+        self.options = options or GcpOptions()
+        self.clients = Clients((lambda: credentials) if credentials is not None else default_credentials)
+        self._retry = self.options.retry.policy()
+        self._timeout = self.options.retry.call_timeout
+        self._policies = PolicyCache(CALL_ERRORS, describe)
+
+    # ------------------------------------------------------------------ planning
+
+    def plan(self) -> tuple[list[ScopeUnit], list[ScopeError]]:
+        calls = ApiCalls()
+        try:
+            _ = self.clients.credentials
+        except auth_exceptions.GoogleAuthError as exc:
+            return [], [ScopeError(provider="gcp", scope="gcp", error=f"no Google credentials: {one_line(exc)}")]
+        if self.options.projects:
+            projects = list(dict.fromkeys(self.options.projects))
+        else:
+            try:
+                projects = self._active_projects(calls)
+            except CALL_ERRORS as exc:
+                return [], [ScopeError(provider="gcp", scope="gcp", error=f"projects.search: {describe(exc)}")]
+        units: list[ScopeUnit] = []
+        errors: list[ScopeError] = []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.options.workers, len(projects) or 1))) as pool:
+            for project, found in zip(projects, pool.map(lambda p: self._locations(p, calls), projects), strict=True):
+                if isinstance(found, str):
+                    errors.append(ScopeError(provider="gcp", scope=f"gcp:{project}", error=found))
+                    continue
+                units.extend(
+                    ScopeUnit(provider="gcp", scope=f"gcp:{project}:{loc}", account=project, region=loc,
+                              params={"project": project, "location": loc})
+                    for loc in found
+                )
+        return units, errors
+
+    def _active_projects(self, calls: ApiCalls) -> list[str]:
+        from google.cloud.resourcemanager_v3 import Project
+
+        pager = self.clients.projects().search_projects(
+            request={"query": "state:ACTIVE"}, retry=self._retry, timeout=self._timeout)
+        out: list[str] = []
+        for page in pager.pages:
+            calls.add("gcp", "resourcemanager.projects.search")
+            out.extend(p.project_id for p in page.projects if p.state == Project.State.ACTIVE)
+        return out
+
+    def _locations(self, project: str, calls: ApiCalls) -> list[str] | str:
+        """The locations to scan in ``project``, or why they could not be listed."""
+        if self.options.locations:
+            return list(dict.fromkeys(self.options.locations))
+        from google.cloud.location import locations_pb2
+
+        client = self.clients.vertex("endpoint", None)
+        found: list[str] = []
+        token = ""
+        try:
+            while True:
+                request = locations_pb2.ListLocationsRequest(name=f"projects/{project}", page_token=token)
+                response = client.list_locations(request=request, retry=self._retry, timeout=self._timeout)
+                calls.add("gcp", "aiplatform.locations.list")
+                found.extend(loc.location_id for loc in response.locations if loc.location_id)
+                token = response.next_page_token
+                if not token:
+                    return found
+        except CALL_ERRORS as exc:
+            return f"locations.list: {describe(exc)}"
+
+    # ------------------------------------------------------------------ collection
+
+    def collect(self, unit: ScopeUnit) -> CollectResult:
+        calls = ApiCalls()
+        result = CollectResult(unit=unit)
+        project, location = unit.account, unit.region
+        parent = f"projects/{project}/locations/{location}"
+        for kind in KINDS:
+            try:
+                items = list(self._list(kind, parent, location, calls))
+            except CALL_ERRORS as exc:
+                result.errors.append(self._error(unit, f"{kind.collection}.list: {describe(exc)}"))
+                if service_disabled(exc):
+                    break  # the API is off for the whole project: the other lists would answer the same
+                continue
+            result.records.extend(
+                RawRecord(provider="gcp", type=kind.record_type, account=project, region=location, data=item)
+                for item in items
+            )
+            if kind.record_type == "model_deployment_monitoring_job":
+                result.records.append(
+                    RawRecord(provider="gcp", type=MONITORING_LISTED, account=project, region=location, data={}))
+        self._identities(unit, result, calls)
+        result.api_calls = calls.as_dict()
+        return result
+
+    def _list(self, kind: _Kind, parent: str, location: str, calls: ApiCalls) -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {"parent": parent}
+        if self.options.page_size:
+            request["page_size"] = self.options.page_size
+        if kind.jobs:
+            since = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.options.job_window_days)
+            request["filter"] = f'create_time>"{since.strftime("%Y-%m-%dT%H:%M:%SZ")}"'
+        method: Callable[..., Any] = getattr(self.clients.vertex(kind.service, location), kind.method)
+        pager = method(request=request, retry=self._retry, timeout=self._timeout)
+        for page in pager.pages:
+            calls.add("gcp", f"aiplatform.{kind.collection}.list")
+            for item in getattr(page, kind.field):
+                yield _json(item)
+
+    def _identities(self, unit: ScopeUnit, result: CollectResult, calls: ApiCalls) -> None:
+        emails: dict[str, str] = {}
+        for record in result.records:
+            for email in service_accounts(record):
+                emails.setdefault(email, project_number(record))
+        if not emails:
+            return
+        policy, error = self._policies.get(unit.account, lambda p: self._fetch_policy(p, calls))
+        if error:
+            result.errors.append(self._error(unit, f"projects.getIamPolicy: {error}"))
+        number = next(iter(emails.values()))
+        result.identities = identity_records(unit.account, number, emails, policy, error)
+
+    def _fetch_policy(self, project: str, calls: ApiCalls) -> dict[str, Any]:
+        from google.iam.v1 import iam_policy_pb2, options_pb2
+
+        request = iam_policy_pb2.GetIamPolicyRequest(
+            resource=f"projects/{project}", options=options_pb2.GetPolicyOptions(requested_policy_version=3))
+        policy = self.clients.projects().get_iam_policy(request=request, retry=self._retry, timeout=self._timeout)
+        calls.add("gcp", "resourcemanager.projects.getIamPolicy")
+        return _json(policy)
+
+    @staticmethod
+    def _error(unit: ScopeUnit, text: str) -> ScopeError:
+        return ScopeError(provider="gcp", scope=unit.scope, error=text)

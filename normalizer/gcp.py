@@ -1,0 +1,267 @@
+"""Google Vertex AI raw records -> AI assets.
+
+Records hold Vertex AI v1 REST JSON (camelCase, proto3 defaults omitted), so an
+absent boolean is false and an absent message is "not configured": the
+documented behaviour, not "unknown" (rules-v1.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from collectors.base import RawRecord
+from normalizer.common import dig, fact, parse_time, present
+from normalizer.schema import (
+    Asset,
+    Encryption,
+    EnvVar,
+    Fact,
+    Identity,
+    Lifecycle,
+    Logging,
+    Network,
+    Relation,
+    Resilience,
+)
+from normalizer.secrets import env_vars
+
+MONITORING_LISTED = "monitoring_jobs_listed"
+_DEFAULT_COMPUTE_SA = re.compile(r"^\d+-compute@developer\.gserviceaccount\.com$", re.IGNORECASE)
+
+
+def identity_uid(project: str, email: str) -> str:
+    """Roles are granted per project, so the same account is one identity per project."""
+    return f"{project}/{email}"
+
+
+def _base(rec: RawRecord, kind: str) -> dict[str, Any]:
+    d = rec.data
+    name = str(d["name"])
+    return {
+        "uid": name,
+        "provider": "gcp",
+        "service": "vertexai",
+        "kind": kind,
+        "name": str(d.get("displayName") or name.rsplit("/", 1)[-1]),
+        "account": rec.account,
+        "region": rec.region,
+        "tags": {str(k): str(v) for k, v in (d.get("labels") or {}).items()},
+        "created": parse_time(d.get("createTime")),
+    }
+
+
+def _cmk(d: Mapping[str, Any]) -> Encryption:
+    key = dig(d, "encryptionSpec.kmsKeyName")
+    return Encryption(customer_managed_key=(fact(present(key), "encryptionSpec.kmsKeyName", key),))
+
+
+def _environment(envs: Iterable[tuple[str, Any]]) -> tuple[EnvVar, ...]:
+    out: list[EnvVar] = []
+    for container, env in envs:
+        pairs = ((str(v["name"]), str(v.get("value", ""))) for v in env or [] if isinstance(v, Mapping))
+        out.extend(env_vars(pairs, container=container))
+    return tuple(out)
+
+
+def _identities(project: str, emails: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(identity_uid(project, str(e)) for e in emails if e))
+
+
+def _private_endpoint(d: Mapping[str, Any]) -> Fact:
+    """NET-001 for endpoints: private with PSC (new or deprecated field) or a peered VPC network."""
+    psc = dig(d, "privateServiceConnectConfig.enablePrivateServiceConnect")
+    if psc is True:
+        return fact(False, "privateServiceConnectConfig.enablePrivateServiceConnect", psc)
+    if d.get("enablePrivateServiceConnect") is True:
+        return fact(False, "enablePrivateServiceConnect", True)
+    if present(d.get("network")):
+        return fact(False, "network", d["network"])
+    return fact(True, "privateServiceConnectConfig.enablePrivateServiceConnect, network", None,
+                "public endpoint")
+
+
+def _redundancy(deployed: Sequence[Mapping[str, Any]]) -> Fact:
+    """RES-001: every deployed model on dedicated or automatic resources keeps >= 2 replicas."""
+    sized: list[tuple[str, int]] = []
+    for i, m in enumerate(deployed):
+        for block in ("dedicatedResources", "automaticResources"):
+            if isinstance(m.get(block), Mapping):
+                label = f"deployedModels[{m.get('id') or i}].{block}.minReplicaCount"
+                sized.append((label, int(m[block].get("minReplicaCount") or 0)))
+                break
+    if not sized:
+        observed = "no deployed models" if not deployed else "shared resources only"
+        return fact(True, "deployedModels", observed)
+    source, count = min(sized, key=lambda s: s[1])
+    return fact(count >= 2, source, count)
+
+
+def endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
+    d = rec.data
+    deployed = [m for m in d.get("deployedModels") or [] if isinstance(m, Mapping)]
+    logging_enabled = dig(d, "predictRequestResponseLoggingConfig.enabled")
+    monitoring = None
+    if ctx.monitoring_known(rec):
+        jobs = ctx.monitors.get(str(d["name"]), [])
+        monitoring = fact(bool(jobs), "modelDeploymentMonitoringJobs[].endpoint", ",".join(jobs) if jobs else "none")
+    return Asset(
+        **_base(rec, "endpoint"),
+        network=Network(public_endpoint=_private_endpoint(d)),
+        encryption=_cmk(d),
+        identities=_identities(rec.account, (m.get("serviceAccount") for m in deployed)),
+        logging=Logging(
+            request_capture=fact(logging_enabled is True, "predictRequestResponseLoggingConfig.enabled",
+                                 logging_enabled, "false"),
+            monitoring=monitoring,
+        ),
+        resilience=Resilience(redundant=_redundancy(deployed)),
+        relations=tuple(
+            Relation(kind="model", uid=str(m["model"]), role="model") for m in deployed if m.get("model")
+        ),
+        details={"deployed_models": str(len(deployed))},
+    )
+
+
+def model(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    spec = d.get("containerSpec")
+    image = dig(d, "containerSpec.imageUri")
+    return Asset(
+        **_base(rec, "model"),
+        encryption=_cmk(d),
+        # The spec skips SEC-001 when the API returns no containerSpec (AutoML, BigQuery ML models).
+        environment=_environment([("containerSpec", spec.get("env"))]) if isinstance(spec, Mapping) else None,
+        details={k: str(v) for k, v in {"image": image, "version": d.get("versionId")}.items() if v},
+    )
+
+
+def custom_job(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    spec = d.get("jobSpec") or {}
+    attachment = dig(spec, "pscInterfaceConfig.networkAttachment")
+    if present(spec.get("network")):
+        private = fact(True, "jobSpec.network", spec["network"])
+    elif present(attachment):
+        private = fact(True, "jobSpec.pscInterfaceConfig.networkAttachment", attachment)
+    else:
+        private = fact(False, "jobSpec.network, jobSpec.pscInterfaceConfig.networkAttachment", None)
+    web, dashboard = spec.get("enableWebAccess") is True, spec.get("enableDashboardAccess") is True
+    if web or dashboard:
+        remote = fact(True, "jobSpec.enableWebAccess" if web else "jobSpec.enableDashboardAccess", True)
+    else:
+        remote = fact(False, "jobSpec.enableWebAccess, jobSpec.enableDashboardAccess", None, "false")
+    pools = [p for p in spec.get("workerPoolSpecs") or [] if isinstance(p, Mapping)]
+    envs = [
+        (f"workerPoolSpecs[{i}].{part}", dig(pool, f"{part}.env"))
+        for i, pool in enumerate(pools)
+        for part in ("containerSpec", "pythonPackageSpec")
+        if isinstance(pool.get(part), Mapping)
+    ]
+    machines = [str(dig(p, "machineSpec.machineType")) for p in pools if dig(p, "machineSpec.machineType")]
+    return Asset(
+        **_base(rec, "custom_job"),
+        network=Network(private_network=private, public_remote_access=remote),
+        encryption=_cmk(d),
+        identities=_identities(rec.account, [spec.get("serviceAccount")]),
+        environment=_environment(envs),
+        details={k: v for k, v in {"state": str(d.get("state") or ""), "machine_types": ",".join(machines)}.items()
+                 if v},
+    )
+
+
+def dataset(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    return Asset(**_base(rec, "dataset"), encryption=_cmk(rec.data))
+
+
+def index_endpoint(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    public = rec.data.get("publicEndpointEnabled")
+    return Asset(
+        **_base(rec, "index_endpoint"),
+        network=Network(public_endpoint=fact(public is True, "publicEndpointEnabled", public, "false")),
+    )
+
+
+def notebook_runtime_template(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    internet = dig(d, "networkSpec.enableInternetAccess")
+    idle = d.get("idleShutdownConfig")
+    if not isinstance(idle, Mapping):
+        idle_fact = fact(False, "idleShutdownConfig", None)
+    else:
+        disabled = idle.get("idleShutdownDisabled")
+        idle_fact = fact(disabled is not True, "idleShutdownConfig.idleShutdownDisabled", disabled, "false")
+    return Asset(
+        **_base(rec, "notebook_runtime_template"),
+        network=Network(direct_internet_access=fact(internet is True, "networkSpec.enableInternetAccess",
+                                                    internet, "false")),
+        encryption=_cmk(d),
+        lifecycle=Lifecycle(idle_shutdown=idle_fact),
+        details={k: str(v) for k, v in {"machine_type": dig(d, "machineSpec.machineType")}.items() if v},
+    )
+
+
+def notebook_runtime(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    template = dig(d, "notebookRuntimeTemplateRef.notebookRuntimeTemplate")
+    return Asset(
+        **_base(rec, "notebook_runtime"),
+        relations=(Relation(kind="notebook_runtime_template", uid=str(template), role="template"),) if template
+        else (),
+        details={k: str(v) for k, v in {"state": d.get("runtimeState"), "user": d.get("runtimeUser")}.items() if v},
+    )
+
+
+class _Ctx:
+    """Facts that span records of one scope: which endpoints a monitoring job watches."""
+
+    def __init__(self, records: Sequence[RawRecord]) -> None:
+        self._listed = {(r.account, r.region) for r in records if r.type == MONITORING_LISTED}
+        self.monitors: dict[str, list[str]] = {}
+        for r in records:
+            if r.type == "model_deployment_monitoring_job" and r.data.get("endpoint"):
+                self.monitors.setdefault(str(r.data["endpoint"]), []).append(
+                    str(r.data.get("displayName") or r.data.get("name", "")))
+
+    def monitoring_known(self, rec: RawRecord) -> bool:
+        return (rec.account, rec.region) in self._listed
+
+
+MAPPERS: dict[str, Callable[[RawRecord, _Ctx], Asset]] = {
+    "endpoint": endpoint,
+    "model": model,
+    "custom_job": custom_job,
+    "dataset": dataset,
+    "index_endpoint": index_endpoint,
+    "notebook_runtime_template": notebook_runtime_template,
+    "notebook_runtime": notebook_runtime,
+}
+
+
+def map_records(records: Sequence[RawRecord]) -> list[Asset]:
+    """Map one scope's Vertex AI records; monitoring jobs only inform their endpoints."""
+    ctx = _Ctx(records)
+    return [MAPPERS[r.type](r, ctx) for r in records if r.type in MAPPERS]
+
+
+def map_identities(records: Sequence[RawRecord]) -> list[Identity]:
+    """Service accounts with the roles the project policy grants them without a condition."""
+    out: list[Identity] = []
+    for r in records:
+        d = r.data
+        email = str(d["email"])
+        roles = tuple(dict.fromkeys(
+            str(b["role"]) for b in d.get("bindings") or [] if not present(b.get("condition"))
+        ))
+        out.append(Identity(
+            uid=identity_uid(r.account, email),
+            provider="gcp",
+            kind="gcp_service_account",
+            account=r.account,
+            name=email,
+            project_roles=roles,
+            default_compute_account=bool(_DEFAULT_COMPUTE_SA.match(email)),
+            error=d.get("error"),
+        ))
+    return out
