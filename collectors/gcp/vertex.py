@@ -9,6 +9,7 @@ messages, so the mapper reads the same field paths as rules-v1.md.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ CALL_ERRORS: tuple[type[Exception], ...] = (
 )
 
 MONITORING_LISTED = "monitoring_jobs_listed"
+_REQUEST_LINE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ def describe(exc: BaseException) -> str:
         return f"still failing after retries: {describe(cause) if cause else one_line(exc)}"
     if isinstance(exc, gexc.GoogleAPICallError):
         reason = exc.reason or type(exc).__name__
-        return one_line(Exception(f"{exc.code} {reason}: {exc.message}"))
+        message = _REQUEST_LINE.sub("", str(exc.message))  # the REST client prefixes "GET <url>: "
+        return one_line(Exception(f"{exc.code} {reason}: {message}"))
     return one_line(exc)
 
 
