@@ -28,7 +28,7 @@ from rules.policy import Policy
 PROJECT_A, NUMBER_A = "ml-prod-4821", "418203957711"
 PROJECT_B, NUMBER_B = "genai-sandbox-7730", "772045316829"
 US, EU = "us-central1", "europe-west4"
-FAST = RetrySettings(initial=0.01, maximum=0.05, deadline=5, call_timeout=10)
+FAST = RetrySettings(initial=0.01, maximum=0.05, deadline=2, call_timeout=10)
 REQUIRED_TAGS = ["owner", "cost-center"]
 
 Outcomes = dict[tuple[str, str], str]
