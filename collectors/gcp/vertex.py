@@ -116,15 +116,21 @@ class GcpCollector:
             _ = self.clients.credentials
         except auth_exceptions.GoogleAuthError as exc:
             return [], [ScopeError(provider="gcp", scope="gcp", error=f"no Google credentials: {one_line(exc)}")]
+        units: list[ScopeUnit] = []
+        errors: list[ScopeError] = []
         if self.options.projects:
-            projects = list(dict.fromkeys(self.options.projects))
+            projects = []
+            for ref in dict.fromkeys(self.options.projects):
+                try:
+                    projects.append(self._project_id(ref, calls))
+                except CALL_ERRORS as exc:
+                    errors.append(ScopeError(provider="gcp", scope=f"gcp:{ref}",
+                                             error=f"projects.get: {describe(exc)}"))
         else:
             try:
                 projects = self._active_projects(calls)
             except CALL_ERRORS as exc:
                 return [], [ScopeError(provider="gcp", scope="gcp", error=f"projects.search: {describe(exc)}")]
-        units: list[ScopeUnit] = []
-        errors: list[ScopeError] = []
         with ThreadPoolExecutor(max_workers=max(1, min(self.options.workers, len(projects) or 1))) as pool:
             for project, found in zip(projects, pool.map(lambda p: self._locations(p, calls), projects), strict=True):
                 if isinstance(found, str):
@@ -147,6 +153,15 @@ class GcpCollector:
             calls.add("gcp", "resourcemanager.projects.search")
             out.extend(p.project_id for p in page.projects if p.state == Project.State.ACTIVE)
         return out
+
+    def _project_id(self, ref: str, calls: ApiCalls) -> str:
+        """Scope units and findings name projects by id; a project given by number is looked up once."""
+        if not ref.isdigit():
+            return ref
+        project = self.clients.projects().get_project(name=f"projects/{ref}", retry=self._retry,
+                                                      timeout=self._timeout)
+        calls.add("gcp", "resourcemanager.projects.get")
+        return str(project.project_id)
 
     def _locations(self, project: str, calls: ApiCalls) -> list[str] | str:
         """The locations to scan in ``project``, or why they could not be listed."""

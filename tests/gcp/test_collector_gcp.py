@@ -321,6 +321,14 @@ def test_plan_discovers_active_projects_and_their_locations(fake_google: FakeGoo
     assert len(fake_google.requests_to("/ui/projects")) == 2
 
 
+def test_projects_given_by_number_are_scanned_under_their_id(fake_google: FakeGoogle, endpoint_env: str) -> None:
+    units, errors = collector(projects=(NUMBER_B, "999999999999"), locations=(US,)).plan()
+    assert [(u.scope, u.account) for u in units] == [(f"gcp:{PROJECT_B}:{US}", PROJECT_B)]
+    assert [e.scope for e in errors] == ["gcp:999999999999"]
+    assert errors[0].error.startswith("projects.get: 403 IAM_PERMISSION_DENIED: ")
+    assert [r.path for r in fake_google.requests] == [f"/v3/projects/{NUMBER_B}", "/v3/projects/999999999999"]
+
+
 def test_iam_policy_is_read_once_per_project_however_many_locations(fake_google: FakeGoogle, endpoint_env: str,
                                                                      key_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
