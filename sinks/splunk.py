@@ -1,0 +1,379 @@
+"""The ``splunk`` sink: OCSF findings to a Splunk HTTP Event Collector, without loss.
+
+Events are stacked JSON objects in gzip'd posts bounded by bytes and count. Busy,
+throttled and dropped requests are retried with backoff and jitter; auth and
+request errors are not (retrying cannot fix them). With indexer acknowledgement
+a post counts as delivered only once its ackId reports true; batches whose ack
+never comes are sent again. Whatever still fails is returned as undelivered, for
+the dead-letter store. The token never appears in logs or error text.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import socket
+import ssl
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sinks.base import Batch, DeliveryReport, Undelivered
+from sinks.errors import SinkConfigError, settings_error
+from sinks.retry import Backoff
+from sinks.tls import client_context
+
+EVENT_PATH = "/services/collector/event"
+ACK_PATH = "/services/collector/ack"
+_FATAL_400_CODES = {7, 10, 11, 14, 16}  # wrong index or channel/ack setup: every post would fail alike
+
+
+class SplunkSettings(BaseSettings):
+    """``AISPM_SPLUNK_*``; the contract's names plus tuning knobs with safe defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="AISPM_SPLUNK_", extra="ignore")
+
+    hec_url: str = ""
+    hec_token: SecretStr | None = None
+    hec_token_secret: str | None = None
+    index: str | None = None
+    source: str = "aispm"
+    sourcetype: str = "aispm:finding"
+    host: str = Field(default_factory=socket.gethostname)
+    ack: bool = False
+    batch_bytes: int = Field(default=1_000_000, ge=1024)
+    batch_count: int = Field(default=10_000, ge=1)
+    max_attempts: int = Field(default=6, ge=1)
+    retry_base_seconds: float = Field(default=0.5, ge=0)
+    retry_cap_seconds: float = Field(default=30.0, ge=0)
+    ack_timeout_seconds: float = Field(default=120.0, gt=0)
+    ack_resends: int = Field(default=3, ge=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+def load_settings() -> SplunkSettings:
+    try:
+        settings = SplunkSettings()
+    except ValidationError as exc:
+        raise settings_error("AISPM_SPLUNK_", exc) from None
+    url = urlsplit(settings.hec_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise SinkConfigError("--sink splunk needs AISPM_SPLUNK_HEC_URL, e.g. https://splunk.example:8088")
+    if settings.hec_token is None and not settings.hec_token_secret:
+        raise SinkConfigError("--sink splunk needs AISPM_SPLUNK_HEC_TOKEN or AISPM_SPLUNK_HEC_TOKEN_SECRET")
+    return settings
+
+
+def token_from_secret(name: str) -> str:
+    """The HEC token kept in AWS Secrets Manager: the plain secret string, or its ``token`` key if JSON."""
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(name, max_age=300)
+    text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip()
+    if isinstance(data, dict):
+        for key in ("token", "hec_token", "HEC_TOKEN"):
+            if isinstance(data.get(key), str):
+                return str(data[key]).strip()
+        raise ValueError("the secret is JSON without a 'token' key")
+    return text.strip()
+
+
+class _Fatal(Exception):
+    """Stops the whole delivery: bad token, wrong URL or index, untrusted certificate."""
+
+
+class _Failed(Exception):
+    """This post cannot be delivered (after retries, or a request error retrying cannot fix)."""
+
+
+class _TooLarge(Exception):
+    """The collector refused the post's size; split it."""
+
+
+@dataclass
+class _Post:
+    findings: list[dict[str, Any]]
+    lines: list[bytes]
+    sends: int = 0
+
+
+class SplunkSink:
+    name = "splunk"
+
+    def __init__(self, settings: SplunkSettings | None = None, *, backoff: Backoff | None = None) -> None:
+        self.settings = settings or load_settings()
+        s = self.settings
+        self._url = urlsplit(s.hec_url.rstrip("/"))
+        self._base_path = self._url.path.rstrip("/")
+        self._backoff = backoff or Backoff(base=s.retry_base_seconds, cap=s.retry_cap_seconds,
+                                           attempts=s.max_attempts)
+        self._token: str | None = s.hec_token.get_secret_value() if s.hec_token else None
+        self._channel = str(uuid.uuid4())
+        self._conn: http.client.HTTPConnection | None = None
+        self.requests = 0  # every HTTP request made, for tests and benchmarks
+
+    # ------------------------------------------------------------ delivery
+    def deliver(self, batch: Batch) -> DeliveryReport:
+        report = DeliveryReport(sink=self.name)
+        if not batch.findings:
+            return report
+        try:
+            self._resolve_token()
+        except Exception as exc:  # noqa: BLE001 - any secret lookup failure means nothing can be sent
+            return self._all_undelivered(report, batch.findings, f"cannot read the HEC token: {self._clean(exc)}")
+        posts = self._posts(batch.findings)
+        try:
+            if self.settings.ack:
+                self._deliver_acked(posts, report)
+            else:
+                self._deliver_plain(posts, report)
+        finally:
+            self._close()
+        return report
+
+    def _deliver_plain(self, posts: deque[_Post], report: DeliveryReport) -> None:
+        while posts:
+            post = posts.popleft()
+            try:
+                self._send(post)
+                report.delivered += len(post.findings)
+            except _TooLarge:
+                posts.extendleft(reversed(self._split(post)))
+            except _Failed as exc:
+                self._undelivered(report, post, str(exc))
+            except _Fatal as exc:
+                self._undelivered(report, post, str(exc))
+                for rest in posts:
+                    self._undelivered(report, rest, str(exc))
+                return
+
+    def _deliver_acked(self, posts: deque[_Post], report: DeliveryReport) -> None:
+        """Send, then poll acks; batches not acknowledged in time are sent again, up to ``ack_resends`` times."""
+        s = self.settings
+        to_send = posts
+        for round_no in range(s.ack_resends + 1):
+            pending: dict[int, _Post] = {}
+            while to_send:
+                post = to_send.popleft()
+                try:
+                    ack_id = self._send(post)
+                except _TooLarge:
+                    to_send.extendleft(reversed(self._split(post)))
+                    continue
+                except _Failed as exc:
+                    self._undelivered(report, post, str(exc))
+                    continue
+                except _Fatal as exc:
+                    for rest in [post, *to_send, *pending.values()]:
+                        self._undelivered(report, rest, str(exc))
+                    return
+                if ack_id is None:
+                    self._undelivered(report, post, "the collector answered without an ackId (is indexer "
+                                      "acknowledgement enabled on this token?)")
+                    continue
+                pending[ack_id] = post
+            try:
+                acked = self._await_acks(set(pending))
+            except _Fatal as exc:
+                for rest in pending.values():
+                    self._undelivered(report, rest, str(exc))
+                return
+            for ack_id in acked:
+                report.delivered += len(pending.pop(ack_id).findings)
+            if not pending:
+                return
+            if round_no == s.ack_resends:
+                reason = (f"not acknowledged by the indexer within {s.ack_timeout_seconds:g}s "
+                          f"after {s.ack_resends + 1} sends")
+                for post in pending.values():
+                    self._undelivered(report, post, reason)
+                return
+            to_send = deque(pending.values())
+
+    def _await_acks(self, ids: set[int]) -> set[int]:
+        """Poll until every ackId is true or the timeout passes; returns those that turned true."""
+        done: set[int] = set()
+        if not ids:
+            return done
+        deadline = time.monotonic() + self.settings.ack_timeout_seconds
+        interval = 0.02
+        while True:
+            waiting = sorted(ids - done)
+            for start in range(0, len(waiting), 1000):
+                try:
+                    answer = self._request(ACK_PATH, json.dumps({"acks": waiting[start:start + 1000]}).encode(),
+                                           gzip_body=False)
+                except _Failed:
+                    break  # the collector is struggling; poll again later, until the deadline
+                acks = answer.get("acks") if isinstance(answer, dict) else None
+                if isinstance(acks, dict):
+                    done.update(int(k) for k, v in acks.items() if v is True and int(k) in ids)
+            if done >= ids or time.monotonic() >= deadline:
+                return done
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            interval = min(interval * 2, 2.0)
+
+    # -------------------------------------------------------------- posts
+    def _event_line(self, finding: dict[str, Any]) -> bytes:
+        s = self.settings
+        event: dict[str, Any] = {
+            "time": round(int(finding.get("time") or 0) / 1000, 3),
+            "host": s.host,
+            "source": s.source,
+            "sourcetype": s.sourcetype,
+        }
+        if s.index:
+            event["index"] = s.index
+        event["event"] = finding
+        return json.dumps(event, separators=(",", ":"), default=str).encode("utf-8")
+
+    def _posts(self, findings: list[dict[str, Any]]) -> deque[_Post]:
+        """Findings grouped into posts of at most ``batch_bytes`` (uncompressed) and ``batch_count`` events."""
+        s = self.settings
+        posts: deque[_Post] = deque()
+        cur = _Post([], [])
+        size = 0
+        for finding in findings:
+            line = self._event_line(finding)
+            if cur.lines and (size + len(line) + 1 > s.batch_bytes or len(cur.lines) >= s.batch_count):
+                posts.append(cur)
+                cur, size = _Post([], []), 0
+            cur.findings.append(finding)
+            cur.lines.append(line)
+            size += len(line) + 1
+        if cur.lines:
+            posts.append(cur)
+        return posts
+
+    @staticmethod
+    def _split(post: _Post) -> list[_Post]:
+        half = len(post.lines) // 2
+        return [_Post(post.findings[:half], post.lines[:half]), _Post(post.findings[half:], post.lines[half:])]
+
+    def _send(self, post: _Post) -> int | None:
+        post.sends += 1
+        try:
+            answer = self._request(EVENT_PATH, b"\n".join(post.lines), gzip_body=True)
+        except _TooLarge:
+            if len(post.lines) == 1:
+                raise _Failed("a single event is larger than the collector accepts (HTTP 413)") from None
+            raise
+        ack_id = answer.get("ackId") if isinstance(answer, dict) else None
+        return ack_id if isinstance(ack_id, int) else None
+
+    # --------------------------------------------------------------- HTTP
+    def _request(self, path: str, body: bytes, *, gzip_body: bool) -> Any:
+        """POST with retries; returns the parsed JSON answer of a success."""
+        headers = {
+            "Authorization": f"Splunk {self._token}",
+            "Content-Type": "application/json",
+            "X-Splunk-Request-Channel": self._channel,
+            "User-Agent": "aispm",
+        }
+        if gzip_body:
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        attempts = self._backoff.attempts
+        last = ""
+        for attempt in range(1, attempts + 1):
+            retry_after: float | None = None
+            try:
+                status, answer, retry_after = self._post_once(self._base_path + path, body, headers)
+            except ssl.SSLCertVerificationError as exc:
+                self._close()
+                raise _Fatal(f"TLS certificate of {self._url.hostname} not trusted: {self._clean(exc)} "
+                             "(set REQUESTS_CA_BUNDLE or SSL_CERT_FILE to its CA)") from None
+            except (OSError, http.client.HTTPException) as exc:
+                self._close()
+                last = f"connection to {self._url.hostname}:{self._port} failed: {self._clean(exc)}"
+            else:
+                code = answer.get("code") if isinstance(answer, dict) else None
+                text = self._clean(answer.get("text") if isinstance(answer, dict) else answer)
+                if status == 200:
+                    return answer
+                if status in (401, 403):
+                    raise _Fatal(f"HEC refused the token: HTTP {status} {text} (code {code})")
+                if status == 404:
+                    raise _Fatal(f"no HEC endpoint at {self._base_path + path}: HTTP 404")
+                if status == 413:
+                    raise _TooLarge()
+                if status == 400:
+                    reason = f"HEC rejected the request: HTTP 400 {text} (code {code})"
+                    raise (_Fatal if code in _FATAL_400_CODES else _Failed)(reason)
+                if status == 429 or status >= 500:
+                    last = f"HTTP {status} {text}" + (f" (code {code})" if code is not None else "")
+                else:
+                    raise _Failed(f"unexpected HEC answer: HTTP {status} {text}")
+            if attempt < attempts:
+                self._backoff.wait(attempt, retry_after)
+        raise _Failed(f"{last}; gave up after {attempts} attempts")
+
+    def _post_once(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any, float | None]:
+        conn = self._connection()
+        self.requests += 1
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        if response.getheader("Connection", "").lower() == "close":
+            self._close()
+        try:
+            answer: Any = json.loads(raw) if raw else {}
+        except ValueError:
+            answer = {"text": raw[:200].decode("utf-8", "replace")}
+        retry_after = response.getheader("Retry-After")
+        try:
+            wait = float(retry_after) if retry_after else None
+        except ValueError:
+            wait = None
+        return response.status, answer, wait
+
+    @property
+    def _port(self) -> int:
+        return self._url.port or (443 if self._url.scheme == "https" else 80)
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            host, timeout = self._url.hostname or "", self.settings.timeout_seconds
+            if self._url.scheme == "https":
+                self._conn = http.client.HTTPSConnection(host, self._port, timeout=timeout,
+                                                         context=client_context())
+            else:
+                self._conn = http.client.HTTPConnection(host, self._port, timeout=timeout)
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # ------------------------------------------------------------ helpers
+    def _resolve_token(self) -> None:
+        if self._token is None:
+            secret = self.settings.hec_token_secret or ""
+            self._token = token_from_secret(secret)
+            if not self._token:
+                raise ValueError(f"secret {secret} is empty")
+
+    def _clean(self, value: Any) -> str:
+        """One line, with the token removed wherever it might have been echoed."""
+        text = " ".join(str(value).split())[:300]
+        token = self._token or (self.settings.hec_token.get_secret_value() if self.settings.hec_token else "")
+        return text.replace(token, "***") if token else text
+
+    def _undelivered(self, report: DeliveryReport, post: _Post, reason: str) -> None:
+        report.undelivered.extend(Undelivered(self.name, self._clean(reason), f) for f in post.findings)
+
+    def _all_undelivered(self, report: DeliveryReport, findings: list[dict[str, Any]], reason: str) -> DeliveryReport:
+        report.undelivered.extend(Undelivered(self.name, reason, f) for f in findings)
+        return report

@@ -1,0 +1,266 @@
+"""The splunk sink against a local HEC server speaking the real protocol, with injected faults."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from sinks.base import Batch
+from sinks.errors import SinkConfigError
+from sinks.registry import build_sink
+from sinks.retry import Backoff
+from sinks.splunk import SplunkSettings, SplunkSink
+from tests.fakes.hec import FakeHec
+from tests.sinks.findings import TIME_MS, aws_findings, uids
+
+TOKEN = "0c5a4c8e-3e0f-4a53-9f0e-4f1f6a7b2d10"
+
+
+@pytest.fixture
+def hec() -> Iterator[FakeHec]:
+    with FakeHec(TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def hec_ack() -> Iterator[FakeHec]:
+    with FakeHec(TOKEN, ack=True) as fake:
+        yield fake
+
+
+def sink(fake: FakeHec, **overrides: Any) -> SplunkSink:
+    values: dict[str, Any] = {"hec_url": fake.url, "hec_token": TOKEN, "host": "collector-1",
+                              "retry_base_seconds": 0.001, "retry_cap_seconds": 0.01, "ack_timeout_seconds": 2}
+    values.update(overrides)
+    return SplunkSink(SplunkSettings(**values))
+
+
+def batch(findings: list[dict[str, Any]]) -> Batch:
+    return Batch(scan_id="s", findings=findings, assets=[], summary={})
+
+
+def assert_exactly_once(fake: FakeHec, findings: list[dict[str, Any]]) -> None:
+    counts = fake.events_by_uid()
+    assert sorted(counts) == sorted(uids(findings))
+    assert set(counts.values()) == {1}
+
+
+def test_events_carry_the_ocsf_finding_and_hec_metadata(hec: FakeHec) -> None:
+    findings = aws_findings(3)
+    report = sink(hec, index="aispm", source="aispm-scan").deliver(batch(findings))
+    assert (report.delivered, report.undelivered) == (3, [])
+    event = hec.events[0]
+    assert event["event"] == findings[0]
+    assert event["time"] == TIME_MS / 1000
+    assert (event["host"], event["source"], event["sourcetype"], event["index"]) == (
+        "collector-1", "aispm-scan", "aispm:finding", "aispm")
+    [post] = hec.event_posts
+    assert post.compressed
+    assert post.headers["authorization"] == f"Splunk {TOKEN}"
+    assert post.event_count == 3
+
+
+def test_batches_are_bounded_by_bytes_and_count(hec: FakeHec) -> None:
+    findings = aws_findings(40)
+    one = len(json.dumps({"event": findings[0]}))
+    report = sink(hec, batch_bytes=one * 5 + 2000).deliver(batch(findings))
+    assert report.delivered == 40
+    posts = hec.event_posts
+    assert all(p.decoded_size <= one * 5 + 2000 for p in posts)
+    assert len(posts) >= 40 // 6
+    hec.clear()
+    sink(hec, batch_count=7).deliver(batch(findings))
+    assert [p.event_count for p in hec.event_posts] == [7, 7, 7, 7, 7, 5]
+    assert_exactly_once(hec, findings)
+
+
+def test_busy_throttled_and_dropped_posts_are_retried_and_arrive_once(hec: FakeHec) -> None:
+    findings = aws_findings(50)
+    hec.fail_busy(2)
+    hec.throttle(1, retry_after=0)
+    hec.drop_connections(1)
+    hec.drop_connections(1, reset=True)
+    hec.fail_next(1, code=8)
+    report = sink(hec, batch_count=10, max_attempts=8).deliver(batch(findings))
+    assert (report.delivered, report.undelivered) == (50, [])
+    assert_exactly_once(hec, findings)
+    outcomes = [p.outcome for p in hec.event_posts]
+    assert outcomes.count("injected") == 4 and outcomes.count("dropped") == 2
+
+
+def test_retries_run_out_into_undelivered_with_reason(hec: FakeHec) -> None:
+    findings = aws_findings(4)
+    hec.fail_busy(100)
+    report = sink(hec, max_attempts=3).deliver(batch(findings))
+    assert report.delivered == 0
+    assert len(report.undelivered) == 4
+    assert "HTTP 503 Server is busy (code 9)" in report.undelivered[0].reason
+    assert "3 attempts" in report.undelivered[0].reason
+    assert [u.payload for u in report.undelivered] == findings
+    assert len(hec.event_posts) == 3
+
+
+def test_forbidden_token_is_never_retried_and_nothing_is_lost(hec: FakeHec) -> None:
+    findings = aws_findings(30)
+    hec.set_forbidden(code=1)
+    report = sink(hec, batch_count=10).deliver(batch(findings))
+    assert len(hec.event_posts) == 1  # the first 403 stops everything: no retry, no further batches
+    assert report.delivered == 0
+    assert [u.payload for u in report.undelivered] == findings
+    assert "HTTP 403 Token disabled" in report.undelivered[0].reason
+    assert TOKEN not in report.undelivered[0].reason
+
+
+def test_wrong_token_is_a_clear_error_without_the_token(hec: FakeHec) -> None:
+    report = sink(hec, hec_token="wrong-" + TOKEN).deliver(batch(aws_findings(2)))
+    assert len(report.undelivered) == 2
+    reason = report.undelivered[0].reason
+    assert "Invalid token" in reason
+    assert TOKEN not in reason
+    assert len(hec.event_posts) == 1
+
+
+def test_bad_request_is_not_retried(hec: FakeHec) -> None:
+    hec.fail_next(1, code=6)
+    report = sink(hec).deliver(batch(aws_findings(2)))
+    assert len(report.undelivered) == 2
+    assert "HTTP 400 Invalid data format" in report.undelivered[0].reason
+    assert len(hec.event_posts) == 1
+
+
+def test_too_large_posts_are_split() -> None:
+    findings = aws_findings(8)
+    with FakeHec(TOKEN, max_content_length=1500) as fake:
+        report = sink(fake).deliver(batch(findings))
+        assert report.delivered == 8
+        assert_exactly_once(fake, findings)
+        assert any(p.status == 413 for p in fake.event_posts)
+
+
+def test_ack_mode_waits_for_every_ack(hec_ack: FakeHec) -> None:
+    findings = aws_findings(25)
+    report = sink(hec_ack, ack=True, batch_count=10).deliver(batch(findings))
+    assert report.delivered == 25
+    assert_exactly_once(hec_ack, findings)
+    channels = {p.channel for p in hec_ack.requests}
+    assert len(channels) == 1 and None not in channels
+    assert hec_ack.pending_acks == 0
+
+
+def test_slow_acks_are_polled_until_true() -> None:
+    findings = aws_findings(12)
+    with FakeHec(TOKEN, ack=True, ack_after_polls=3, ack_after_seconds=0.2) as fake:
+        report = sink(fake, ack=True, batch_count=5).deliver(batch(findings))
+        assert (report.delivered, report.undelivered) == (12, [])
+        assert_exactly_once(fake, findings)
+        assert sum(1 for r in fake.requests if r.outcome == "acks") >= 4
+
+
+def test_lost_acks_are_sent_again_and_arrive_once(hec_ack: FakeHec) -> None:
+    findings = aws_findings(30)
+    hec_ack.lose_acks(2)
+    hec_ack.drop_connections(1, endpoint="ack")
+    hec_ack.fail_busy(1)
+    report = sink(hec_ack, ack=True, batch_count=10, ack_timeout_seconds=0.5).deliver(batch(findings))
+    assert (report.delivered, report.undelivered) == (30, [])
+    assert_exactly_once(hec_ack, findings)
+    assert len(hec_ack.lost_events) == 20
+    assert sum(p.event_count for p in hec_ack.event_posts) == 50
+
+
+def test_acks_that_never_come_end_undelivered(hec_ack: FakeHec) -> None:
+    findings = aws_findings(5)
+    hec_ack.lose_acks(10)
+    report = sink(hec_ack, ack=True, ack_timeout_seconds=0.2, ack_resends=1).deliver(batch(findings))
+    assert report.delivered == 0
+    assert len(report.undelivered) == 5
+    assert "not acknowledged" in report.undelivered[0].reason
+    assert len(hec_ack.event_posts) == 2
+
+
+def test_tls_is_verified_with_the_custom_ca(monkeypatch: pytest.MonkeyPatch) -> None:
+    findings = aws_findings(3)
+    with FakeHec(TOKEN, tls=True) as fake:
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_file)
+        report = sink(fake).deliver(batch(findings))
+        assert report.delivered == 3
+        assert_exactly_once(fake, findings)
+
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+        monkeypatch.setenv("SSL_CERT_FILE", fake.ca_file)
+        assert sink(fake).deliver(batch(findings)).delivered == 3
+
+
+def test_tls_without_the_ca_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    findings = aws_findings(3)
+    with FakeHec(TOKEN, tls=True) as fake:
+        report = sink(fake).deliver(batch(findings))
+        assert report.delivered == 0
+        assert len(report.undelivered) == 3
+        assert "not trusted" in report.undelivered[0].reason
+        assert fake.events == []
+        assert fake.tls_handshake_failures == 1  # refused once, not retried
+
+
+def test_token_from_secrets_manager(hec: FakeHec, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AISPM_SPLUNK_HEC_URL", hec.url)
+    monkeypatch.delenv("AISPM_SPLUNK_HEC_TOKEN", raising=False)
+    monkeypatch.setenv("AISPM_SPLUNK_HEC_TOKEN_SECRET", "aispm/hec")
+    with mock_aws():
+        boto3.client("secretsmanager").create_secret(Name="aispm/hec", SecretString=json.dumps({"token": TOKEN}))
+        built = build_sink("splunk", out_dir=None)  # type: ignore[arg-type]
+        report = built.deliver(batch(aws_findings(2)))
+    assert report.delivered == 2
+    assert hec.event_posts[0].headers["authorization"] == f"Splunk {TOKEN}"
+
+
+def test_missing_secret_leaves_everything_undelivered(hec: FakeHec, monkeypatch: pytest.MonkeyPatch) -> None:
+    with mock_aws():
+        s = sink(hec, hec_token=None, hec_token_secret="missing-secret")
+        report = s.deliver(batch(aws_findings(2)))
+    assert len(report.undelivered) == 2
+    assert report.undelivered[0].reason.startswith("cannot read the HEC token")
+    assert hec.requests == []
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({}, "AISPM_SPLUNK_HEC_URL"),
+    ({"AISPM_SPLUNK_HEC_URL": "https://splunk.example:8088"}, "AISPM_SPLUNK_HEC_TOKEN"),
+    ({"AISPM_SPLUNK_HEC_URL": "https://s:8088", "AISPM_SPLUNK_HEC_TOKEN": "t", "AISPM_SPLUNK_BATCH_BYTES": "x"},
+     "AISPM_SPLUNK_BATCH_BYTES"),
+])
+def test_settings_errors_name_the_variable(env: dict[str, str], message: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("AISPM_SPLUNK_HEC_URL", "AISPM_SPLUNK_HEC_TOKEN", "AISPM_SPLUNK_HEC_TOKEN_SECRET"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SinkConfigError, match=message):
+        SplunkSink()
+
+
+def test_backoff_grows_and_honours_retry_after() -> None:
+    b = Backoff(base=1.0, cap=8.0)
+    assert all(0 <= b.delay(1) <= 1.0 for _ in range(50))
+    assert all(0 <= b.delay(10) <= 8.0 for _ in range(50))
+    assert max(b.delay(4) for _ in range(200)) > 4.0
+    assert b.delay(1, retry_after=5) >= 5
+    assert b.delay(1, retry_after=500) == 8.0
+
+
+def test_posts_are_gzip(hec: FakeHec) -> None:
+    findings = aws_findings(20)
+    s = sink(hec)
+    s.deliver(batch(findings))
+    [post] = hec.event_posts
+    assert post.compressed and post.body_size < post.decoded_size / 3
+    assert gzip.decompress(gzip.compress(b"x")) == b"x"
