@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from aispm import __version__, exitcodes
+from aispm.lifecycle import close_vanished, keep_undelivered, save_state
 from collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, build_collector, one_line
 from normalizer import MappingError, normalize, normalize_identities
 from normalizer.schema import Asset
@@ -27,8 +28,10 @@ from rules.engine import evaluate
 from rules.model import Severity
 from rules.policy import Policy
 from sinks.base import Batch, DeliveryReport, Sink
+from sinks.deadletter import DeadLetterStore
 from sinks.files import FileSink
 from sinks.ocsf import to_ocsf
+from sinks.state import StateStore
 
 PROVIDERS = ("aws", "azure", "gcp")
 
@@ -61,6 +64,8 @@ class ScanRequest:
     fail_on: Severity | None = None
     scan_id: str = ""
     frameworks: Sequence[str] = ()   # compliance views to add to summary.json (--framework)
+    state: StateStore | None = None  # None: no lifecycle (nothing is closed)
+    dead_letter: DeadLetterStore | None = None  # None: <out>/dead-letter.jsonl
 
 
 @dataclass
@@ -213,10 +218,14 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     summary = summarize(results, plan_errors, scan_id, started)
     if request.frameworks:
         summary["frameworks"] = framework_summary(findings, request.frameworks)
-    batch = Batch(scan_id=scan_id, findings=findings, assets=assets, summary=summary)
+    lifecycle = close_vanished(request.state, results, time_ms)
+    summary["findings"]["closed"] = len(lifecycle.closed)
+    batch = Batch(scan_id=scan_id, findings=findings + lifecycle.closed, assets=assets, summary=summary)
     sinks = list(request.sinks) or [FileSink(request.out_dir)]
     deliveries = [sink.deliver(batch) for sink in sinks]
     warnings = sorted({f"suppression expired and no longer applies: {s}" for r in results
                        for s in r.expired_suppressions})
+    warnings += lifecycle.warnings + keep_undelivered(deliveries, request.dead_letter, request.out_dir)
+    warnings += save_state(request.state, lifecycle)
     code = exit_code_for(summary, findings, deliveries, request.fail_on)
     return ScanOutcome(batch=batch, unit_results=results, deliveries=deliveries, exit_code=code, warnings=warnings)

@@ -21,7 +21,9 @@ from rules.compliance import UnknownFramework, check_framework_ids
 from rules.model import Severity
 from rules.policy import Policy, PolicyError, load_policy
 from sinks.base import Sink
+from sinks.deadletter import SqsDeadLetter
 from sinks.files import FileSink
+from sinks.state import open_state
 
 
 def load_settings() -> Settings:
@@ -35,7 +37,8 @@ def load_settings() -> Settings:
 
 def build_sinks(names: Sequence[str], out_dir: Path) -> list[Sink]:
     """Sink objects for ``--sink`` names; the file sink is always first so nothing is lost locally."""
-    from sinks.registry import UnknownSink, build_sink
+    from sinks.errors import SinkConfigError
+    from sinks.registry import build_sink
 
     sinks: list[Sink] = [FileSink(out_dir)]
     for name in names:
@@ -43,8 +46,8 @@ def build_sinks(names: Sequence[str], out_dir: Path) -> list[Sink]:
             continue
         try:
             sinks.append(build_sink(name, out_dir))
-        except UnknownSink as exc:
-            raise UsageError(f"--sink: {exc}") from None
+        except SinkConfigError as exc:
+            raise UsageError(f"--sink {name}: {exc}") from None
     return sinks
 
 
@@ -84,6 +87,8 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
         sinks=build_sinks(args.sink or env.sinks, out_dir),
         fail_on=Severity[args.fail_on] if args.fail_on else None,
         frameworks=frameworks,
+        state=open_state(args.state, env.state_table),
+        dead_letter=SqsDeadLetter(env.dead_letter_queue_url) if env.dead_letter_queue_url else None,
     )
 
 

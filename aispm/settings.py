@@ -34,3 +34,4 @@ class Settings(BaseSettings):
     workers: int = 8
     job_window_days: int = 30
     state_table: str | None = None
+    dead_letter_queue_url: str | None = None

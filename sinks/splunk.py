@@ -75,7 +75,7 @@ def token_from_secret(name: str) -> str:
     """The HEC token kept in AWS Secrets Manager: the plain secret string, or its ``token`` key if JSON."""
     from aws_lambda_powertools.utilities import parameters
 
-    value = parameters.get_secret(name, max_age=300)
+    value: Any = parameters.get_secret(name, max_age=300)
     text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
     try:
         data = json.loads(text)

@@ -1,0 +1,192 @@
+"""The dead-letter store: what a sink could not deliver, kept until ``aispm replay`` re-delivers it.
+
+Locally a JSON-lines file (``<out>/dead-letter.jsonl``); when deployed an SQS queue.
+One item per line or message: ``{"sink", "reason", "payload"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sinks.base import Undelivered
+
+DEAD_LETTER_FILE = "dead-letter.jsonl"
+_SQS_MAX_BATCH_BYTES = 200_000  # below the SQS limit of 256 KiB per SendMessageBatch, with room for attributes
+
+
+class DeadLetterError(Exception):
+    """The store cannot be read or written."""
+
+
+@dataclass
+class Letter:
+    """One stored item, with the handle the store needs to remove it."""
+
+    item: Undelivered
+    handle: Any = None
+
+
+def to_json(item: Undelivered) -> str:
+    return json.dumps({"sink": item.sink, "reason": item.reason, "payload": item.payload},
+                      separators=(",", ":"), default=str)
+
+
+def from_json(text: str, where: str) -> Undelivered:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DeadLetterError(f"{where}: not JSON ({exc.msg})") from None
+    if not (isinstance(data, dict) and isinstance(data.get("sink"), str) and isinstance(data.get("payload"), dict)):
+        raise DeadLetterError(f"{where}: expected an object with 'sink', 'reason' and 'payload'")
+    return Undelivered(sink=data["sink"], reason=str(data.get("reason", "")), payload=data["payload"])
+
+
+class DeadLetterStore(Protocol):
+    location: str
+
+    def put(self, items: Sequence[Undelivered]) -> None: ...
+
+    def read(self) -> list[Letter]: ...
+
+    def settle(self, delivered: Sequence[Letter], remaining: Sequence[Letter]) -> None:
+        """Remove what was delivered; keep what remains (with its latest reason where the store can)."""
+        ...
+
+
+class FileDeadLetter:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+
+    def put(self, items: Sequence[Undelivered]) -> None:
+        if not items:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                for item in items:
+                    fh.write(to_json(item) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise DeadLetterError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def read(self) -> list[Letter]:
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise DeadLetterError(f"no dead-letter file at {self.path}") from None
+        except OSError as exc:
+            raise DeadLetterError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        return [Letter(from_json(line, f"{self.path}:{n}"), n)
+                for n, line in enumerate(lines, start=1) if line.strip()]
+
+    def settle(self, delivered: Sequence[Letter], remaining: Sequence[Letter]) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                for letter in remaining:
+                    fh.write(to_json(letter.item) + "\n")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise DeadLetterError(f"cannot rewrite {self.path}: {exc.strerror or exc}") from None
+
+
+class SqsDeadLetter:
+    """An SQS queue; messages are deleted once re-delivered, the rest made visible again."""
+
+    def __init__(self, queue_url: str, client: Any = None) -> None:
+        self.location = queue_url
+        self.queue_url = queue_url
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            from sinks.aws import client_config
+
+            region = _queue_region(self.queue_url)
+            self._client = boto3.client("sqs", region_name=region, config=client_config())
+        return self._client
+
+    def put(self, items: Sequence[Undelivered]) -> None:
+        bodies = [to_json(i) for i in items]
+        groups: list[list[str]] = []
+        size = 0
+        for body in bodies:
+            if not groups or len(groups[-1]) == 10 or size + len(body) > _SQS_MAX_BATCH_BYTES:
+                groups.append([])
+                size = 0
+            groups[-1].append(body)
+            size += len(body)
+        try:
+            for group in groups:
+                entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(group)]
+                for _ in range(5):
+                    answer = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                    failed = {f["Id"] for f in answer.get("Failed", [])}
+                    entries = [e for e in entries if e["Id"] in failed]
+                    if not entries:
+                        break
+                if entries:
+                    raise DeadLetterError(f"SQS refused {len(entries)} messages for {self.queue_url}")
+        except DeadLetterError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any AWS failure here is reported; the caller falls back
+            raise DeadLetterError(f"cannot send to {self.queue_url}: {' '.join(str(exc).split())}") from None
+
+    def read(self) -> list[Letter]:
+        letters: list[Letter] = []
+        try:
+            while True:
+                answer = self.client.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                                     VisibilityTimeout=900, WaitTimeSeconds=0)
+                messages = answer.get("Messages", [])
+                if not messages:
+                    return letters
+                for m in messages:
+                    letters.append(Letter(from_json(m["Body"], f"{self.queue_url} message {m['MessageId']}"),
+                                          m["ReceiptHandle"]))
+        except DeadLetterError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise DeadLetterError(f"cannot read {self.queue_url}: {' '.join(str(exc).split())}") from None
+
+    def settle(self, delivered: Sequence[Letter], remaining: Sequence[Letter]) -> None:
+        try:
+            for start in range(0, len(delivered), 10):
+                chunk = delivered[start:start + 10]
+                self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                    {"Id": str(n), "ReceiptHandle": letter.handle} for n, letter in enumerate(chunk)])
+            for start in range(0, len(remaining), 10):
+                chunk = remaining[start:start + 10]
+                self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=[
+                    {"Id": str(n), "ReceiptHandle": letter.handle, "VisibilityTimeout": 0}
+                    for n, letter in enumerate(chunk)])
+        except Exception as exc:  # noqa: BLE001
+            raise DeadLetterError(f"cannot update {self.queue_url}: {' '.join(str(exc).split())}") from None
+
+
+def _queue_region(url: str) -> str | None:
+    """``https://sqs.<region>.amazonaws.com/...`` names its region; other hosts use the session's."""
+    host = url.split("://", 1)[-1].split("/", 1)[0]
+    parts = host.split(".")
+    if len(parts) >= 3 and parts[0] == "sqs":
+        return parts[1]
+    return None
+
+
+def is_queue_url(location: str) -> bool:
+    return location.startswith(("https://", "http://"))
+
+
+def open_store(location: str) -> DeadLetterStore:
+    """A queue URL means SQS; anything else is a file path."""
+    return SqsDeadLetter(location) if is_queue_url(location) else FileDeadLetter(location)
