@@ -1,11 +1,75 @@
-"""``aispm replay``: re-deliver the dead-letter store."""
+"""``aispm replay``: re-deliver the dead-letter store and remove what was delivered.
+
+Each item goes back to its own sink unless ``--sink`` names others; what still
+fails stays in the store with its latest reason, and the exit code is 5.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+from aispm import exitcodes
 from aispm.exitcodes import UsageError
+from sinks.base import Batch, Sink, Undelivered
+from sinks.deadletter import DeadLetterError, DeadLetterStore, Letter, open_store
+from sinks.errors import SinkConfigError
+
+
+def _key(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _sinks(names: Sequence[str], out_dir: Path) -> dict[str, Sink]:
+    from sinks.registry import build_sink
+
+    built: dict[str, Sink] = {}
+    for name in names:
+        try:
+            built[name] = build_sink(name, out_dir)
+        except SinkConfigError as exc:
+            raise UsageError(f"--sink {name}: {exc}") from None
+    return built
+
+
+def replay(store: DeadLetterStore, targets: Sequence[str], out_dir: Path) -> tuple[int, list[Undelivered]]:
+    """(items delivered, items remaining); the store is rewritten with what remains."""
+    letters: list[Letter] = store.read()
+    if not letters:
+        return 0, []
+    by_sink: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for letter in letters:
+        for name in targets or [letter.item.sink]:
+            by_sink[name].append(letter.item.payload)
+    sinks = _sinks(list(by_sink), out_dir)
+    remaining: list[Undelivered] = []
+    failed: dict[str, Counter[str]] = {}
+    scan_id = f"replay-{uuid.uuid4()}"
+    for name, payloads in by_sink.items():
+        report = sinks[name].deliver(Batch(scan_id=scan_id, findings=payloads, assets=[], summary={}))
+        # Undelivered items keep the name they were replayed to, so the next replay retries that sink.
+        remaining.extend(Undelivered(name, u.reason, u.payload) for u in report.undelivered)
+        failed[name] = Counter(_key(u.payload) for u in report.undelivered)
+    delivered = sum(1 for letter in letters
+                    if not any(failed[n][_key(letter.item.payload)] for n in targets or [letter.item.sink]))
+    store.settle(letters, remaining)
+    return delivered, remaining
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    raise UsageError(f"replay: no dead-letter store at {args.source!r} can be read by this version")
+    store = open_store(args.source)
+    try:
+        delivered, remaining = replay(store, list(dict.fromkeys(args.sink)), Path(args.out))
+    except DeadLetterError as exc:
+        raise UsageError(f"replay: {exc}") from None
+    if remaining:
+        print(f"aispm: {len(remaining)} items still undelivered ({remaining[0].reason}); "
+              f"kept in {store.location}", file=sys.stderr)
+    print(f"replayed {delivered} items from {store.location}; {len(remaining)} remain")
+    return exitcodes.DELIVERY if remaining else exitcodes.OK

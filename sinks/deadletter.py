@@ -53,8 +53,8 @@ class DeadLetterStore(Protocol):
 
     def read(self) -> list[Letter]: ...
 
-    def settle(self, delivered: Sequence[Letter], remaining: Sequence[Letter]) -> None:
-        """Remove what was delivered; keep what remains (with its latest reason where the store can)."""
+    def settle(self, read: Sequence[Letter], remaining: Sequence[Undelivered]) -> None:
+        """Replace the letters that were read by what remains undelivered (with its latest reason)."""
         ...
 
 
@@ -86,12 +86,12 @@ class FileDeadLetter:
         return [Letter(from_json(line, f"{self.path}:{n}"), n)
                 for n, line in enumerate(lines, start=1) if line.strip()]
 
-    def settle(self, delivered: Sequence[Letter], remaining: Sequence[Letter]) -> None:
+    def settle(self, read: Sequence[Letter], remaining: Sequence[Undelivered]) -> None:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
             with tmp.open("w", encoding="utf-8") as fh:
-                for letter in remaining:
-                    fh.write(to_json(letter.item) + "\n")
+                for item in remaining:
+                    fh.write(to_json(item) + "\n")
             os.replace(tmp, self.path)
         except OSError as exc:
             raise DeadLetterError(f"cannot rewrite {self.path}: {exc.strerror or exc}") from None
@@ -159,19 +159,17 @@ class SqsDeadLetter:
         except Exception as exc:  # noqa: BLE001
             raise DeadLetterError(f"cannot read {self.queue_url}: {' '.join(str(exc).split())}") from None
 
-    def settle(self, delivered: Sequence[Letter], remaining: Sequence[Letter]) -> None:
+    def settle(self, read: Sequence[Letter], remaining: Sequence[Undelivered]) -> None:
+        """What remains is sent again first, then every message read is deleted: a failure in between
+        duplicates an item, never loses one."""
+        self.put(remaining)
         try:
-            for start in range(0, len(delivered), 10):
-                chunk = delivered[start:start + 10]
+            for start in range(0, len(read), 10):
+                chunk = read[start:start + 10]
                 self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                     {"Id": str(n), "ReceiptHandle": letter.handle} for n, letter in enumerate(chunk)])
-            for start in range(0, len(remaining), 10):
-                chunk = remaining[start:start + 10]
-                self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=[
-                    {"Id": str(n), "ReceiptHandle": letter.handle, "VisibilityTimeout": 0}
-                    for n, letter in enumerate(chunk)])
         except Exception as exc:  # noqa: BLE001
-            raise DeadLetterError(f"cannot update {self.queue_url}: {' '.join(str(exc).split())}") from None
+            raise DeadLetterError(f"cannot remove messages of {self.queue_url}: {' '.join(str(exc).split())}") from None
 
 
 def _queue_region(url: str) -> str | None:

@@ -38,6 +38,12 @@ class FileSink:
         report = DeliveryReport(sink=self.name)
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            if not batch.summary and not batch.assets:
+                # A replay carries findings only: add them, never replace a scan's files.
+                with (self.out_dir / FINDINGS_FILE).open("a", encoding="utf-8") as fh:
+                    fh.writelines(jsonl(batch.findings))
+                report.delivered = len(batch.findings)
+                return report
             _write_atomic(self.out_dir / FINDINGS_FILE, jsonl(batch.findings))
             _write_atomic(self.out_dir / ASSETS_FILE, jsonl(batch.assets))
             _write_atomic(self.out_dir / SUMMARY_FILE, [json.dumps(batch.summary, indent=2) + "\n"])
