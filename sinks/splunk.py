@@ -13,11 +13,14 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import queue
 import socket
 import ssl
+import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +32,16 @@ from sinks.base import Batch, DeliveryReport, Undelivered
 from sinks.errors import SinkConfigError, settings_error
 from sinks.retry import Backoff
 from sinks.tls import client_context
+
+try:  # orjson serializes findings about ten times faster; the standard library is the fallback
+    import orjson
+
+    def _dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj, default=str)
+except ImportError:  # pragma: no cover - orjson is a dependency, kept optional for constrained installs
+
+    def _dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":"), default=str).encode("utf-8")
 
 EVENT_PATH = "/services/collector/event"
 ACK_PATH = "/services/collector/ack"
@@ -101,11 +114,86 @@ class _TooLarge(Exception):
     """The collector refused the post's size; split it."""
 
 
+def _gzip(lines: list[bytes]) -> bytes:
+    return gzip.compress(b"\n".join(lines), compresslevel=1)
+
+
 @dataclass
 class _Post:
     findings: list[dict[str, Any]]
     lines: list[bytes]
     sends: int = 0
+    body: bytes | None = None  # gzip'd once, reused by retries
+
+    def gzipped(self) -> bytes:
+        if self.body is None:
+            self.body = _gzip(self.lines)
+        return self.body
+
+
+class _PostQueue:
+    """Posts built (serialized and gzip'd) by a background thread while earlier ones are in flight.
+
+    Sending waits on the network with the interpreter lock released, so building the next
+    posts overlaps it. Behaves like the deque the delivery loops need: popleft, extendleft
+    (split posts go back to the front), truth value and iteration.
+    """
+
+    def __init__(self, build: Iterator[_Post] | None = None, ready: Iterable[_Post] = ()) -> None:
+        self._front: deque[_Post] = deque(ready)
+        self._queue: queue.Queue[_Post | None] = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._done = build is None
+        if build is not None:
+            threading.Thread(target=self._run, args=(build,), name="aispm-hec-build", daemon=True).start()
+
+    def _run(self, build: Iterator[_Post]) -> None:
+        try:
+            for post in build:
+                self._queue.put(post)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            self._error = exc
+        finally:
+            self._queue.put(None)
+
+    def _pull(self) -> _Post | None:
+        if self._done:
+            return None
+        post = self._queue.get()
+        if post is None:
+            self._done = True
+            if self._error is not None:
+                raise self._error
+        return post
+
+    def popleft(self) -> _Post:
+        if self._front:
+            return self._front.popleft()
+        post = self._pull()
+        if post is None:
+            raise IndexError("no more posts")
+        return post
+
+    def extendleft(self, posts: Iterable[_Post]) -> None:
+        self._front.extendleft(posts)
+
+    def __bool__(self) -> bool:
+        if self._front:
+            return True
+        post = self._pull()
+        if post is None:
+            return False
+        self._front.append(post)
+        return True
+
+    def __iter__(self) -> Iterator[_Post]:
+        while self:
+            yield self.popleft()
+
+    def drain(self) -> None:
+        """Consume what the builder still produces, so its thread ends."""
+        for _ in self:
+            pass
 
 
 class SplunkSink:
@@ -132,7 +220,7 @@ class SplunkSink:
             self._resolve_token()
         except Exception as exc:  # noqa: BLE001 - any secret lookup failure means nothing can be sent
             return self._all_undelivered(report, batch.findings, f"cannot read the HEC token: {self._clean(exc)}")
-        posts = self._posts(batch.findings)
+        posts = _PostQueue(self._posts(batch.findings))
         try:
             if self.settings.ack:
                 self._deliver_acked(posts, report)
@@ -140,9 +228,10 @@ class SplunkSink:
                 self._deliver_plain(posts, report)
         finally:
             self._close()
+            posts.drain()
         return report
 
-    def _deliver_plain(self, posts: deque[_Post], report: DeliveryReport) -> None:
+    def _deliver_plain(self, posts: _PostQueue, report: DeliveryReport) -> None:
         while posts:
             post = posts.popleft()
             try:
@@ -158,7 +247,7 @@ class SplunkSink:
                     self._undelivered(report, rest, str(exc))
                 return
 
-    def _deliver_acked(self, posts: deque[_Post], report: DeliveryReport) -> None:
+    def _deliver_acked(self, posts: _PostQueue, report: DeliveryReport) -> None:
         """Send, then poll acks; batches not acknowledged in time are sent again, up to ``ack_resends`` times."""
         s = self.settings
         to_send = posts
@@ -199,7 +288,7 @@ class SplunkSink:
                 for post in pending.values():
                     self._undelivered(report, post, reason)
                 return
-            to_send = deque(pending.values())
+            to_send = _PostQueue(ready=pending.values())
 
     def _await_acks(self, ids: set[int]) -> set[int]:
         """Poll until every ackId is true or the timeout passes; returns those that turned true."""
@@ -213,7 +302,7 @@ class SplunkSink:
             for start in range(0, len(waiting), 1000):
                 try:
                     answer = self._request(ACK_PATH, json.dumps({"acks": waiting[start:start + 1000]}).encode(),
-                                           gzip_body=False)
+                                           gzipped=False)
                 except _Failed:
                     break  # the collector is struggling; poll again later, until the deadline
                 acks = answer.get("acks") if isinstance(answer, dict) else None
@@ -236,25 +325,25 @@ class SplunkSink:
         if s.index:
             event["index"] = s.index
         event["event"] = finding
-        return json.dumps(event, separators=(",", ":"), default=str).encode("utf-8")
+        return _dumps(event)
 
-    def _posts(self, findings: list[dict[str, Any]]) -> deque[_Post]:
-        """Findings grouped into posts of at most ``batch_bytes`` (uncompressed) and ``batch_count`` events."""
+    def _posts(self, findings: list[dict[str, Any]]) -> Iterator[_Post]:
+        """Findings grouped into gzip'd posts of at most ``batch_bytes`` (uncompressed) and ``batch_count`` events."""
         s = self.settings
-        posts: deque[_Post] = deque()
         cur = _Post([], [])
         size = 0
         for finding in findings:
             line = self._event_line(finding)
             if cur.lines and (size + len(line) + 1 > s.batch_bytes or len(cur.lines) >= s.batch_count):
-                posts.append(cur)
+                cur.gzipped()
+                yield cur
                 cur, size = _Post([], []), 0
             cur.findings.append(finding)
             cur.lines.append(line)
             size += len(line) + 1
         if cur.lines:
-            posts.append(cur)
-        return posts
+            cur.gzipped()
+            yield cur
 
     @staticmethod
     def _split(post: _Post) -> list[_Post]:
@@ -264,7 +353,7 @@ class SplunkSink:
     def _send(self, post: _Post) -> int | None:
         post.sends += 1
         try:
-            answer = self._request(EVENT_PATH, b"\n".join(post.lines), gzip_body=True)
+            answer = self._request(EVENT_PATH, post.gzipped(), gzipped=True)
         except _TooLarge:
             if len(post.lines) == 1:
                 raise _Failed("a single event is larger than the collector accepts (HTTP 413)") from None
@@ -273,7 +362,7 @@ class SplunkSink:
         return ack_id if isinstance(ack_id, int) else None
 
     # --------------------------------------------------------------- HTTP
-    def _request(self, path: str, body: bytes, *, gzip_body: bool) -> Any:
+    def _request(self, path: str, body: bytes, *, gzipped: bool) -> Any:
         """POST with retries; returns the parsed JSON answer of a success."""
         headers = {
             "Authorization": f"Splunk {self._token}",
@@ -281,8 +370,7 @@ class SplunkSink:
             "X-Splunk-Request-Channel": self._channel,
             "User-Agent": "aispm",
         }
-        if gzip_body:
-            body = gzip.compress(body, compresslevel=1)
+        if gzipped:
             headers["Content-Encoding"] = "gzip"
         attempts = self._backoff.attempts
         last = ""
