@@ -106,18 +106,22 @@ def to_asff(finding: dict[str, Any], *, product: str, account: str, region: str,
         "aispm/Standards": _text(", ".join(compliance.get("standards") or []), 1024),
     }
     category = str((info.get("types") or ["AI Security Posture"])[0]).split("/")[0]
+    severity = {"Label": _LABELS.get(int(finding.get("severity_id") or 1), "INFORMATIONAL"),
+                "Original": str(finding.get("severity", ""))}
+    types = [f"{TYPE_PREFIX}/{category}"]
     return {
         "SchemaVersion": SCHEMA_VERSION,
         "Id": str(info.get("uid", "")),
         "ProductArn": product,
         "GeneratorId": rule_id,
         "AwsAccountId": account,
-        "Types": [f"{TYPE_PREFIX}/{category}"],
+        "Types": types,
         "CreatedAt": observed,
         "UpdatedAt": updated,
         "LastObservedAt": observed,
-        "Severity": {"Label": _LABELS.get(int(finding.get("severity_id") or 1), "INFORMATIONAL"),
-                     "Original": str(finding.get("severity", ""))},
+        "Severity": severity,
+        # Security Hub applies later Severity and Types changes of a provider only through these.
+        "FindingProviderFields": {"Severity": dict(severity), "Types": list(types)},
         "Title": _text(info.get("title"), 256),
         "Description": _text(info.get("desc") or info.get("title"), 1024),
         "Remediation": {"Recommendation": recommendation},

@@ -259,3 +259,38 @@ def test_vanished_resource_is_archived_once_and_failed_scope_left_untouched(
     # Closed once: a further scan closes nothing more.
     third = _scan(tmp_path, state)
     assert third.batch.summary["findings"]["closed"] == 0
+
+
+MEMBER = "111122223333"
+
+
+def _member_findings() -> list[dict[str, Any]]:
+    creds = boto3.client("sts").assume_role(RoleArn=f"arn:aws:iam::{MEMBER}:role/aispm-import",
+                                            RoleSessionName="check")["Credentials"]
+    client = boto3.client("securityhub", region_name="us-east-1", aws_access_key_id=creds["AccessKeyId"],
+                          aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    return list(client.get_findings(MaxResults=100)["Findings"])
+
+
+def test_another_accounts_finding_is_imported_through_its_role(hub: Any) -> None:
+    findings = aws_findings(2, account=MEMBER)
+    report = sink(role_name="aispm-import").deliver(batch(findings))
+    assert (report.delivered, report.undelivered) == (2, [])
+    stored = _member_findings()
+    assert sorted(f["Id"] for f in stored) == sorted(f["finding_info"]["uid"] for f in findings)
+    assert {f["AwsAccountId"] for f in stored} == {MEMBER}
+    assert {f["ProductArn"] for f in stored} == {product_arn("us-east-1", MEMBER)}
+    assert all_findings() == []  # nothing in the caller's account
+
+
+def test_without_a_role_another_accounts_finding_lands_in_the_callers_account(hub: Any) -> None:
+    findings = aws_findings(2, account=MEMBER)
+    assert sink().deliver(batch(findings)).delivered == 2
+    stored = all_findings()
+    assert {f["AwsAccountId"] for f in stored} == {ACCOUNT}
+    assert {f["Resources"][0]["Id"].split(":")[4] for f in stored} == {MEMBER}  # the resource keeps its ARN
+
+
+def test_severity_and_types_are_also_provider_fields() -> None:
+    a = to_asff(finding(aws_asset(1)), product="p", account=ACCOUNT, region="us-east-1", updated="u")
+    assert a["FindingProviderFields"] == {"Severity": a["Severity"], "Types": a["Types"]}
