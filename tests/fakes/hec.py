@@ -744,6 +744,7 @@ def _check_channel(channel: str | None, *, required: bool) -> None:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeHEC/1.0"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; don't wait for delayed ACKs
     timeout = 10  # idle keep-alive connections are closed after this many seconds
     server: _Server
 
