@@ -1,0 +1,817 @@
+"""Checks of the deployment templates: least privilege, SAM <-> Terraform parity, the state machine's contract,
+cfn-lint, and the Lambda build script.
+
+Needs cfn-lint (its CloudFormation YAML loader and its linter) and python-hcl2 (or checkov's bc-python-hcl2, which
+installs the same `hcl2` module with a different output shape; both are handled below).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import hcl2
+import pytest
+from cfnlint.decode import cfn_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO / "template.yaml"
+MEMBER_ROLE_PATH = REPO / "infra" / "member-role.yaml"
+TF_DIR = REPO / "infra" / "terraform"
+ASL_PATH = REPO / "statemachine" / "scan.asl.json"
+README_PATH = REPO / "infra" / "README.md"
+MAKEFILE_PATH = REPO / "Makefile"
+BUILD_SCRIPT = REPO / "scripts" / "build_lambda.py"
+
+# ------------------------------------------------------------------ the mapping tables SAM <-> Terraform
+
+TYPE_MAP = {
+    "AWS::KMS::Key": "aws_kms_key",
+    "AWS::KMS::Alias": "aws_kms_alias",
+    "AWS::S3::Bucket": "aws_s3_bucket",
+    "AWS::S3::BucketPolicy": "aws_s3_bucket_policy",
+    "AWS::DynamoDB::Table": "aws_dynamodb_table",
+    "AWS::SQS::Queue": "aws_sqs_queue",
+    "AWS::SQS::QueuePolicy": "aws_sqs_queue_policy",
+    "AWS::Logs::LogGroup": "aws_cloudwatch_log_group",
+    "AWS::IAM::Role": "aws_iam_role",
+    "AWS::Serverless::Function": "aws_lambda_function",
+    "AWS::Serverless::StateMachine": "aws_sfn_state_machine",
+    "AWS::Scheduler::Schedule": "aws_scheduler_schedule",
+}
+# Terraform splits some SAM resources' properties into resources of their own.
+TF_PROPERTY_TYPES = {
+    "aws_s3_bucket_ownership_controls": "AWS::S3::Bucket OwnershipControls",
+    "aws_s3_bucket_public_access_block": "AWS::S3::Bucket PublicAccessBlockConfiguration",
+    "aws_s3_bucket_versioning": "AWS::S3::Bucket VersioningConfiguration",
+    "aws_s3_bucket_server_side_encryption_configuration": "AWS::S3::Bucket BucketEncryption",
+    "aws_s3_bucket_lifecycle_configuration": "AWS::S3::Bucket LifecycleConfiguration",
+    "aws_s3_bucket_logging": "AWS::S3::Bucket LoggingConfiguration (conditional)",
+    "aws_iam_role_policy": "AWS::IAM::Role Policies",
+}
+
+PARAM_MAP = {
+    "ScheduleExpression": "schedule_expression",
+    "MaxConcurrency": "max_concurrency",
+    "ToleratedFailurePercentage": "tolerated_failure_percentage",
+    "ReserveConcurrency": "reserve_concurrency",
+    "Regions": "regions",
+    "ScanOrganization": "scan_organization",
+    "MemberRoleName": "member_role_name",
+    "ExternalIdSecretArn": "external_id_secret_arn",
+    "SplunkHecUrl": "splunk_hec_url",
+    "SplunkHecTokenSecretArn": "splunk_hec_token_secret_arn",
+    "SplunkIndex": "splunk_index",
+    "SplunkAck": "splunk_ack",
+    "Sinks": "sinks",
+    "AzureCredentialsSecretArn": "azure_credentials_secret_arn",
+    "AzureSubscriptions": "azure_subscriptions",
+    "GcpWifConfigSecretArn": "gcp_wif_config_secret_arn",
+    "GcpProjects": "gcp_projects",
+    "ResultsRetentionDays": "results_retention_days",
+    "LogRetentionDays": "log_retention_days",
+    "AccessLogBucketName": "access_log_bucket_name",
+}
+TF_ONLY_VARIABLES = {
+    "name": "plays the stack name's role (resource name prefix)",
+    "artifacts_dir": "where `make build` put the zips (SAM builds itself)",
+    "tags": "tags (SAM: sam deploy --tags)",
+}
+
+OUTPUT_MAP = {
+    "StateMachineArn": "state_machine_arn",
+    "ResultsBucketName": "results_bucket_name",
+    "StateTableName": "state_table_name",
+    "DeadLetterQueueUrl": "dead_letter_queue_url",
+    "CollectorRoleArn": "collector_role_arn",
+    "AzureCollectorRoleArn": "azure_collector_role_arn",
+    "GcpCollectorRoleArn": "gcp_collector_role_arn",
+    "ReplayFunctionName": "replay_function_name",
+    "EncryptionKeyArn": "encryption_key_arn",
+}
+REQUIRED_OUTPUTS = {"StateMachineArn", "ResultsBucketName", "StateTableName", "DeadLetterQueueUrl", "CollectorRoleArn"}
+
+FUNCTION_MAP = {  # SAM logical id -> key of local.functions (also the artifact name)
+    "PlanFunction": "plan",
+    "CollectAwsFunction": "collect-aws",
+    "CollectAzureFunction": "collect-azure",
+    "CollectGcpFunction": "collect-gcp",
+    "DeliverFunction": "deliver",
+    "ReplayFunction": "replay",
+}
+ROLE_MAP = {  # SAM role logical id -> Terraform aws_iam_role / aws_iam_policy_document name
+    "CollectorRole": "collector",
+    "CollectAzureRole": "collect_azure",
+    "CollectGcpRole": "collect_gcp",
+    "DeliveryRole": "delivery",
+    "StateMachineRole": "state_machine",
+    "SchedulerRole": "scheduler",
+}
+
+COLLECTOR_FUNCTIONS = ["PlanFunction", "CollectAwsFunction", "CollectAzureFunction", "CollectGcpFunction"]
+DELIVER_FUNCTION = "DeliverFunction"
+
+SAGEMAKER_READ_ACTIONS = {
+    f"sagemaker:{a}"
+    for a in [
+        "ListNotebookInstances", "DescribeNotebookInstance", "ListDomains", "DescribeDomain",
+        "ListUserProfiles", "DescribeUserProfile", "ListSpaces", "DescribeSpace", "ListModels", "DescribeModel",
+        "ListEndpointConfigs", "DescribeEndpointConfig", "ListEndpoints", "DescribeEndpoint",
+        "ListTrainingJobs", "DescribeTrainingJob", "ListProcessingJobs", "DescribeProcessingJob",
+        "ListModelPackageGroups", "GetModelPackageGroupPolicy", "ListMonitoringSchedules",
+        "DescribeMonitoringSchedule", "ListTags",
+    ]
+}
+IAM_READ_ACTIONS = {
+    f"iam:{a}"
+    for a in ["GetRole", "ListAttachedRolePolicies", "ListRolePolicies", "GetRolePolicy", "GetPolicy",
+              "GetPolicyVersion"]
+}
+
+READ_ACTION = re.compile(r"^[a-z0-9-]+:(List|Describe|Get)[A-Za-z0-9]*$")
+# Writes of findings and finding state: only the delivery role (deliver + replay functions) may hold them.
+DELIVERY_WRITE = re.compile(
+    r"^(securityhub:.+"
+    r"|sqs:(SendMessage|SendMessageBatch|DeleteMessage|DeleteMessageBatch|PurgeQueue)"
+    r"|dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem|TransactWriteItems))$"
+)
+SECRET_PARAMS = {"ExternalIdSecretArn", "SplunkHecTokenSecretArn", "AzureCredentialsSecretArn", "GcpWifConfigSecretArn"}
+
+# The event contract between the steps (infra/README.md, "Contract for the handler code").
+PLAN_RESULT_KEYS = {"run_id", "run_prefix", "units_key", "map_prefix", "unit_count"}
+PLAN_EVENT_KEYS = {"run_id", "execution_arn", "started_at", "input"}
+COLLECT_EVENT_KEYS = {"provider", "index", "unit", "run_id", "run_prefix", "bucket"}
+DELIVER_RESULT_KEYS = {"summary_key", "exit_code"}
+EXPRESS_MAX_SECONDS = 300
+
+
+# ------------------------------------------------------------------ loading
+
+
+@pytest.fixture(scope="module")
+def template():
+    return cfn_yaml.load(str(TEMPLATE_PATH))
+
+
+@pytest.fixture(scope="module")
+def member_role():
+    return cfn_yaml.load(str(MEMBER_ROLE_PATH))
+
+
+def _hcl_flavor() -> str:
+    """bc-python-hcl2 (checkov's fork) wraps every attribute value in a list; python-hcl2 >= 5 keeps the quotes."""
+    value = hcl2.loads('a = "x"\n')["a"]
+    return "wrapped" if isinstance(value, list) else "plain"
+
+
+HCL_FLAVOR = _hcl_flavor()
+
+
+def _clean(value):
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('\\"', '"')
+    if value == "null":
+        return None
+    return value
+
+
+def tf_attr(body: dict, key: str, default=None):
+    if key not in body:
+        return default
+    value = body[key]
+    if HCL_FLAVOR == "wrapped":
+        assert isinstance(value, list) and len(value) == 1, (key, value)
+        value = value[0]
+    return _clean(value)
+
+
+def tf_blocks(body: dict, key: str) -> list[dict]:
+    return [b for b in body.get(key, []) if isinstance(b, dict)]
+
+
+def tf_labeled(body: dict, key: str) -> list[tuple[str, dict]]:
+    out = []
+    for item in body.get(key, []):
+        for label, inner in item.items():
+            if not str(label).startswith("__"):
+                out.append((_clean(label), inner))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tf():
+    merged = {"resource": {}, "data": {}, "variable": {}, "output": {}, "locals": {}}
+    for path in sorted(TF_DIR.glob("*.tf")):
+        with path.open() as fh:
+            doc = hcl2.load(fh)
+        for kind in ("resource", "data"):
+            for rtype, named in tf_labeled(doc, kind):
+                for name, body in named.items():
+                    if not str(name).startswith("__"):
+                        merged[kind][(rtype, _clean(name))] = body
+        for kind in ("variable", "output"):
+            for name, body in tf_labeled(doc, kind):
+                merged[kind][name] = body
+        for body in doc.get("locals", []):
+            for key in body:
+                if not str(key).startswith("__"):
+                    merged["locals"][key] = tf_attr(body, key)
+    return merged
+
+
+def resources_of(t, rtype: str) -> dict:
+    return {k: v for k, v in t["Resources"].items() if v["Type"] == rtype}
+
+
+def as_list(value) -> list:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def cfn_str(value) -> str:
+    """An intrinsic as the ${...} string it stands for (Ref X -> ${X}, GetAtt X.Arn -> ${X.Arn}, Sub -> its text)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref":
+            return f"${{{arg}}}"
+        if key == "Fn::GetAtt":
+            dotted = ".".join(arg if isinstance(arg, list) else arg.split("."))
+            return f"${{{dotted}}}"
+        if key == "Fn::Sub":
+            return arg if isinstance(arg, str) else arg[0]
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def expand_if(node):
+    """Both branches of Fn::If (a superset of what any deployment grants), without AWS::NoValue."""
+    if isinstance(node, dict) and list(node) == ["Fn::If"]:
+        _, when_true, when_false = node["Fn::If"]
+        for branch in (when_true, when_false):
+            if branch != {"Ref": "AWS::NoValue"}:
+                yield from expand_if(branch)
+    else:
+        yield node
+
+
+def role_statements(t, role_id: str) -> list[dict]:
+    props = t["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in props, f"{role_id}: managed policies hide what the role may do"
+    out = []
+    for policy in props.get("Policies", []):
+        for st in policy["PolicyDocument"]["Statement"]:
+            out.extend(expand_if(st))
+    return out
+
+
+def function_role(t, function_id: str) -> str:
+    role = t["Resources"][function_id]["Properties"]["Role"]
+    assert list(role) == ["Fn::GetAtt"], f"{function_id}: Role must be a role of this template"
+    return role["Fn::GetAtt"][0]
+
+
+def via_services(st: dict) -> set[str]:
+    cond = st.get("Condition", {}).get("StringEquals", {})
+    return {cfn_str(v) for v in as_list(cond.get("kms:ViaService", []))}
+
+
+# ------------------------------------------------------------------ cfn-lint
+
+
+CFN_LINT_MAIN = "import sys; from cfnlint.runner import main; sys.argv[0] = 'cfn-lint'; sys.exit(main())"
+
+
+@pytest.mark.parametrize("path", [TEMPLATE_PATH, MEMBER_ROLE_PATH], ids=["template.yaml", "member-role.yaml"])
+def test_cfn_lint_reports_no_errors(path):
+    # cfn-lint has no `python -m cfnlint` entry point; run its console entry point with this interpreter.
+    proc = subprocess.run(
+        [sys.executable, "-c", CFN_LINT_MAIN, "--format", "parseable", str(path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    # Exit status is a bit field: 2 errors, 4 warnings, 8 informational; anything else is a crash.
+    assert proc.returncode & ~(4 | 8) == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------ least privilege
+
+
+def _collector_action_allowed(action: str, st: dict) -> bool:
+    res = [cfn_str(r) for r in as_list(st["Resource"])]
+    if action == "secretsmanager:GetSecretValue":
+        return all(r in {f"${{{p}}}" for p in SECRET_PARAMS} for r in res)
+    if READ_ACTION.match(action):
+        return True
+    if action == "sts:AssumeRole":
+        return res == ["arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"]
+    if action == "s3:PutObject":
+        return res == ["${ResultsBucket.Arn}/runs/*"]
+    if action in {"kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"}:
+        return res == ["${EncryptionKey.Arn}"] and via_services(st) == {"s3.${AWS::Region}.amazonaws.com"}
+    if action in {"logs:CreateLogStream", "logs:PutLogEvents"}:
+        return all(re.fullmatch(r"\$\{\w+LogGroup\.Arn\}", r) for r in res)
+    return action in {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_collector_roles_grant_only_reads_and_the_allowlist(template):
+    roles = {function_role(template, f) for f in COLLECTOR_FUNCTIONS}
+    assert roles == {"CollectorRole", "CollectAzureRole", "CollectGcpRole"}
+    assert function_role(template, "PlanFunction") == function_role(template, "CollectAwsFunction") == "CollectorRole"
+    for role in sorted(roles):
+        for st in role_statements(template, role):
+            assert st["Effect"] == "Allow", (role, st)
+            for action in as_list(st["Action"]):
+                assert "*" not in action, f"{role}: wildcard action {action}"
+                assert _collector_action_allowed(action, st), (
+                    f"{role}: {action} on {[cfn_str(r) for r in as_list(st['Resource'])]} "
+                    "is neither a read action nor on the allowlist"
+                )
+
+
+def test_collector_role_has_exactly_the_reads_the_rules_need(template):
+    actions = {a for st in role_statements(template, "CollectorRole") for a in as_list(st["Action"])}
+    assert actions.issuperset(SAGEMAKER_READ_ACTIONS)
+    assert actions.issuperset(IAM_READ_ACTIONS)
+    assert {"organizations:ListAccounts", "ec2:DescribeRegions", "sts:AssumeRole"} <= actions
+    assert {a for a in actions if a.startswith("sagemaker:")} == SAGEMAKER_READ_ACTIONS
+
+
+def test_findings_are_written_only_by_the_delivery_role(template):
+    deliver_role = function_role(template, DELIVER_FUNCTION)
+    assert function_role(template, "ReplayFunction") == deliver_role, "replay re-delivers: it shares the role"
+    assert not resources_of(template, "AWS::IAM::Policy") and not resources_of(template, "AWS::IAM::ManagedPolicy")
+    for role in resources_of(template, "AWS::IAM::Role"):
+        writes = {a for st in role_statements(template, role) for a in as_list(st["Action"]) if DELIVERY_WRITE.match(a)}
+        if role == deliver_role:
+            assert {"securityhub:BatchImportFindings", "sqs:SendMessage", "dynamodb:PutItem"} <= writes
+        else:
+            assert not writes, f"{role} may write findings or finding state: {sorted(writes)}"
+
+
+def test_secrets_are_readable_only_on_their_own_arn_and_condition(template):
+    expected = {
+        "CollectorRole": ("ExternalIdSecretArn", "HasExternalIdSecret"),
+        "CollectAzureRole": ("AzureCredentialsSecretArn", "HasAzureCredentials"),
+        "CollectGcpRole": ("GcpWifConfigSecretArn", "HasGcpWifConfig"),
+        "DeliveryRole": ("SplunkHecTokenSecretArn", "HasSplunkTokenSecret"),
+    }
+    for role in resources_of(template, "AWS::IAM::Role"):
+        props = template["Resources"][role]["Properties"]
+        raw = [st for p in props.get("Policies", []) for st in p["PolicyDocument"]["Statement"]]
+        secret_reads = [
+            st for st in role_statements(template, role) if "secretsmanager:GetSecretValue" in as_list(st["Action"])
+        ]
+        if role not in expected:
+            assert not secret_reads, role
+            continue
+        param, condition = expected[role]
+        assert [cfn_str(st["Resource"]) for st in secret_reads] == [f"${{{param}}}"], role
+        guarded = [st for st in raw if isinstance(st, dict) and list(st) == ["Fn::If"] and st["Fn::If"][0] == condition]
+        assert len(guarded) == 1, f"{role}: the secret statement must exist only when {condition}"
+
+
+def test_no_write_action_on_a_wildcard_resource(template):
+    star_ok = re.compile(r"^(xray:.+|logs:(Create|Get|Update|Delete|List)LogDelivery|logs:ListLogDeliveries"
+                         r"|logs:PutResourcePolicy|logs:DescribeResourcePolicies|logs:DescribeLogGroups)$")
+    for role in resources_of(template, "AWS::IAM::Role"):
+        for st in role_statements(template, role):
+            if "*" in [cfn_str(r) for r in as_list(st["Resource"])]:
+                for action in as_list(st["Action"]):
+                    assert READ_ACTION.match(action) or star_ok.match(action), f"{role}: {action} on *"
+
+
+def test_scheduler_may_only_start_the_state_machine(template):
+    (st,) = role_statements(template, "SchedulerRole")
+    assert as_list(st["Action"]) == ["states:StartExecution"]
+    assert cfn_str(st["Resource"]) == "${ScanStateMachine}"
+    target = template["Resources"]["ScanSchedule"]["Properties"]["Target"]
+    assert cfn_str(target["Arn"]) == "${ScanStateMachine}" and cfn_str(target["RoleArn"]) == "${SchedulerRole.Arn}"
+
+
+def test_member_role_is_read_only_and_requires_the_external_id(member_role):
+    (role_id,) = resources_of(member_role, "AWS::IAM::Role")
+    props = member_role["Resources"][role_id]["Properties"]
+    actions = set()
+    for st in role_statements(member_role, role_id):
+        assert st["Effect"] == "Allow"
+        for action in as_list(st["Action"]):
+            assert "*" not in action and READ_ACTION.match(action), f"member role grants {action}"
+            actions.add(action)
+    assert actions == SAGEMAKER_READ_ACTIONS | IAM_READ_ACTIONS | {"ec2:DescribeRegions"}
+    assert cfn_str(props["RoleName"]) == "${MemberRoleName}"
+    (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Action"] == "sts:AssumeRole"
+    assert cfn_str(trust["Condition"]["StringEquals"]["sts:ExternalId"]) == "${ExternalId}"
+    assert cfn_str(trust["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == "${CollectorRoleArn}"
+    assert member_role["Parameters"]["ExternalId"]["NoEcho"] is True
+
+
+# ------------------------------------------------------------------ template settings
+
+
+def test_storage_encryption_and_retention(template):
+    key = template["Resources"]["EncryptionKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    for st in key["KeyPolicy"]["Statement"]:
+        principal = st["Principal"]
+        assert principal != "*" and principal.get("AWS") != "*", "no wildcard principal in the key policy"
+    bucket = template["Resources"]["ResultsBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    blocks = bucket["PublicAccessBlockConfiguration"]
+    assert set(blocks) == {"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"}
+    assert set(blocks.values()) == {True}
+    (sse,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert cfn_str(sse["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]) == "${EncryptionKey.Arn}"
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert cfn_str(rules["expire-runs"]["ExpirationInDays"]) == "${ResultsRetentionDays}"
+    (deny,) = template["Resources"]["ResultsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    table = template["Resources"]["StateTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "scope", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "scope", "AttributeType": "S"}]
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert cfn_str(table["SSESpecification"]["KMSMasterKeyId"]) == "${EncryptionKey.Arn}"
+    assert cfn_str(template["Resources"]["DeadLetterQueue"]["Properties"]["KmsMasterKeyId"]) == "${EncryptionKey.Arn}"
+    for name, group in resources_of(template, "AWS::Logs::LogGroup").items():
+        assert cfn_str(group["Properties"]["KmsKeyId"]) == "${EncryptionKey.Arn}", name
+        assert cfn_str(group["Properties"]["RetentionInDays"]) == "${LogRetentionDays}", name
+
+
+def test_functions_runtime_tracing_logging_and_build(template):
+    glob = template["Globals"]["Function"]
+    assert glob["Runtime"] == "python3.13" and glob["Architectures"] == ["arm64"] and glob["Tracing"] == "Active"
+    functions = resources_of(template, "AWS::Serverless::Function")
+    assert set(functions) == set(FUNCTION_MAP)
+    groups = resources_of(template, "AWS::Logs::LogGroup")
+    for name, fn in functions.items():
+        props = fn["Properties"]
+        assert fn["Metadata"]["BuildMethod"] == "makefile" and props["CodeUri"] == ".", name
+        assert cfn_str(props["KmsKeyArn"]) == "${EncryptionKey.Arn}", name
+        assert "ReservedConcurrentExecutions" in props, name
+        group = cfn_str(props["LoggingConfig"]["LogGroup"])[2:-1]
+        assert group in groups, name
+        assert cfn_str(groups[group]["Properties"]["LogGroupName"]) == "/aispm/${AWS::StackName}/" + FUNCTION_MAP[name]
+        provider = props.get("Environment", {}).get("Variables", {}).get("AISPM_PROVIDER")
+        if name.startswith("Collect"):
+            assert props["Handler"] == "aispm.lambdas.collect.handler"
+            assert provider == FUNCTION_MAP[name].split("-")[1]
+        else:
+            assert provider is None
+    sm = template["Resources"]["ScanStateMachine"]["Properties"]
+    assert sm["Tracing"]["Enabled"] is True and sm["Logging"]["Level"] == "ALL"
+
+
+# ------------------------------------------------------------------ SAM <-> Terraform
+
+
+def _tf_instances(tf, rtype: str) -> int:
+    count = 0
+    for (t, _), body in tf["resource"].items():
+        if t != rtype:
+            continue
+        for_each = tf_attr(body, "for_each")
+        if for_each is not None:
+            assert for_each == "${local.functions}", f"{rtype}: unexpected for_each {for_each}"
+            count += len(tf["locals"]["functions"])
+        else:
+            count += 1
+    return count
+
+
+def test_terraform_resources_correspond_to_the_template(template, tf):
+    sam_types = {r["Type"] for r in template["Resources"].values()}
+    assert sam_types == set(TYPE_MAP), f"map every SAM resource type: {sorted(sam_types ^ set(TYPE_MAP))}"
+    tf_types = {t for t, _ in tf["resource"]}
+    expected = set(TYPE_MAP.values()) | set(TF_PROPERTY_TYPES)
+    assert tf_types == expected, sorted(tf_types ^ expected)
+    for sam_type, tf_type in TYPE_MAP.items():
+        assert len(resources_of(template, sam_type)) == _tf_instances(tf, tf_type), f"{sam_type} vs {tf_type}"
+    assert _tf_instances(tf, "aws_iam_role_policy") == len(resources_of(template, "AWS::IAM::Role"))
+
+
+def _tf_default(body):
+    value = tf_attr(body, "default")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(value)
+    if value is None:
+        return ""
+    return str(value)
+
+
+def test_terraform_variables_correspond_to_the_parameters(template, tf):
+    assert set(template["Parameters"]) == set(PARAM_MAP), sorted(set(template["Parameters"]) ^ set(PARAM_MAP))
+    assert set(tf["variable"]) == set(PARAM_MAP.values()) | set(TF_ONLY_VARIABLES), sorted(
+        set(tf["variable"]) ^ (set(PARAM_MAP.values()) | set(TF_ONLY_VARIABLES)))
+    for param, var in PARAM_MAP.items():
+        assert str(template["Parameters"][param].get("Default", "")) == _tf_default(tf["variable"][var]), (param, var)
+
+
+def test_terraform_outputs_correspond_to_the_outputs(template, tf):
+    assert set(template["Outputs"]).issuperset(REQUIRED_OUTPUTS)
+    assert set(template["Outputs"]) == set(OUTPUT_MAP)
+    assert set(tf["output"]) == set(OUTPUT_MAP.values())
+
+
+def test_terraform_functions_match_the_template(template, tf):
+    functions = tf["locals"]["functions"]
+    assert set(functions) == set(FUNCTION_MAP.values())
+    role_refs = tf["locals"]["function_roles"]
+    (lambda_body,) = [b for (t, _), b in tf["resource"].items() if t == "aws_lambda_function"]
+    assert tf_attr(lambda_body, "runtime") == template["Globals"]["Function"]["Runtime"]
+    assert tf_attr(lambda_body, "architectures") == template["Globals"]["Function"]["Architectures"]
+    (tracing,) = tf_blocks(lambda_body, "tracing_config")
+    assert tf_attr(tracing, "mode") == "Active"
+    reserved_expr = str(tf_attr(lambda_body, "reserved_concurrent_executions"))
+    assert "each.value.reserved" in reserved_expr
+    for sam_name, key in FUNCTION_MAP.items():
+        props = template["Resources"][sam_name]["Properties"]
+        fn = functions[key]
+        assert fn["handler"] == props["Handler"], key
+        assert int(fn["timeout"]) == props["Timeout"], key
+        assert int(fn["memory"]) == props["MemorySize"], key
+        assert int(fn["storage"]) == props.get("EphemeralStorage", {}).get("Size", 512), key
+        assert fn["provider"] == props.get("Environment", {}).get("Variables", {}).get("AISPM_PROVIDER"), key
+        assert f"aws_iam_role.{ROLE_MAP[function_role(template, sam_name)]}.arn" in role_refs[fn["role"]], key
+        (_, reserved, _) = props["ReservedConcurrentExecutions"]["Fn::If"]
+        tf_reserved = re.search(r"\?\s*([\w.]+)\s*:\s*-1", str(fn["reserved"])).group(1)
+        assert tf_reserved == ("var.max_concurrency" if reserved == {"Ref": "MaxConcurrency"} else str(reserved)), key
+
+
+def test_terraform_environment_matches_the_template(template, tf):
+    sam_env = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    assert set(tf["locals"]["common_environment"]) == sam_env
+    assert {"AISPM_RESULTS_BUCKET", "AISPM_STATE_TABLE", "AISPM_DEAD_LETTER_QUEUE_URL", "AISPM_SINKS",
+            "AISPM_SPLUNK_HEC_URL", "AISPM_SPLUNK_HEC_TOKEN_SECRET", "AISPM_SPLUNK_INDEX", "AISPM_SPLUNK_ACK",
+            "AISPM_MEMBER_ROLE_NAME", "AISPM_EXTERNAL_ID_SECRET", "AISPM_REGIONS", "AISPM_ORG",
+            "AISPM_AZURE_CREDENTIALS_SECRET", "AISPM_GCP_WIF_CONFIG_SECRET", "AISPM_GCP_PROJECTS",
+            "AISPM_AZURE_SUBSCRIPTIONS", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} == sam_env
+
+
+def _tf_policy_actions(tf, name: str) -> dict[str, set[str]]:
+    body = tf["data"][("aws_iam_policy_document", name)]
+    statements = list(tf_blocks(body, "statement"))
+    for label, dyn in tf_labeled(body, "dynamic"):
+        assert label == "statement"
+        statements.extend(tf_blocks(dyn, "content"))
+    out = {}
+    for st in statements:
+        actions = tf_attr(st, "actions")
+        if isinstance(actions, str):  # a reference to a local list
+            ref = re.fullmatch(r"\$\{local\.(\w+)\}", actions)
+            assert ref, actions
+            actions = tf["locals"][ref.group(1)]
+        out[tf_attr(st, "sid")] = set(actions)
+    return out
+
+
+@pytest.mark.parametrize("sam_role", sorted(ROLE_MAP))
+def test_terraform_roles_grant_what_the_template_grants(template, tf, sam_role):
+    sam = {}
+    for st in role_statements(template, sam_role):
+        sam[st["Sid"]] = set(as_list(st["Action"]))
+    assert _tf_policy_actions(tf, ROLE_MAP[sam_role]) == sam
+    assert ("aws_iam_role", ROLE_MAP[sam_role]) in tf["resource"]
+    policy = tf["resource"][("aws_iam_role_policy", ROLE_MAP[sam_role])]
+    assert tf_attr(policy, "policy") == f"${{data.aws_iam_policy_document.{ROLE_MAP[sam_role]}.json}}"
+
+
+def test_terraform_sagemaker_reads_match(tf):
+    assert set(tf["locals"]["sagemaker_read_actions"]) == SAGEMAKER_READ_ACTIONS
+
+
+# ------------------------------------------------------------------ the state machine
+
+
+def _asl_placeholders() -> set[str]:
+    return set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text()))
+
+
+def _tf_templatefile_keys(tf) -> set[str]:
+    body = tf["resource"][("aws_sfn_state_machine", "scan")]
+    definition = str(tf_attr(body, "definition"))
+    assert definition.startswith("${templatefile(local.definition_file"), definition
+    assert tf["locals"]["definition_file"].endswith("/statemachine/scan.asl.json")
+    return set(re.findall(r"['\"]?(\w+)['\"]?\s*[:=]\s*", definition.split("{", 1)[1]))
+
+
+def render_asl(values: dict | None = None) -> dict:
+    text = ASL_PATH.read_text()
+    defaults = {"MaxConcurrency": "10", "ToleratedFailurePercentage": "5", "Partition": "aws",
+                "ResultsBucket": "results"}
+    values = {**defaults, **(values or {})}
+    function_arn = "arn:aws:lambda:us-east-1:123456789012:function:{}"
+    text = re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), function_arn.format(m.group(1))), text)
+    return json.loads(text)
+
+
+def test_state_machine_substitutions_are_complete(template, tf):
+    placeholders = _asl_placeholders()
+    sm = template["Resources"]["ScanStateMachine"]["Properties"]
+    assert sm["DefinitionUri"] == "statemachine/scan.asl.json"
+    assert set(sm["DefinitionSubstitutions"]) == placeholders
+    assert _tf_templatefile_keys(tf) == placeholders
+    # The ASL file stays valid JSON before substitution (placeholders only inside strings).
+    json.loads(ASL_PATH.read_text())
+
+
+def _walk_states(states: dict, prefix=""):
+    for name, state in states.items():
+        yield prefix + name, state, states
+        if state["Type"] == "Map":
+            yield from _walk_states(state["ItemProcessor"]["States"], prefix + name + "/")
+
+
+def test_state_machine_is_plan_distributed_map_deliver(template):
+    asl = render_asl()
+    states = asl["States"]
+    # every transition points at a state of the same scope
+    for name, state, scope in _walk_states(states):
+        targets = [state.get("Next"), state.get("Default")] + [c["Next"] for c in state.get("Choices", [])]
+        targets += [c["Next"] for c in state.get("Catch", [])]
+        for target in filter(None, targets):
+            assert target in scope, f"{name} -> {target}"
+    order, current = [], asl["StartAt"]
+    while current and len(order) < 10:
+        order.append(current)
+        current = states[current].get("Next")
+    assert order == ["Settings", "Plan", "Collect", "Deliver", "Outcome"]
+
+    collect = states["Collect"]
+    assert collect["Type"] == "Map"
+    assert collect["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert collect["ItemReader"]["ReaderConfig"]["InputType"] == "JSON"
+    assert collect["ItemReader"]["Parameters"] == {"Bucket": "results", "Key.$": "$.plan.units_key"}
+    assert collect["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
+    assert collect["MaxConcurrencyPath"] == "$.settings.max_concurrency"
+    assert collect["ToleratedFailurePercentagePath"] == "$.settings.tolerated_failure_percentage"
+    assert collect["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert collect["ResultWriter"]["Parameters"] == {"Bucket": "results", "Prefix.$": "$.plan.map_prefix"}
+    assert collect["Catch"][0]["Next"] == "Deliver" and collect["Catch"][0]["ResultPath"] == "$.map_error"
+
+    inner = collect["ItemProcessor"]["States"]
+    choice = inner[collect["ItemProcessor"]["StartAt"]]
+    assert choice["Type"] == "Choice"
+    routes = {c["StringEquals"]: c["Next"] for c in choice["Choices"] if c["Variable"] == "$.provider"}
+    assert routes == {"aws": "CollectAws", "azure": "CollectAzure", "gcp": "CollectGcp"}
+    for provider, state in routes.items():
+        task = inner[state]
+        assert task["Parameters"]["FunctionName"].endswith(f":function:Collect{provider.capitalize()}FunctionArn")
+        assert task["Parameters"]["Payload.$"] == "$" and task["OutputPath"] == "$.Payload"
+
+    rendered = render_asl({"MaxConcurrency": "40", "ToleratedFailurePercentage": "7"})
+    settings = rendered["States"]["Settings"]["Parameters"]
+    assert settings == {"max_concurrency.$": "States.StringToJson('40')",
+                        "tolerated_failure_percentage.$": "States.StringToJson('7')"}
+
+
+def test_state_machine_invokes_only_what_its_role_allows(template):
+    subs = template["Resources"]["ScanStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    asl = ASL_PATH.read_text()
+    invoked = set()
+    for placeholder in re.findall(r'"FunctionName": "\$\{(\w+)\}"', asl):
+        invoked.add(cfn_str(subs[placeholder]))
+    (invoke,) = [st for st in role_statements(template, "StateMachineRole") if st["Sid"] == "InvokeFunctions"]
+    allowed = {cfn_str(r) for r in invoke["Resource"]}
+    assert invoked == {f"${{{f}.Arn}}" for f in ("PlanFunction", "CollectAwsFunction", "CollectAzureFunction",
+                                                  "CollectGcpFunction", "DeliverFunction")}
+    assert allowed == invoked | {a + ":*" for a in invoked}
+
+
+def test_task_timeouts_leave_room_for_the_functions(template):
+    states = render_asl()["States"]
+    inner = states["Collect"]["ItemProcessor"]["States"]
+    pairs = {"Plan": (states["Plan"], "PlanFunction"), "Deliver": (states["Deliver"], "DeliverFunction")}
+    for provider in ("Aws", "Azure", "Gcp"):
+        pairs[provider] = (inner[f"Collect{provider}"], f"Collect{provider}Function")
+    for name, (state, function) in pairs.items():
+        timeout = template["Resources"][function]["Properties"]["Timeout"]
+        assert timeout < state["TimeoutSeconds"], name
+        if function.startswith("Collect"):
+            assert state["TimeoutSeconds"] < EXPRESS_MAX_SECONDS, f"{name}: an Express child workflow lives 5 minutes"
+
+
+def test_event_contract_is_the_documented_one():
+    states = render_asl()["States"]
+    plan_payload = states["Plan"]["Parameters"]["Payload"]
+    assert {k.removesuffix(".$") for k in plan_payload} == PLAN_EVENT_KEYS
+    assert {k.removesuffix(".$") for k in states["Plan"]["ResultSelector"]} == PLAN_RESULT_KEYS
+    assert states["Plan"]["ResultPath"] == "$.plan"
+    assert {k.removesuffix(".$") for k in states["Collect"]["ItemSelector"]} == COLLECT_EVENT_KEYS
+    assert states["Collect"]["ResultPath"] == "$.map"
+    assert states["Deliver"]["Parameters"]["Payload.$"] == "$"
+    assert {k.removesuffix(".$") for k in states["Deliver"]["ResultSelector"]} == DELIVER_RESULT_KEYS
+    readme = README_PATH.read_text()
+    contract = readme[readme.index("## Contract for the handler code"):]
+    for key in PLAN_EVENT_KEYS | PLAN_RESULT_KEYS | COLLECT_EVENT_KEYS | DELIVER_RESULT_KEYS | {"map_error", "scopes"}:
+        assert f'"{key}"' in contract, f"infra/README.md does not document {key}"
+
+
+# ------------------------------------------------------------------ build script and Makefile
+
+
+@pytest.fixture(scope="module")
+def build_lambda():
+    spec = importlib.util.spec_from_file_location("build_lambda", BUILD_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["build_lambda"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_build_table_matches_template_terraform_and_makefile(template, tf, build_lambda):
+    makefile = MAKEFILE_PATH.read_text()
+    assert set(build_lambda.FUNCTIONS) == set(tf["locals"]["functions"])
+    for fn in build_lambda.FUNCTIONS.values():
+        props = template["Resources"][fn.logical_id]["Properties"]
+        assert FUNCTION_MAP[fn.logical_id] == fn.name
+        assert f"{fn.module}.handler" == props["Handler"]
+        provider = props.get("Environment", {}).get("Variables", {}).get("AISPM_PROVIDER")
+        assert fn.extra == (provider or "aws"), fn.name
+        rule = re.search(rf"^build-{fn.logical_id}:\n\t(.+)$", makefile, re.M)
+        assert rule and f" {fn.name} " in rule.group(1) and "$(ARTIFACTS_DIR)" in rule.group(1), fn.logical_id
+    for target in ("build:", "demo:", "test:", "lint-infra:"):
+        assert re.search(rf"^{target}", makefile, re.M), target
+    assert "./scripts/demo" in makefile and "./scripts/test" in makefile
+
+
+def _touch(root: Path, rel: str, text: str = "x") -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_prune_drops_bloat_and_keeps_runtime_files(tmp_path, build_lambda):
+    for rel in ["aispm/__init__.py", "aispm/tests/test_own.py", "boto3/__init__.py", "boto3/tests/test_x.py",
+                "botocore/data/endpoints.json", "yaml/__init__.pyi", "pkg/docs/index.rst", "pkg/doc/__init__.py",
+                "bin/normalizer", "pkg/__pycache__/m.cpython-311.pyc",
+                "boto3-1.0.dist-info/RECORD", "boto3-1.0.dist-info/WHEEL", "boto3-1.0.dist-info/METADATA",
+                "boto3-1.0.dist-info/LICENSE", "boto3-1.0.dist-info/licenses/NOTICE",
+                "boto3-1.0.dist-info/entry_points.txt"]:
+        _touch(tmp_path, rel)
+    plan = build_lambda.resolve_function("PlanFunction")
+    notes = build_lambda.prune(tmp_path, plan, ["aispm"])
+    remaining = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert remaining == {
+        "aispm/__init__.py", "aispm/tests/test_own.py", "boto3/__init__.py", "botocore/data/endpoints.json",
+        "pkg/doc/__init__.py", "boto3-1.0.dist-info/METADATA", "boto3-1.0.dist-info/LICENSE",
+        "boto3-1.0.dist-info/licenses/NOTICE", "boto3-1.0.dist-info/entry_points.txt",
+    }
+    assert notes == []
+
+
+def test_prune_for_gcp_keeps_aiplatform_v1_only(tmp_path, build_lambda):
+    for rel in ["aispm/__init__.py", "aispm/collect_gcp.py", "google/cloud/aiplatform_v1/__init__.py",
+                "google/cloud/aiplatform_v1beta1/__init__.py", "google/cloud/aiplatform/__init__.py",
+                "google/cloud/resourcemanager_v3/__init__.py", "google/cloud/bigquery/__init__.py",
+                "google/cloud/storage/__init__.py", "google/genai/__init__.py", "vertexai/__init__.py",
+                "agentplatform/__init__.py", "docstring_parser/__init__.py", "google/api_core/__init__.py",
+                "httpx/__init__.py", "anyio/__init__.py", "google/resumable_media/__init__.py",
+                "google_api_core-2.0-py3.13-nspkg.pth"]:
+        _touch(tmp_path, rel)
+    (tmp_path / "aispm/collect_gcp.py").write_text(
+        "from google.cloud import aiplatform_v1, resourcemanager_v3\nfrom google.cloud import storage\n")
+    gcp = build_lambda.resolve_function("collect-gcp")
+    notes = build_lambda.prune(tmp_path, gcp, ["aispm"])
+    assert not list(tmp_path.glob("*.pth"))
+    left = {p.relative_to(tmp_path).parent.as_posix() for p in tmp_path.rglob("__init__.py")}
+    assert left == {"aispm", "google/cloud/aiplatform_v1", "google/cloud/resourcemanager_v3", "google/api_core",
+                    "google/cloud/storage"}
+    assert notes == ["kept google/cloud/storage: imported by the project's own code"]
+
+
+def test_zip_is_reproducible(tmp_path, build_lambda):
+    src = tmp_path / "pkg"
+    _touch(src, "b/mod.py", "print(1)\n")
+    _touch(src, "a.py", "x = 1\n")
+    _touch(src, build_lambda.MARKER, "plan arm64\n")
+    first, second = tmp_path / "1.zip", tmp_path / "2.zip"
+    build_lambda.write_zip(src, first)
+    (src / "a.py").touch()  # a newer mtime must not change the archive
+    build_lambda.write_zip(src, second)
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as zf:
+        assert zf.namelist() == ["a.py", "b/mod.py"]
+
+
+def test_build_refuses_to_wipe_a_foreign_directory(tmp_path, build_lambda):
+    _touch(tmp_path, "precious.txt")
+    with pytest.raises(build_lambda.BuildError):
+        build_lambda.prepare_outdir(tmp_path)
+    assert (tmp_path / "precious.txt").exists()
+    _touch(tmp_path / "ours", build_lambda.MARKER)
+    _touch(tmp_path / "ours", "old/file.py")
+    build_lambda.prepare_outdir(tmp_path / "ours")
+    assert list((tmp_path / "ours").iterdir()) == []
+    with pytest.raises(build_lambda.BuildError):
+        build_lambda.resolve_function("collect-oci")
