@@ -15,20 +15,29 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def summary_table(summary: dict[str, Any], findings: Sequence[dict[str, Any]]) -> str:
-    """Assets and failing findings per provider and rule."""
-    fails: dict[tuple[str, str], int] = {}
+    """Assets and failing findings per provider (columns) and rule (rows), suppressed ones counted apart."""
+    providers = list(summary.get("by_provider", {}))
+    display = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
+    fails: dict[str, dict[str, int]] = {}
+    severity: dict[str, str] = {}
+    suppressed: dict[str, int] = {}
     for f in findings:
-        if f["compliance"]["status"] == "Fail" and f.get("activity_id") != 3:  # closed ones are gone
-            key = (f["cloud"]["provider"], f["compliance"]["control"])
-            fails[key] = fails.get(key, 0) + 1
-    rows: list[list[Any]] = []
-    for provider, counts in summary.get("by_provider", {}).items():
-        rows.append([provider, "(assets)", counts.get("assets", 0)])
-        display = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}[provider]
-        for (p, rule), n in sorted(fails.items()):
-            if p == display:
-                rows.append(["", rule, n])
-    return render_table(["provider", "rule", "failing"], rows)
+        if f["compliance"]["status"] != "Fail" or f.get("activity_id") == 3:  # closed ones are gone
+            continue
+        rule = f["compliance"]["control"]
+        severity[rule] = f["severity"].lower()
+        if f.get("status_id") == 3:
+            suppressed[rule] = suppressed.get(rule, 0) + 1
+        per = fails.setdefault(rule, {})
+        per[f["cloud"]["provider"]] = per.get(f["cloud"]["provider"], 0) + 1
+    rows: list[list[Any]] = [
+        ["assets", "", *(summary["by_provider"][p].get("assets", 0) for p in providers), ""]
+    ]
+    for rule in sorted(fails):
+        counts = [fails[rule].get(display[p], "-") for p in providers]
+        rows.append([rule, severity[rule], *counts, suppressed.get(rule, "")])
+    headers = ["failing findings", "severity", *(display[p] for p in providers), "suppressed"]
+    return render_table(headers, rows)
 
 
 def framework_table(framework: dict[str, Any], title_width: int = 60) -> str:

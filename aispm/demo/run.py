@@ -20,6 +20,7 @@ from typing import Any
 from aispm.pipeline import PROVIDERS, ScanRequest, run_scan
 from aispm.scan import report
 from collectors.base import CollectOptions
+from normalizer.schema import PROVIDER_DISPLAY
 from rules.policy import load_policy
 from sinks.files import FileSink
 
@@ -78,7 +79,7 @@ def run_demo(out_dir: Path) -> int:
             sinks=[FileSink(out_dir)],
         )
         outcome = run_scan(request)
-    print(f"aispm demo: simulated estate of {', '.join(p.upper() for p in providers)} "
+    print(f"aispm demo: simulated estate of {', '.join(PROVIDER_DISPLAY[p] for p in providers)} "
           "(local emulators, no cloud account, no network)\n")
     report(outcome, out_dir)
     return outcome.exit_code
