@@ -209,6 +209,8 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     scan_id = request.scan_id or str(uuid.uuid4())
     work, plan_errors = _plan(request.providers, request.options)
     known_accounts = {u.account for _, u in work if u.account}
+    for collector in {id(c): c for c, _ in work}.values():   # e.g. every account of an AWS Organization
+        known_accounts |= set(getattr(collector, "known_accounts", ()))
     time_ms = now_ms()
     with ThreadPoolExecutor(max_workers=max(1, request.options.workers)) as pool:
         results = list(pool.map(

@@ -208,6 +208,114 @@ def training_job(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
+def processing_job(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    net = d.get("NetworkConfig") or {}
+    cluster = dig(d, "ProcessingResources.ClusterConfig") or {}
+    vpc = net.get("VpcConfig")
+    return Asset(
+        **_base(rec, "processing_job", "ProcessingJobArn", "ProcessingJobName"),
+        network=Network(
+            egress_isolated=fact(net.get("EnableNetworkIsolation") is True, "NetworkConfig.EnableNetworkIsolation",
+                                 net.get("EnableNetworkIsolation"), "false"),
+            private_network=fact(present(vpc), "NetworkConfig.VpcConfig", vpc),
+        ),
+        encryption=Encryption(
+            customer_managed_key=(_cmk(dig(d, "ProcessingOutputConfig.KmsKeyId"), "ProcessingOutputConfig.KmsKeyId"),),
+            inter_node=fact(net.get("EnableInterContainerTrafficEncryption") is True,
+                            "NetworkConfig.EnableInterContainerTrafficEncryption",
+                            net.get("EnableInterContainerTrafficEncryption"), "false"),
+        ),
+        identities=_identity(d.get("RoleArn")),
+        environment=_environment([("", d.get("Environment"))]),
+        details={k: v for k, v in {"instance_types": str(cluster.get("InstanceType") or ""),
+                                   "image": str(dig(d, "AppSpecification.ImageUri") or ""),
+                                   "status": str(d.get("ProcessingJobStatus", ""))}.items() if v},
+    )
+
+
+def studio_domain(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    return Asset(
+        **_base(rec, "studio_domain", "DomainArn", "DomainName"),
+        network=Network(
+            direct_internet_access=not_equal_fact(d.get("AppNetworkAccessType"), "VpcOnly", "AppNetworkAccessType",
+                                                  "PublicInternetOnly"),
+        ),
+        encryption=Encryption(customer_managed_key=(_cmk(d.get("KmsKeyId"), "KmsKeyId"),)),
+        identities=_identity(dig(d, "DefaultUserSettings.ExecutionRole")),
+        details={k: str(d[k]) for k in ("DomainId", "AuthMode", "VpcId") if d.get(k)},
+    )
+
+
+def _domain_relation(arn: str, domain_id: Any) -> tuple[Relation, ...]:
+    if not domain_id:
+        return ()
+    return (Relation(kind="studio_domain", uid=f"{_arn_base(arn)}:domain/{domain_id}", role="studio_domain"),)
+
+
+def user_profile(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    return Asset(
+        **_base(rec, "user_profile", "UserProfileArn", "UserProfileName"),
+        relations=_domain_relation(str(d["UserProfileArn"]), d.get("DomainId")),
+        details={k: str(d[k]) for k in ("DomainId", "Status") if d.get(k)},
+    )
+
+
+def space(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    return Asset(
+        **_base(rec, "space", "SpaceArn", "SpaceName"),
+        relations=_domain_relation(str(d["SpaceArn"]), d.get("DomainId")),
+        details={k: v for k, v in {"DomainId": str(d.get("DomainId") or ""), "Status": str(d.get("Status") or ""),
+                                   "app_type": str(dig(d, "SpaceSettingsSummary.AppType") or ""),
+                                   "sharing": str(dig(d, "SpaceSharingSettingsSummary.SharingType") or "")
+                                   }.items() if v},
+    )
+
+
+def policy_principals(document: Any) -> tuple[str, ...]:
+    """Accounts (or '*') an Allow statement of a resource policy grants; service principals are not accounts."""
+    doc = _policy_document(document)
+    raw = doc.get("Statement", [])
+    found: list[str] = []
+    for st in [raw] if isinstance(raw, dict) else raw:
+        if st.get("Effect") != "Allow":
+            continue
+        principal = st.get("Principal")
+        if principal == "*":
+            values: tuple[str, ...] = ("*",)
+        elif isinstance(principal, dict):
+            values = _strings(principal.get("AWS"))
+        else:
+            values = ()
+        for v in values:
+            if v == "*":
+                account = "*"
+            elif v.startswith("arn:"):
+                account = v.split(":")[4] if v.count(":") >= 5 else v
+            else:
+                account = v
+            if account and account not in found:
+                found.append(account)
+    return tuple(found)
+
+
+def model_package_group(rec: RawRecord, _ctx: _Ctx) -> Asset:
+    d = rec.data
+    policy = d.get("ResourcePolicy")
+    # A policy that could not be read is a scope error: no verdict without it.
+    principals = None if d.get("PolicyError") else (policy_principals(policy) if policy else ())
+    own = rec.account
+    return Asset(
+        **_base(rec, "model_package_group", "ModelPackageGroupArn", "ModelPackageGroupName"),
+        access=Access(resource_policy_principals=None if principals is None else
+                      tuple(p for p in principals if p != own)),
+        details={k: str(d[k]) for k in ("ModelPackageGroupStatus",) if d.get(k)},
+    )
+
+
 class _Ctx:
     """Facts that span records of one scope (e.g. which endpoints a monitoring schedule watches)."""
 
@@ -227,6 +335,11 @@ MAPPERS: dict[str, Callable[[RawRecord, _Ctx], Asset]] = {
     "endpoint_config": endpoint_config,
     "endpoint": endpoint,
     "training_job": training_job,
+    "processing_job": processing_job,
+    "studio_domain": studio_domain,
+    "user_profile": user_profile,
+    "space": space,
+    "model_package_group": model_package_group,
 }
 
 

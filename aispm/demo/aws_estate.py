@@ -97,13 +97,57 @@ def seed(region: str, admin_role: str, scoped_role: str) -> None:
     )
 
 
+def seed_more(region: str, admin_role: str, scoped_role: str) -> None:
+    """Processing jobs, a Studio domain with a user and a space, model registries and monitoring."""
+    from aispm.demo import sagemaker_gaps
+
+    sm = boto3.client("sagemaker", region_name=region)
+    key = KMS_KEY.replace("us-east-1", region)
+    vpc: Any = {"SecurityGroupIds": ["sg-0a1b2c3d4e5f60718"], "Subnets": ["subnet-0a1b2c3d4e5f60718"]}
+    cluster: Any = {"ClusterConfig": {"InstanceCount": 2, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30}}
+    app: Any = {"ImageUri": IMAGE}
+    sm.create_processing_job(
+        ProcessingJobName="churn-features-2026-11", RoleArn=scoped_role, AppSpecification=app,
+        ProcessingResources=cluster, Environment={"FEATURE_SET": "v7"},
+        NetworkConfig={"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True,
+                       "VpcConfig": vpc},
+        ProcessingOutputConfig={"Outputs": [], "KmsKeyId": key},
+        Tags=[{"Key": "owner", "Value": "fraud-team"}, {"Key": "cost-center", "Value": "cc-4410"}],
+    )
+    sm.create_processing_job(
+        ProcessingJobName="adhoc-eval", RoleArn=admin_role, AppSpecification=app, ProcessingResources=cluster,
+        ProcessingOutputConfig={"Outputs": []},
+    )
+    domain = sm.create_domain(
+        DomainName="research-studio", AuthMode="IAM", DefaultUserSettings={"ExecutionRole": admin_role},
+        SubnetIds=vpc["Subnets"], VpcId="vpc-0a1b2c3d4e5f60718",
+    )["DomainArn"].rsplit("/", 1)[-1]
+    sagemaker_gaps.add_user_profile(ACCOUNT, region, domain, "data-scientist-1")
+    sagemaker_gaps.add_space(ACCOUNT, region, domain, "shared-exploration", sharing="Shared")
+    sm.create_model_package_group(ModelPackageGroupName="churn-models",
+                                  Tags=[{"Key": "owner", "Value": "fraud-team"}])
+    sm.create_model_package_group(ModelPackageGroupName="partner-shared-models")
+    sm.put_model_package_group_policy(ModelPackageGroupName="partner-shared-models", ResourcePolicy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                       "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+                       "Resource": f"arn:aws:sagemaker:{region}:{ACCOUNT}:model-package/partner-shared-models/*"}],
+    }))
+    sagemaker_gaps.add_monitoring_schedule(ACCOUNT, region, "churn-prod-data-quality", "churn-prod")
+
+
 @contextmanager
 def serve() -> Iterator[dict[str, Any]]:
     """Start moto in-process with the estate; yields the scan options for this provider."""
     from moto import mock_aws
 
+    from aispm.demo import sagemaker_gaps
+
+    sagemaker_gaps.install()
+    sagemaker_gaps.reset()
     with mock_aws(config={"iam": {"load_aws_managed_policies": False}}):
         admin, scoped = _roles(boto3.client("iam", region_name="us-east-1"))
         for region in REGIONS:
             seed(region, admin, scoped)
+            seed_more(region, admin, scoped)
         yield {"regions": list(REGIONS)}

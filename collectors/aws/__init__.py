@@ -10,6 +10,12 @@ def build(options: CollectOptions) -> AwsCollector:
     return AwsCollector(
         options=AwsOptions(
             regions=tuple(options.regions),
+            all_regions=options.all_regions,
+            role_arns=tuple(options.role_arns),
+            org=options.org,
+            external_id=options.external_id,
+            member_role_name=options.member_role_name,
+            workers=options.workers,
             job_window_days=options.job_window_days,
             collect_tags=options.collect_tags,
         ),

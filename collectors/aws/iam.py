@@ -38,7 +38,8 @@ class RoleCache:
         self._lock = threading.Lock()
         self._role_locks: dict[str, threading.Lock] = {}
 
-    def get(self, iam: Any, arn: str, account: str) -> RawRecord:
+    def get(self, iam: Any | None, arn: str, account: str) -> RawRecord:
+        """The role's identity record; ``iam`` is None when the role's account is not reachable."""
         with self._lock:
             lock = self._role_locks.setdefault(arn, threading.Lock())
         with lock:
@@ -46,13 +47,13 @@ class RoleCache:
                 self._roles[arn] = self._read(iam, arn, account)
             return self._roles[arn]
 
-    def _read(self, iam: Any, arn: str, account: str) -> RawRecord:
+    def _read(self, iam: Any | None, arn: str, account: str) -> RawRecord:
         name = arn.rsplit("/", 1)[-1]
         data: dict[str, Any] = {"RoleArn": arn, "RoleName": name, "Policies": []}
         role_account = arn.split(":")[4] if arn.count(":") >= 5 else ""
         try:
-            if role_account and role_account != account:
-                raise PermissionError(f"role is in account {role_account}, outside the scanned account")
+            if iam is None:
+                raise PermissionError(f"role is in account {role_account}, which this scan cannot read")
             for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name):
                 for att in page.get("AttachedPolicies", []):
                     data["Policies"].append(self._managed(iam, att["PolicyArn"]))
