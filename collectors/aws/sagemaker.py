@@ -191,7 +191,11 @@ class AwsCollector:
             result.errors.append(self._error(unit, one_line(exc)))
             result.api_calls = calls.as_dict()
             return result
-        sm = client(session, "sagemaker", unit.region, calls)
+        return self.collect_region(client(session, "sagemaker", unit.region, calls), session, unit, calls)
+
+    def collect_region(self, sm: Any, session: boto3.Session, unit: ScopeUnit, calls: ApiCalls) -> CollectResult:
+        """Collect one region with the given SageMaker client (which counts its calls into ``calls``)."""
+        result = CollectResult(unit=unit)
         for kind in _KINDS:
             if kind.needs and not any(r.type == kind.needs for r in result.records):
                 continue

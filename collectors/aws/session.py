@@ -30,7 +30,8 @@ def client(session: boto3.Session, service: str, region: str | None, calls: ApiC
     def count(model: Any, **_: Any) -> None:
         calls.add("aws", f"{service}:{model.name}")
 
-    c.meta.events.register(f"before-call.{c.meta.service_model.service_id.hyphenize()}.*", count)
+    # before-parameter-build fires once per operation call, whoever answers it (the service or a Stubber).
+    c.meta.events.register(f"before-parameter-build.{c.meta.service_model.service_id.hyphenize()}.*", count)
     return c
 
 

@@ -1,0 +1,221 @@
+"""SageMaker calls moto does not implement (or mis-stores), driven through botocore's Stubber.
+
+Stubber validates every request and response against the real service model,
+so these tests pin the wire handling of:
+- ListMonitoringSchedules (moto: not implemented) -> AISPM-LOG-002
+- GetModelPackageGroupPolicy (moto: not implemented) -> AISPM-IAM-004, incl. "no policy" errors
+- ListUserProfiles, ListSpaces (moto: not implemented) -> user_profile / space inventory
+- DescribeModel with EnableNetworkIsolation=True (moto drops it on CreateModel) -> AISPM-NET-004 Pass
+The rest of the region (STS for the partition) runs on moto.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from collectors.aws import AwsCollector, AwsOptions
+from collectors.aws.registry import group_policy
+from collectors.aws.session import client
+from collectors.base import ApiCalls, CollectResult, ScopeUnit
+from normalizer import normalize
+from rules.engine import evaluate
+
+ACCT = "123456789012"
+BASE = f"arn:aws:sagemaker:us-east-1:{ACCT}"
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+UNIT = ScopeUnit(provider="aws", scope=f"aws:{ACCT}:us-east-1", account=ACCT, region="us-east-1")
+PAGE = {"MaxResults": 100}
+JOBS = {"MaxResults": 100, "CreationTimeAfter": ANY}
+
+# Every list call of a region, in collection order, with its empty answer.
+EMPTY_LISTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("list_notebook_instances", {"NotebookInstances": []}, PAGE),
+    ("list_models", {"Models": []}, PAGE),
+    ("list_endpoint_configs", {"EndpointConfigs": []}, PAGE),
+    ("list_endpoints", {"Endpoints": []}, PAGE),
+    ("list_training_jobs", {"TrainingJobSummaries": []}, JOBS),
+    ("list_processing_jobs", {"ProcessingJobSummaries": []}, JOBS),
+    ("list_domains", {"Domains": []}, PAGE),
+    ("list_model_package_groups", {"ModelPackageGroupSummaryList": []}, PAGE),
+]
+
+
+@pytest.fixture
+def moto_rest() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+Answer = tuple[str, dict[str, Any], dict[str, Any] | None]
+
+
+def stubbed(answers: dict[str, list[Answer]]) -> tuple[Any, Stubber, ApiCalls]:
+    """A counting SageMaker client whose calls are answered in collection order.
+
+    ``answers`` maps a list operation to the calls that replace its empty answer (the list call itself
+    and what follows it, e.g. describes).
+    """
+    calls = ApiCalls()
+    sm = client(boto3.Session(region_name="us-east-1"), "sagemaker", "us-east-1", calls)
+    stub = Stubber(sm)
+    for op, empty, params in EMPTY_LISTS:
+        for method, response, expected in answers.get(op, [(op, empty, params)]):
+            stub.add_response(method, response, expected)
+    return sm, stub, calls
+
+
+def collect(sm: Any, stub: Stubber, calls: ApiCalls) -> CollectResult:
+    collector = AwsCollector(options=AwsOptions(regions=("us-east-1",), describe_workers=1))
+    with stub:
+        result = collector.collect_region(sm, boto3.Session(region_name="us-east-1"), UNIT, calls)
+        stub.assert_no_pending_responses()
+    return result
+
+
+def statuses(result: CollectResult, rule: str) -> dict[str, str]:
+    ev = evaluate(normalize("aws", result.records), known_accounts={ACCT}).evaluations
+    return {e.asset.name: e.status for e in ev if e.rule.id == rule}
+
+
+def _endpoint(name: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    return ("describe_endpoint", {
+        "EndpointName": name, "EndpointArn": f"{BASE}:endpoint/{name}", "EndpointConfigName": f"{name}-config",
+        "EndpointStatus": "InService", "CreationTime": NOW, "LastModifiedTime": NOW}, {"EndpointName": name})
+
+
+def _schedule(name: str, endpoint: str, status: str) -> dict[str, Any]:
+    return {"MonitoringScheduleName": name, "MonitoringScheduleArn": f"{BASE}:monitoring-schedule/{name}",
+            "CreationTime": NOW, "LastModifiedTime": NOW, "MonitoringScheduleStatus": status, "EndpointName": endpoint}
+
+
+def test_list_monitoring_schedules_gap_log002(moto_rest: None) -> None:
+    """Gap: ListMonitoringSchedules. One call serves every endpoint; only status Scheduled counts."""
+    endpoints = ["watched", "stopped", "bare"]
+    sm, stub, calls = stubbed({"list_endpoints": [
+        ("list_endpoints", {"Endpoints": [
+            {"EndpointName": n, "EndpointArn": f"{BASE}:endpoint/{n}", "CreationTime": NOW, "LastModifiedTime": NOW,
+             "EndpointStatus": "InService"} for n in endpoints]}, PAGE),
+        *[_endpoint(n) for n in endpoints],
+    ], "list_model_package_groups": [
+        ("list_model_package_groups", {"ModelPackageGroupSummaryList": []}, PAGE),
+        ("list_monitoring_schedules", {"MonitoringScheduleSummaries": [
+            _schedule("dq", "watched", "Scheduled"), _schedule("old", "stopped", "Stopped")],
+            "NextToken": "p2"}, PAGE),
+        ("list_monitoring_schedules", {"MonitoringScheduleSummaries": [
+            _schedule("model-quality", "watched", "Scheduled")]}, {"MaxResults": 100, "NextToken": "p2"}),
+    ]})
+    result = collect(sm, stub, calls)
+    assert result.errors == []
+    assert statuses(result, "AISPM-LOG-002") == {"watched": "pass", "stopped": "fail", "bare": "fail"}
+    assert calls.as_dict()["aws"]["sagemaker:ListMonitoringSchedules"] == 2   # two pages, not per endpoint
+
+
+def test_list_monitoring_schedules_failure_is_a_scope_error_not_a_verdict(moto_rest: None) -> None:
+    """Gap: ListMonitoringSchedules. AccessDenied on it leaves LOG-002 unevaluated and the scope in error."""
+    sm, stub, calls = stubbed({"list_endpoints": [
+        ("list_endpoints", {"Endpoints": [{"EndpointName": "e", "EndpointArn": f"{BASE}:endpoint/e",
+                                           "CreationTime": NOW, "LastModifiedTime": NOW,
+                                           "EndpointStatus": "InService"}]}, PAGE),
+        _endpoint("e"),
+    ], "list_model_package_groups": [
+        ("list_model_package_groups", {"ModelPackageGroupSummaryList": []}, PAGE),
+    ]})
+    stub.add_client_error("list_monitoring_schedules", "AccessDeniedException", "not authorized", 400)
+    result = collect(sm, stub, calls)
+    assert statuses(result, "AISPM-LOG-002") == {}
+    assert "list_monitoring_schedules" in result.errors[0].error
+
+
+def test_user_profiles_and_spaces_gap(moto_rest: None) -> None:
+    """Gaps: ListUserProfiles, ListSpaces. Read from list pages only (no describe), one call per region."""
+    sm, stub, calls = stubbed({"list_domains": [
+        ("list_domains", {"Domains": [{"DomainArn": f"{BASE}:domain/d-abc", "DomainId": "d-abc",
+                                       "DomainName": "studio", "Status": "InService"}]}, PAGE),
+        ("describe_domain", {"DomainArn": f"{BASE}:domain/d-abc", "DomainId": "d-abc", "DomainName": "studio",
+                             "AppNetworkAccessType": "VpcOnly", "KmsKeyId": "k"}, {"DomainId": "d-abc"}),
+        ("list_user_profiles", {"UserProfiles": [
+            {"DomainId": "d-abc", "UserProfileName": "alice", "Status": "InService", "CreationTime": NOW}]}, PAGE),
+        ("list_spaces", {"Spaces": [
+            {"DomainId": "d-abc", "SpaceName": "shared", "Status": "InService", "CreationTime": NOW,
+             "SpaceSharingSettingsSummary": {"SharingType": "Shared"},
+             "SpaceSettingsSummary": {"AppType": "JupyterLab"}}]}, PAGE),
+    ]})
+    result = collect(sm, stub, calls)
+    assert result.errors == []
+    assets = {a.kind: a for a in normalize("aws", result.records)}
+    assert assets["user_profile"].uid == f"{BASE}:user-profile/d-abc/alice"
+    assert assets["space"].uid == f"{BASE}:space/d-abc/shared"
+    assert assets["space"].details["sharing"] == "Shared"
+    assert assets["space"].relations[0].uid == f"{BASE}:domain/d-abc"
+    assert statuses(result, "AISPM-NET-002") == {"studio": "pass"}
+
+
+def _groups(*names: str) -> list[Answer]:
+    return [("list_model_package_groups", {"ModelPackageGroupSummaryList": [
+        {"ModelPackageGroupName": n, "ModelPackageGroupArn": f"{BASE}:model-package-group/{n}", "CreationTime": NOW,
+         "ModelPackageGroupStatus": "Completed"} for n in names]}, PAGE)]
+
+
+def test_get_model_package_group_policy_gap_iam004(moto_rest: None) -> None:
+    """Gap: GetModelPackageGroupPolicy. A policy naming an unknown account fails; 'no policy' errors pass."""
+    sm, stub, calls = stubbed({"list_model_package_groups": _groups("shared", "no-policy", "not-found")})
+    stub.add_response("get_model_package_group_policy", {"ResourcePolicy": (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},'
+        '"Action":"sagemaker:DescribeModelPackage","Resource":"*"}]}')}, {"ModelPackageGroupName": "shared"})
+    stub.add_client_error("get_model_package_group_policy", "ValidationException",
+                          "Model Package Group no-policy does not have a policy.", 400,
+                          expected_params={"ModelPackageGroupName": "no-policy"})
+    stub.add_client_error("get_model_package_group_policy", "ResourceNotFound",
+                          "Cannot find resource policy for not-found.", 400,
+                          expected_params={"ModelPackageGroupName": "not-found"})
+    result = collect(sm, stub, calls)
+    assert result.errors == []
+    assert statuses(result, "AISPM-IAM-004") == {"shared": "fail", "no-policy": "pass", "not-found": "pass"}
+
+
+def test_get_model_package_group_policy_access_denied_is_a_scope_error(moto_rest: None) -> None:
+    """Gap: GetModelPackageGroupPolicy. AccessDenied is not 'no policy': no verdict, scope error."""
+    sm, stub, calls = stubbed({"list_model_package_groups": _groups("g")})
+    stub.add_client_error("get_model_package_group_policy", "AccessDeniedException", "not authorized", 400)
+    result = collect(sm, stub, calls)
+    assert statuses(result, "AISPM-IAM-004") == {}
+    assert "get_model_package_group_policy g" in result.errors[0].error
+
+
+def test_group_policy_distinguishes_vanished_group() -> None:
+    """Gap: GetModelPackageGroupPolicy. A group deleted between List and Get is neither a policy nor an error."""
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(sm) as stub:
+        stub.add_client_error("get_model_package_group_policy", "ValidationException",
+                              "ModelPackageGroup arn:...:model-package-group/gone does not exist.", 400)
+        from collectors.aws.registry import GroupGone
+
+        with pytest.raises(GroupGone):
+            group_policy(sm, "gone")
+        stub.add_client_error("get_model_package_group_policy", "ThrottlingException", "slow down", 400)
+        with pytest.raises(ClientError):
+            group_policy(sm, "g")
+
+
+def test_model_network_isolation_true_passes(moto_rest: None) -> None:
+    """Gap: moto's CreateModel drops EnableNetworkIsolation=True; the described model here carries it."""
+    sm, stub, calls = stubbed({"list_models": [
+        ("list_models", {"Models": [{"ModelName": n, "ModelArn": f"{BASE}:model/{n}", "CreationTime": NOW}
+                                    for n in ("isolated", "open")]}, PAGE),
+        ("describe_model", {"ModelName": "isolated", "ModelArn": f"{BASE}:model/isolated", "CreationTime": NOW,
+                            "PrimaryContainer": {"Image": "img"}, "EnableNetworkIsolation": True},
+         {"ModelName": "isolated"}),
+        ("describe_model", {"ModelName": "open", "ModelArn": f"{BASE}:model/open", "CreationTime": NOW,
+                            "PrimaryContainer": {"Image": "img"}, "EnableNetworkIsolation": False},
+         {"ModelName": "open"}),
+    ]})
+    result = collect(sm, stub, calls)
+    assert statuses(result, "AISPM-NET-004") == {"isolated": "pass", "open": "fail"}
