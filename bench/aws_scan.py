@@ -65,8 +65,8 @@ def fill(url: str, models: int, notebooks: int) -> None:
 
 def emulator_floor(url: str, models: int, notebooks: int) -> float:
     """Seconds the emulator needs to answer the scan's describes alone, 8 at a time, with bare boto3."""
-    sm = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=url)
-    work = [(sm.describe_model, {"ModelName": f"model-{i}"}) for i in range(models)]
+    sm: Any = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=url)
+    work: list[tuple[Any, dict[str, str]]] = [(sm.describe_model, {"ModelName": f"model-{i}"}) for i in range(models)]
     work += [(sm.describe_endpoint_config, {"EndpointConfigName": f"config-{i}"}) for i in range(models)]
     work += [(sm.describe_endpoint, {"EndpointName": f"endpoint-{i}"}) for i in range(models)]
     work += [(sm.describe_notebook_instance, {"NotebookInstanceName": f"notebook-{i}"}) for i in range(notebooks)]
