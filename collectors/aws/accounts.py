@@ -45,8 +45,10 @@ class _Assumed:
 class Sessions:
     """The caller's session plus one assumed-role session per target account."""
 
-    def __init__(self, base: boto3.Session, external_id: str | None, calls: ApiCalls) -> None:
+    def __init__(self, base: boto3.Session, external_id: str | None, calls: ApiCalls,
+                 renew_before: dt.timedelta = _RENEW_BEFORE) -> None:
         self.base = base
+        self.renew_before = renew_before
         self.external_id = external_id
         self.calls = calls
         self.region = base.region_name or "us-east-1"
@@ -86,7 +88,7 @@ class Sessions:
             lock = self._account_locks.setdefault(account, threading.Lock())
         with lock:
             cached = self._assumed.get(account)
-            if cached and cached.role_arn == role_arn and cached.expires - _RENEW_BEFORE > dt.datetime.now(dt.UTC):
+            if cached and cached.role_arn == role_arn and cached.expires - self.renew_before > dt.datetime.now(dt.UTC):
                 return cached.session
             self._roles[account] = role_arn
             self._assumed[account] = self._assume(role_arn)

@@ -158,6 +158,8 @@ class AwsCollector:
                 regions = self._regions(sessions.session(acct, role))
             except TargetError as exc:
                 return ScopeError(provider="aws", scope=f"aws:{acct}", error=str(exc))
+            except (ClientError, BotoCoreError) as exc:
+                return ScopeError(provider="aws", scope=f"aws:{acct}", error=one_line(exc))
             params = {"role_arn": role} if role else {}
             return [ScopeUnit(provider="aws", scope=f"aws:{acct}:{r}", account=acct, region=r, params=params)
                     for r in regions]

@@ -187,6 +187,21 @@ def test_all_regions_against_moto_covers_every_partition_region(aws: None) -> No
     assert "us-gov-west-1" not in offered
 
 
+def test_all_regions_falls_back_to_account_list_regions(aws: None) -> None:
+    session = boto3.Session(region_name="us-east-1")
+    Fault(session, "ec2.DescribeRegions", lambda: xml_error("UnauthorizedOperation", "not authorized"))
+    # moto lacks account:ListRegions; answer it with the service's JSON shape.
+    body = json.dumps({"Regions": [{"RegionName": "eu-west-1", "RegionOptStatus": "ENABLED_BY_DEFAULT"},
+                                   {"RegionName": "me-central-1", "RegionOptStatus": "ENABLED"}]}).encode()
+    listed = Fault(session, "account.ListRegions", lambda: AWSResponse(
+        "https://account.us-east-1.amazonaws.com", 200, {"Content-Type": "application/json"}, _Raw(body)))
+    collector = AwsCollector(session=session, options=AwsOptions(all_regions=True))
+    units, errors = collector.plan()
+    assert errors == []
+    assert sorted(u.region for u in units) == ["eu-west-1", "me-central-1"]
+    assert listed.hits == 1
+
+
 def test_all_regions_unknowable_is_a_plan_error(aws: None) -> None:
     session = boto3.Session(region_name="us-east-1")
     Fault(session, "ec2.DescribeRegions", lambda: xml_error("UnauthorizedOperation", "not authorized"))
@@ -230,3 +245,20 @@ def test_access_denied_reading_a_role_is_an_iam001_error(aws: None) -> None:
     assert [e["rule"] for e in result.evaluation_errors] == ["AISPM-IAM-001"]
     assert "AccessDenied" in result.evaluation_errors[0]["error"]
     assert not [f for f in result.findings if f["compliance"]["control"] == "AISPM-IAM-001"]
+
+
+def test_assumed_sessions_are_cached_and_renewed_before_expiry(aws: None) -> None:
+    from collectors.aws.accounts import Sessions
+    from collectors.base import ApiCalls
+
+    calls = ApiCalls()
+    role = "arn:aws:iam::210987654321:role/scanner"
+    cached = Sessions(boto3.Session(region_name="us-east-1"), None, calls)
+    first = cached.session("210987654321", role)
+    assert cached.session("210987654321") is first
+    assert calls.as_dict()["aws"]["sts:AssumeRole"] == 1
+    # Credentials last an hour; renewing two hours ahead means every use renews.
+    eager = Sessions(boto3.Session(region_name="us-east-1"), None, calls, renew_before=dt.timedelta(hours=2))
+    eager.session("210987654321", role)
+    eager.session("210987654321")
+    assert calls.as_dict()["aws"]["sts:AssumeRole"] == 3
