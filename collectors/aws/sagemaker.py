@@ -110,8 +110,8 @@ class AwsCollector:
     known_accounts: set[str] = field(default_factory=set)   # scanned + Organization accounts (IAM-004)
 
     _roles: RoleCache = field(default_factory=lambda: RoleCache())
-    _plan_calls: ApiCalls = field(default_factory=ApiCalls)
-    _plan_calls_reported: bool = False
+    _plan_calls: ApiCalls = field(default_factory=ApiCalls)   # planning, AssumeRole renewals
+    _plan_calls_reported: dict[str, dict[str, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sessions: Sessions | None = None
 
@@ -182,18 +182,24 @@ class AwsCollector:
 
     def collect(self, unit: ScopeUnit) -> CollectResult:
         calls = ApiCalls()
-        with self._lock:
-            if not self._plan_calls_reported:   # planning's calls are reported with the first unit
-                calls.merge(self._plan_calls.as_dict())
-                self._plan_calls_reported = True
-        result = CollectResult(unit=unit)
         try:
             session = self.sessions.session(unit.account, unit.params.get("role_arn"))
         except (TargetError, ClientError, BotoCoreError) as exc:
-            result.errors.append(self._error(unit, one_line(exc)))
-            result.api_calls = calls.as_dict()
-            return result
-        return self.collect_region(client(session, "sagemaker", unit.region, calls), session, unit, calls)
+            result = CollectResult(unit=unit, errors=[self._error(unit, one_line(exc))])
+        else:
+            result = self.collect_region(client(session, "sagemaker", unit.region, calls), session, unit, calls)
+        calls.merge(self._unreported_session_calls())
+        result.api_calls = calls.as_dict()
+        return result
+
+    def _unreported_session_calls(self) -> dict[str, dict[str, int]]:
+        """Calls made outside any unit (planning, AssumeRole) since the last unit reported them."""
+        with self._lock:
+            now = self._plan_calls.as_dict()
+            before = self._plan_calls_reported
+            self._plan_calls_reported = now
+        return {p: {op: n - before.get(p, {}).get(op, 0) for op, n in ops.items()
+                    if n > before.get(p, {}).get(op, 0)} for p, ops in now.items()}
 
     def collect_region(self, sm: Any, session: boto3.Session, unit: ScopeUnit, calls: ApiCalls) -> CollectResult:
         """Collect one region with the given SageMaker client (which counts its calls into ``calls``)."""
