@@ -284,7 +284,7 @@ def policy_principals(document: Any) -> tuple[str, ...]:
         if st.get("Effect") != "Allow":
             continue
         principal = st.get("Principal")
-        if principal == "*":
+        if principal == "*" or "NotPrincipal" in st:   # Allow with NotPrincipal: everyone but the named
             values: tuple[str, ...] = ("*",)
         elif isinstance(principal, dict):
             values = _strings(principal.get("AWS"))

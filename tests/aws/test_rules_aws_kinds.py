@@ -195,6 +195,8 @@ def _allow(principal: Any) -> dict[str, Any]:
     (_allow({"AWS": f"arn:aws:iam::{ACCT}:role/ci"}), "pass"),               # its own account
     (_allow({"Service": "sagemaker.amazonaws.com"}), "pass"),                # a service, not an account
     ({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}]}, "pass"),
+    ({"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": f"arn:aws:iam::{ACCT}:root"}, "Action": "*",
+                     "Resource": "*"}]}, "fail"),                                # everyone but its own account
 ])
 def test_iam004_model_package_group(policy: Any, expected: str) -> None:
     found = one("model_package_group", mpg(policy), "AISPM-IAM-004", known=(ACCT, "222233334444"))
