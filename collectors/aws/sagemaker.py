@@ -63,6 +63,7 @@ class _Kind:
     describe_op: str | None = None
     describe_arg: str = ""
     jobs: bool = False
+    search: str | None = None           # sagemaker:Search resource that serves the describe by pages
     needs: str | None = None            # listed only when this record type exists in the region
     arn_format: str | None = None       # ARN built from list fields when the summary lacks one
 
@@ -73,9 +74,10 @@ _KINDS: tuple[_Kind, ...] = (
     _Kind("model", "list_models", "Models", "ModelName", "ModelArn", "describe_model", "ModelName"),
     _Kind("endpoint_config", "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName",
           "EndpointConfigArn", "describe_endpoint_config", "EndpointConfigName"),
-    # Described only for EndpointConfigName: the endpoint -> config -> model chain of the AI inventory.
+    # Only EndpointConfigName is needed beyond the list (the endpoint -> config -> model chain of the
+    # inventory): Search returns it 100 endpoints a page; an endpoint it lacks or shows stale is described.
     _Kind("endpoint", "list_endpoints", "Endpoints", "EndpointName", "EndpointArn", "describe_endpoint",
-          "EndpointName"),
+          "EndpointName", search="Endpoint"),
     _Kind("training_job", "list_training_jobs", "TrainingJobSummaries", "TrainingJobName", "TrainingJobArn",
           "describe_training_job", "TrainingJobName", jobs=True),
     _Kind("processing_job", "list_processing_jobs", "ProcessingJobSummaries", "ProcessingJobName",
@@ -213,7 +215,10 @@ class AwsCollector:
                 result.errors.append(self._error(unit, f"{kind.list_op}: {one_line(exc)}"))
                 continue
             if kind.describe_op:
-                self._describe(sm, kind, [i[kind.name_key] for i in items], unit, result)
+                found = self._search(sm, kind, items) if kind.search and items else {}
+                result.records.extend(self._record(kind.record_type, d, unit) for d in found.values())
+                self._describe(sm, kind, [i[kind.name_key] for i in items if i[kind.name_key] not in found],
+                               unit, result)
             else:
                 result.records.extend(self._summaries(kind, items, unit))
             if kind.record_type == "monitoring_schedule":
@@ -231,6 +236,28 @@ class AwsCollector:
             kwargs["CreationTimeAfter"] = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.options.job_window_days)
         for page in sm.get_paginator(kind.list_op).paginate(**kwargs):
             yield from page.get(kind.list_key, [])
+
+    def _search(self, sm: Any, kind: _Kind, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Full records of the listed resources from Search pages, keyed by name.
+
+        The Search index is eventually consistent, so the list stays the authority: a record counts only
+        when its LastModifiedTime matches the list's. Search failing (e.g. no sagemaker:Search permission)
+        only means every resource is described instead.
+        """
+        listed = {str(i[kind.name_key]): i.get("LastModifiedTime") for i in items}
+        found: dict[str, dict[str, Any]] = {}
+        try:
+            pages = sm.get_paginator("search").paginate(
+                Resource=kind.search, PaginationConfig={"PageSize": self.page_size or MAX_PAGE})
+            for page in pages:
+                for res in page.get("Results", []):
+                    data = res.get(str(kind.search)) or {}
+                    name = str(data.get(kind.name_key, ""))
+                    if name in listed and data.get("LastModifiedTime") == listed[name]:
+                        found[name] = data
+        except (ClientError, BotoCoreError):
+            return {}
+        return found
 
     def _summaries(self, kind: _Kind, items: list[dict[str, Any]], unit: ScopeUnit) -> list[RawRecord]:
         base = f"arn:{self._partition()}:sagemaker:{unit.region}:{unit.account}"

@@ -103,7 +103,11 @@ def test_list_monitoring_schedules_gap_log002(moto_rest: None) -> None:
         ("list_endpoints", {"Endpoints": [
             {"EndpointName": n, "EndpointArn": f"{BASE}:endpoint/{n}", "CreationTime": NOW, "LastModifiedTime": NOW,
              "EndpointStatus": "InService"} for n in endpoints]}, PAGE),
-        *[_endpoint(n) for n in endpoints],
+        # Search serves the endpoints' config names by the page; "bare" shows stale there, so it is described.
+        ("search", {"Results": [{"Endpoint": _endpoint(n)[1] | (
+            {"LastModifiedTime": NOW - dt.timedelta(days=1)} if n == "bare" else {})} for n in endpoints]},
+         {"Resource": "Endpoint", "MaxResults": 100}),
+        _endpoint("bare"),
     ], "list_model_package_groups": [
         ("list_model_package_groups", {"ModelPackageGroupSummaryList": []}, PAGE),
         ("list_monitoring_schedules", {"MonitoringScheduleSummaries": [
@@ -115,7 +119,11 @@ def test_list_monitoring_schedules_gap_log002(moto_rest: None) -> None:
     result = collect(sm, stub, calls)
     assert result.errors == []
     assert statuses(result, "AISPM-LOG-002") == {"watched": "pass", "stopped": "fail", "bare": "fail"}
-    assert calls.as_dict()["aws"]["sagemaker:ListMonitoringSchedules"] == 2   # two pages, not per endpoint
+    counted = calls.as_dict()["aws"]
+    assert counted["sagemaker:ListMonitoringSchedules"] == 2   # two pages, not one per endpoint
+    assert counted["sagemaker:DescribeEndpoint"] == 1          # only the one Search showed stale
+    assert {r.data["EndpointName"]: r.data["EndpointConfigName"] for r in result.records
+            if r.type == "endpoint"} == {n: f"{n}-config" for n in endpoints}
 
 
 def test_list_monitoring_schedules_failure_is_a_scope_error_not_a_verdict(moto_rest: None) -> None:
@@ -124,6 +132,7 @@ def test_list_monitoring_schedules_failure_is_a_scope_error_not_a_verdict(moto_r
         ("list_endpoints", {"Endpoints": [{"EndpointName": "e", "EndpointArn": f"{BASE}:endpoint/e",
                                            "CreationTime": NOW, "LastModifiedTime": NOW,
                                            "EndpointStatus": "InService"}]}, PAGE),
+        ("search", {"Results": []}, {"Resource": "Endpoint", "MaxResults": 100}),   # not yet indexed
         _endpoint("e"),
     ], "list_model_package_groups": [
         ("list_model_package_groups", {"ModelPackageGroupSummaryList": []}, PAGE),

@@ -136,8 +136,28 @@ def test_monitoring_schedules_listed_once_per_region(sm: Any) -> None:
     assert _status(result, "AISPM-LOG-002", "unwatched") == "Fail"
     endpoint = next(a for a in result.assets if a.name == "watched")
     assert endpoint.relations[0].uid.endswith(":endpoint-config/ec")
-    assert result.api_calls["aws"]["sagemaker:ListMonitoringSchedules"] == 1
-    assert "sagemaker:DescribeMonitoringSchedule" not in result.api_calls["aws"]
+    calls = result.api_calls["aws"]
+    assert calls["sagemaker:ListMonitoringSchedules"] == 1
+    assert "sagemaker:DescribeMonitoringSchedule" not in calls
+    assert calls["sagemaker:Search"] == 1                 # config names of every endpoint, by the page
+    assert "sagemaker:DescribeEndpoint" not in calls
+
+
+def test_endpoints_are_described_when_search_is_denied(sm: Any) -> None:
+    from tests.aws.faults import Fault, json_error
+
+    sm.create_model(ModelName="m", ExecutionRoleArn=_role("exec"), PrimaryContainer={"Image": "i"})
+    sm.create_endpoint_config(EndpointConfigName="ec", ProductionVariants=[
+        {"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 2, "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="e", EndpointConfigName="ec")
+    session = boto3.Session(region_name="us-east-1")
+    Fault(session, "sagemaker.Search", lambda: json_error("AccessDeniedException", "no sagemaker:Search", 400))
+    collector = AwsCollector(session=session, options=AwsOptions(regions=("us-east-1",)))
+    result = collector.collect(collector.plan()[0][0])
+    assert result.errors == []
+    [endpoint] = [r for r in result.records if r.type == "endpoint"]
+    assert endpoint.data["EndpointConfigName"] == "ec"
+    assert result.api_calls["aws"]["sagemaker:DescribeEndpoint"] == 1
 
 
 def test_related_kinds_are_not_listed_when_their_parent_is_absent(sm: Any) -> None:
