@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from collectors.aws.accounts import Sessions, TargetError, account_of, enabled_regions, org_accounts
 from collectors.aws.iam import RoleCache
@@ -213,6 +213,8 @@ class AwsCollector:
                 items = list(self._list(sm, kind))
             except (ClientError, BotoCoreError) as exc:
                 result.errors.append(self._error(unit, f"{kind.list_op}: {one_line(exc)}"))
+                if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+                    break   # the region's endpoint is unreachable: every other call would retry in vain
                 continue
             if kind.describe_op:
                 found = self._search(sm, kind, items) if kind.search and items else {}

@@ -55,3 +55,4 @@ def test_unreachable_region_is_a_scope_error_not_a_crash(aws: None, monkeypatch:
     assert result.errors
     assert all(e.scope == unit.scope for e in result.errors)
     assert "list_notebook_instances" in result.errors[0].error
+    assert len(result.errors) == 1          # an unreachable endpoint is not tried again for every kind
