@@ -26,7 +26,7 @@ locals {
     "sagemaker:GetModelPackageGroupPolicy",
     "sagemaker:ListMonitoringSchedules",
     "sagemaker:DescribeMonitoringSchedule",
-    "sagemaker:ListTags",
+    "sagemaker:Search",
   ]
 
   s3_via_service = "s3.${local.region}.amazonaws.com"
@@ -62,6 +62,12 @@ data "aws_iam_policy_document" "collector" {
   statement {
     sid       = "ReadSageMaker"
     actions   = local.sagemaker_read_actions
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadTags"
+    actions   = ["tag:GetResources"]
     resources = ["*"]
   }
 

@@ -124,16 +124,18 @@ SAGEMAKER_READ_ACTIONS = {
         "ListEndpointConfigs", "DescribeEndpointConfig", "ListEndpoints", "DescribeEndpoint",
         "ListTrainingJobs", "DescribeTrainingJob", "ListProcessingJobs", "DescribeProcessingJob",
         "ListModelPackageGroups", "GetModelPackageGroupPolicy", "ListMonitoringSchedules",
-        "DescribeMonitoringSchedule", "ListTags",
+        "DescribeMonitoringSchedule", "Search",
     ]
 }
+# Tags of a whole region in one paged call (only when required_tags is configured).
+TAG_READ_ACTIONS = {"tag:GetResources"}
 IAM_READ_ACTIONS = {
     f"iam:{a}"
     for a in ["GetRole", "ListAttachedRolePolicies", "ListRolePolicies", "GetRolePolicy", "GetPolicy",
               "GetPolicyVersion"]
 }
 
-READ_ACTION = re.compile(r"^[a-z0-9-]+:(List|Describe|Get)[A-Za-z0-9]*$")
+READ_ACTION = re.compile(r"^[a-z0-9-]+:(List|Describe|Get|Search)[A-Za-z0-9]*$")
 # Writes of findings and finding state: only the delivery role (deliver + replay functions) may hold them.
 DELIVERY_WRITE = re.compile(
     r"^(securityhub:.+"
@@ -340,6 +342,7 @@ def test_collector_role_has_exactly_the_reads_the_rules_need(template):
     actions = {a for st in role_statements(template, "CollectorRole") for a in as_list(st["Action"])}
     assert actions.issuperset(SAGEMAKER_READ_ACTIONS)
     assert actions.issuperset(IAM_READ_ACTIONS)
+    assert actions.issuperset(TAG_READ_ACTIONS)
     assert {"organizations:ListAccounts", "ec2:DescribeRegions", "sts:AssumeRole"} <= actions
     assert {a for a in actions if a.startswith("sagemaker:")} == SAGEMAKER_READ_ACTIONS
 
@@ -405,7 +408,7 @@ def test_member_role_is_read_only_and_requires_the_external_id(member_role):
         for action in as_list(st["Action"]):
             assert "*" not in action and READ_ACTION.match(action), f"member role grants {action}"
             actions.add(action)
-    assert actions == SAGEMAKER_READ_ACTIONS | IAM_READ_ACTIONS | {"ec2:DescribeRegions"}
+    assert actions == SAGEMAKER_READ_ACTIONS | TAG_READ_ACTIONS | IAM_READ_ACTIONS | {"ec2:DescribeRegions"}
     assert cfn_str(props["RoleName"]) == "${MemberRoleName}"
     (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Action"] == "sts:AssumeRole"
