@@ -123,6 +123,7 @@ class Asset(_Model):
     region: str
     tags: dict[str, str] = Field(default_factory=dict)
     taggable: bool = True
+    tags_known: bool = Field(default=True, description="False when tags could not be read (GOV-003: an error)")
     created: datetime | None = None
     network: Network = Field(default_factory=Network)
     encryption: Encryption = Field(default_factory=Encryption)

@@ -91,6 +91,8 @@ def plaintext_secret(asset: Asset, _ctx: Context) -> Outcome | None:
 def required_tags(asset: Asset, ctx: Context) -> Outcome | None:
     if not ctx.required_tags or not asset.taggable:
         return None
+    if not asset.tags_known:
+        return Outcome("error", "The resource's tags could not be read, so required tags cannot be checked.")
     missing = [t for t in ctx.required_tags if t not in asset.tags]
     if missing:
         return Outcome("fail", f"Required tag keys missing: {', '.join(missing)}.")

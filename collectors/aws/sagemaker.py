@@ -331,6 +331,8 @@ class AwsCollector:
                                self.page_size or MAX_PAGE)
         except (ClientError, BotoCoreError) as exc:
             result.errors.append(self._error(unit, f"tag:GetResources: {one_line(exc)}"))
+            for r in result.records:
+                r.data.setdefault("TagsError", one_line(exc))
             return
         arn_keys = {k.record_type: k.arn_key for k in _KINDS}
         for r in result.records:

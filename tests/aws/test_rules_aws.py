@@ -139,3 +139,21 @@ def test_rules_emit_nothing_for_kinds_they_do_not_cover() -> None:
     assert "AISPM-NET-002" not in rules
     assert "AISPM-IAM-002" not in rules
     assert {"AISPM-ENC-001", "AISPM-LOG-001", "AISPM-RES-001"} <= rules
+
+
+def test_gov003_is_an_error_not_a_fail_when_tags_could_not_be_read() -> None:
+    from rules.policy import Policy
+
+    data = nb(TagsError="AccessDenied: tag:GetResources")
+    assets = normalize("aws", [record("notebook_instance", data)])
+    [ev] = [e for e in evaluate(assets, policy=Policy(required_tags=["owner"])).evaluations
+            if e.rule.id == "AISPM-GOV-003"]
+    assert ev.status == "error"
+    assert "tags could not be read" in ev.detail
+
+
+def test_res001_names_a_zero_instance_count() -> None:
+    variants = [_variant("a", 0, InstanceType="ml.m5.large")]
+    status, detail = verdict("endpoint_config", ec(ProductionVariants=variants), "AISPM-RES-001")  # type: ignore[misc]
+    assert status == "fail"
+    assert "InitialInstanceCount is 0" in detail
