@@ -64,7 +64,16 @@ class FileStateStore:
 
     def load(self, scopes: Iterable[str]) -> dict[str, ScopeState]:
         stored = self._read()["scopes"]
-        return {s: dict(stored[s]["findings"]) for s in scopes if s in stored}
+        out: dict[str, ScopeState] = {}
+        for s in scopes:
+            if s not in stored:
+                continue
+            entry = stored[s]
+            findings = entry.get("findings") if isinstance(entry, dict) else None
+            if not isinstance(findings, dict) or not all(isinstance(f, dict) for f in findings.values()):
+                raise StateError(f"state file {self.path}: scope {s!r} is malformed")
+            out[s] = dict(findings)
+        return out
 
     def save(self, states: Mapping[str, ScopeState]) -> None:
         if not states:

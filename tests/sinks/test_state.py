@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,18 @@ def test_corrupt_state_file_is_a_state_error(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text("[1, 2")
     with pytest.raises(StateError, match=str(path)):
+        FileStateStore(path).load([SCOPE])
+
+
+@pytest.mark.parametrize("content", [
+    json.dumps({"scopes": {SCOPE: {}}}),
+    json.dumps({"scopes": {SCOPE: {"findings": {"u": "x"}}}}),
+    json.dumps({"scopes": {SCOPE: "nonsense"}}),
+])
+def test_malformed_scope_entry_is_a_state_error(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(content)
+    with pytest.raises(StateError, match="malformed"):
         FileStateStore(path).load([SCOPE])
 
 
