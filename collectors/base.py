@@ -136,3 +136,17 @@ def build_collector(provider: str, options: CollectOptions) -> Collector:
     module = importlib.import_module(f"collectors.{provider}")
     collector: Collector = module.build(options)
     return collector
+
+
+def loopback_host(hostname: str | None) -> bool:
+    """Whether plain http to ``hostname`` stays on this machine (the only place a token may travel unencrypted)."""
+    if not hostname:
+        return False
+    if hostname.lower() == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False

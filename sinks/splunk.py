@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collectors.base import loopback_host
 from sinks.base import Batch, DeliveryReport, Undelivered
 from sinks.errors import SinkConfigError, settings_error
 from sinks.retry import Backoff
@@ -79,6 +80,8 @@ def load_settings() -> SplunkSettings:
     url = urlsplit(settings.hec_url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise SinkConfigError("--sink splunk needs AISPM_SPLUNK_HEC_URL, e.g. https://splunk.example:8088")
+    if url.scheme == "http" and not loopback_host(url.hostname):
+        raise SinkConfigError("AISPM_SPLUNK_HEC_URL must use https: the HEC token would travel in cleartext")
     if settings.hec_token is None and not settings.hec_token_secret:
         raise SinkConfigError("--sink splunk needs AISPM_SPLUNK_HEC_TOKEN or AISPM_SPLUNK_HEC_TOKEN_SECRET")
     return settings
@@ -455,9 +458,9 @@ class SplunkSink:
 
     def _clean(self, value: Any) -> str:
         """One line, with the token removed wherever it might have been echoed."""
-        text = " ".join(str(value).split())[:300]
+        text = " ".join(str(value).split())
         token = self._token or (self.settings.hec_token.get_secret_value() if self.settings.hec_token else "")
-        return text.replace(token, "***") if token else text
+        return (text.replace(token, "***") if token else text)[:300]
 
     def _undelivered(self, report: DeliveryReport, post: _Post, reason: str) -> None:
         report.undelivered.extend(Undelivered(self.name, self._clean(reason), f) for f in post.findings)

@@ -17,10 +17,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.api_core.client_options import ClientOptions
+
+from collectors.base import loopback_host
 
 ENDPOINT_ENV = "AISPM_GCP_ENDPOINT"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -58,8 +61,14 @@ class RetrySettings:
         )
 
 
+class EndpointError(ValueError):
+    """An ``AISPM_GCP_ENDPOINT`` that would send credentials in cleartext."""
+
+
 def endpoint_override() -> str | None:
     value = os.environ.get(ENDPOINT_ENV, "").strip().rstrip("/")
+    if value.startswith("http://") and not loopback_host(urlsplit(value).hostname):
+        raise EndpointError(f"{ENDPOINT_ENV} must use https: credentials would travel in cleartext")
     return value or None
 
 

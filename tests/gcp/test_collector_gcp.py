@@ -483,3 +483,15 @@ def test_demo_shows_gcp_rows_and_stays_on_loopback(tmp_path: Path, restore_env: 
     assert ("AISPM-SEC-001", "llama-ft-sandbox") in fails
     assert ("AISPM-IAM-001", "sandbox-eval") in fails
 
+
+
+def test_cleartext_endpoint_is_refused_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from collectors.gcp.clients import EndpointError, endpoint_override
+
+    monkeypatch.setenv("AISPM_GCP_ENDPOINT", "http://psc.example.internal:8080")
+    with pytest.raises(EndpointError, match="must use https"):
+        endpoint_override()
+    monkeypatch.setenv("AISPM_GCP_ENDPOINT", "http://127.0.0.1:8080/")
+    assert endpoint_override() == "http://127.0.0.1:8080"
+    monkeypatch.setenv("AISPM_GCP_ENDPOINT", "https://psc.example.internal")
+    assert endpoint_override() == "https://psc.example.internal"

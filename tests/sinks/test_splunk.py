@@ -235,6 +235,7 @@ def test_missing_secret_leaves_everything_undelivered(hec: FakeHec, monkeypatch:
 @pytest.mark.parametrize(("env", "message"), [
     ({}, "AISPM_SPLUNK_HEC_URL"),
     ({"AISPM_SPLUNK_HEC_URL": "https://splunk.example:8088"}, "AISPM_SPLUNK_HEC_TOKEN"),
+    ({"AISPM_SPLUNK_HEC_URL": "http://splunk.example:8088", "AISPM_SPLUNK_HEC_TOKEN": "t"}, "must use https"),
     ({"AISPM_SPLUNK_HEC_URL": "https://s:8088", "AISPM_SPLUNK_HEC_TOKEN": "t", "AISPM_SPLUNK_BATCH_BYTES": "x"},
      "AISPM_SPLUNK_BATCH_BYTES"),
 ])
