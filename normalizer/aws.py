@@ -71,8 +71,15 @@ def _base(rec: RawRecord, kind: str, uid_key: str, name_key: str) -> dict[str, A
         "account": rec.account,
         "region": rec.region,
         "tags": _tags(d),
+        "tags_known": "TagsError" not in d,
         "created": parse_time(d.get("CreationTime")),
     }
+
+
+def _count(variant: Mapping[str, Any]) -> int:
+    """A variant's initial instance count; absent means the one instance SageMaker starts."""
+    value = variant.get("InitialInstanceCount")
+    return 1 if value is None else int(value)
 
 
 def _cmk(value: Any, source: str) -> Fact:
@@ -145,8 +152,8 @@ def endpoint_config(rec: RawRecord, _ctx: _Ctx) -> Asset:
     variants = d.get("ProductionVariants") or []
     instance_variants = [v for v in variants if v.get("InstanceType") or v.get("InstancePools")]
     if instance_variants:
-        low = min(instance_variants, key=lambda v: int(v.get("InitialInstanceCount") or 1))
-        count = int(low.get("InitialInstanceCount") or 1)
+        low = min(instance_variants, key=_count)
+        count = _count(low)
         redundant = fact(count >= 2, f"ProductionVariants[{low.get('VariantName')}].InitialInstanceCount", count)
     else:
         redundant = fact(True, "ProductionVariants", "serverless only")

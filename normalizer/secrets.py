@@ -15,7 +15,7 @@ from normalizer.schema import EnvVar
 REDACTED = "***REDACTED***"
 
 _VALUE_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("AWS access key id", re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")),
+    ("AWS access key id", re.compile(r"(AKIA|ASIA)[A-Z0-9]{16}")),
     ("private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
     ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}")),
     ("Slack token", re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{8,}")),
