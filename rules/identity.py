@@ -7,9 +7,9 @@ many assets run as it (see ``IdentityVerdicts``).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from normalizer.schema import Identity, PolicyStatement
 
@@ -94,19 +94,21 @@ def privileged_grants(identity: Identity) -> list[str]:
     return gcp_privileged_grants(identity)
 
 
+@lru_cache(maxsize=16384)
+def _analyzed(identity: Identity) -> tuple[str, ...]:
+    # Identities are frozen and hashable: the same role, principal or service account met by several
+    # scope units of a scan (an IAM role shared across regions) is analyzed once.
+    return tuple(privileged_grants(identity))
+
+
 class IdentityVerdicts:
-    """Memoizes ``privileged_grants`` per identity uid for one scan."""
+    """The identities one scope unit's assets run as, with their analysis memoized across the scan."""
 
     def __init__(self, identities: Mapping[str, Identity]) -> None:
         self._identities = identities
-        self._cache: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
 
     def get(self, uid: str) -> Identity | None:
         return self._identities.get(uid)
 
-    def grants(self, identity: Identity) -> list[str]:
-        with self._lock:
-            if identity.uid not in self._cache:
-                self._cache[identity.uid] = privileged_grants(identity)
-            return self._cache[identity.uid]
+    def grants(self, identity: Identity) -> tuple[str, ...]:
+        return _analyzed(identity)
