@@ -189,6 +189,13 @@ def _plan(providers: Sequence[str], options: CollectOptions) -> tuple[
     return work, errors
 
 
+def plan_scan(providers: Sequence[str], options: CollectOptions) -> tuple[
+    list[tuple[Collector, ScopeUnit]], list[ScopeError]
+]:
+    """(collector, unit) pairs to scan and the scopes that could not be planned (the Plan function's job)."""
+    return _plan(providers, options)
+
+
 def exit_code_for(summary: dict[str, Any], findings: Sequence[dict[str, Any]], deliveries: Sequence[DeliveryReport],
                   fail_on: Severity | None) -> int:
     codes = [exitcodes.OK]
@@ -215,6 +222,14 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     with ThreadPoolExecutor(max_workers=max(1, request.options.workers)) as pool:
         results = list(pool.map(
             lambda cu: scan_unit(cu[0], cu[1], request.policy, known_accounts, time_ms, scan_id), work))
+    return finish_scan(results, plan_errors, request, scan_id=scan_id, started=started, time_ms=time_ms)
+
+
+def finish_scan(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError], request: ScanRequest, *,
+                scan_id: str, started: dt.datetime, time_ms: int) -> ScanOutcome:
+    """Everything after collection, shared by the CLI and the Deliver function: summary, lifecycle
+    (only scopes that succeeded are reconciled), delivery, dead letters, exit code."""
+    results = list(results)
     findings = [f for r in results for f in r.findings]
     assets = [a.model_dump(mode="json") for r in results for a in r.assets]
     summary = summarize(results, plan_errors, scan_id, started)

@@ -38,9 +38,11 @@ def _sinks(names: Sequence[str], out_dir: Path) -> dict[str, Sink]:
     return built
 
 
-def replay(store: DeadLetterStore, targets: Sequence[str], out_dir: Path) -> tuple[int, list[Undelivered]]:
-    """(items delivered, items remaining); the store is rewritten with what remains."""
-    letters: list[Letter] = store.read()
+def replay(store: DeadLetterStore, targets: Sequence[str], out_dir: Path,
+           letters: list[Letter] | None = None) -> tuple[int, list[Undelivered]]:
+    """(items delivered, items remaining); the store is rewritten with what remains.
+    ``letters``: what the caller already read from ``store`` (default: read it all here)."""
+    letters = store.read() if letters is None else letters
     if not letters:
         return 0, []
     by_sink: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -21,7 +21,8 @@ CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split)]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AISPM_", extra="ignore")
+    # An empty variable means "not configured" (a deployment template cannot omit one conditionally).
+    model_config = SettingsConfigDict(env_prefix="AISPM_", extra="ignore", env_ignore_empty=True)
 
     regions: CommaList = Field(default_factory=list)
     sinks: CommaList = Field(default_factory=list)

@@ -100,10 +100,11 @@ class FileDeadLetter:
 class SqsDeadLetter:
     """An SQS queue; messages are deleted once re-delivered, the rest made visible again."""
 
-    def __init__(self, queue_url: str, client: Any = None) -> None:
+    def __init__(self, queue_url: str, client: Any = None, max_messages: int | None = None) -> None:
         self.location = queue_url
         self.queue_url = queue_url
         self._client = client
+        self.max_messages = max_messages   # read at most this many (a bounded replay); None: all
 
     @property
     def client(self) -> Any:
@@ -146,7 +147,8 @@ class SqsDeadLetter:
         letters: list[Letter] = []
         try:
             while True:
-                answer = self.client.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                want = 10 if self.max_messages is None else max(1, min(10, self.max_messages - len(letters)))
+                answer = self.client.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=want,
                                                      VisibilityTimeout=900, WaitTimeSeconds=0)
                 messages = answer.get("Messages", [])
                 if not messages:
@@ -154,6 +156,8 @@ class SqsDeadLetter:
                 for m in messages:
                     letters.append(Letter(from_json(m["Body"], f"{self.queue_url} message {m['MessageId']}"),
                                           m["ReceiptHandle"]))
+                if self.max_messages is not None and len(letters) >= self.max_messages:
+                    return letters
         except DeadLetterError:
             raise
         except Exception as exc:  # noqa: BLE001

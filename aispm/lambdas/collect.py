@@ -1,0 +1,106 @@
+"""Collect: one Map item (a scan unit) through the CLI's per-unit pipeline, results to S3.
+
+Writes ``<run_prefix>units/<index>/`` ``assets.jsonl`` and ``findings.ocsf.jsonl`` (the CLI's formats)
+and ``results.json.gz``, the serialized unit results Deliver reconciles from (per-scope findings,
+errors, evaluation errors, API calls). Cloud errors are returned as scope errors, never raised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from aispm.lambdas.credentials import provider_credentials
+from aispm.lambdas.runtime import (
+    FunctionSettings,
+    collect_options,
+    function_settings,
+    logger,
+    metrics,
+    put_bytes,
+    tracer,
+)
+from aispm.pipeline import UnitResult, now_ms, scan_unit, summarize
+from aispm.settings import Settings
+from collectors.base import CollectOptions, Collector, ScopeError, ScopeUnit, build_collector
+from rules.policy import Policy
+from sinks.files import jsonl
+
+RESULTS_FILE = "results.json.gz"
+
+
+def _collector(provider: str, options: CollectOptions, fn: FunctionSettings) -> Collector:
+    credentials = provider_credentials(provider, fn)
+    if provider == "gcp":
+        from collectors.gcp import build
+
+        collector: Collector = build(options, credentials=credentials)  # type: ignore[assignment]
+        return collector
+    return build_collector(provider, options)
+
+
+def run_unit(item: dict[str, Any], fn: FunctionSettings, scan_id: str) -> tuple[list[UnitResult], list[ScopeError]]:
+    """AWS units arrive fully planned; an Azure or Google unit is planned here (a discovery unit
+    becomes every subscription or project the credential lists)."""
+    provider = str(item["provider"])
+    options = collect_options(Settings(), fn, provider)
+    if provider == "azure":
+        options.subscriptions = [item["subscription"]] if item.get("subscription") else []
+    elif provider == "gcp":
+        options.projects = [item["project"]] if item.get("project") else []
+    collector = _collector(provider, options, fn)
+    time_ms = now_ms()
+    if provider == "aws":
+        unit = ScopeUnit(provider="aws", scope=item["scope"], account=item.get("account") or "",
+                         region=item.get("region") or "", params=item.get("params") or {})
+        known = item.get("known_accounts") or [unit.account]
+        return [scan_unit(collector, unit, Policy(), known, time_ms, scan_id)], []
+    units, plan_errors = collector.plan()
+    with ThreadPoolExecutor(max_workers=max(1, min(options.workers, len(units) or 1))) as pool:
+        results = list(pool.map(lambda u: scan_unit(collector, u, Policy(), (), time_ms, scan_id), units))
+    return results, plan_errors
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run_id = str(event["run_id"])
+    logger.set_correlation_id(run_id)
+    fn = function_settings()
+    item = dict(event["unit"])
+    provider = str(event.get("provider") or item["provider"])
+    if fn.provider and provider != fn.provider:
+        raise ValueError(f"this function collects {fn.provider}, not {provider}")
+    index = int(event["index"])
+    bucket = str(event.get("bucket") or fn.results_bucket)
+    prefix = f"{event['run_prefix']}units/{index}/"
+    results, plan_errors = run_unit(item, fn, run_id)
+    assets = [a.model_dump(mode="json") for r in results for a in r.assets]
+    findings = [f for r in results for f in r.findings]
+    put_bytes(bucket, f"{prefix}assets.jsonl", "".join(jsonl(assets)).encode("utf-8"), "application/x-ndjson")
+    put_bytes(bucket, f"{prefix}findings.ocsf.jsonl", "".join(jsonl(findings)).encode("utf-8"),
+              "application/x-ndjson")
+    payload = {"results": [r.model_dump(mode="json") for r in results],
+               "plan_errors": [e.model_dump() for e in plan_errors]}
+    put_bytes(bucket, f"{prefix}{RESULTS_FILE}",
+              gzip.compress(json.dumps(payload, separators=(",", ":"), default=str).encode("utf-8"), mtime=0),
+              "application/gzip")
+    scopes = summarize(results, plan_errors, run_id, dt.datetime.now(dt.UTC))["scopes"]
+    for s in scopes:
+        if s["status"] == "error":
+            logger.warning("scope failed", extra={"scope": s["scope"], "error": s["error"]})
+    passed = sum(1 for f in findings if f["compliance"]["status"] == "Pass")
+    logger.info("unit collected", extra={"scope": item.get("scope"), "assets": len(assets),
+                                         "findings": len(findings), "scopes": len(scopes)})
+    return {"provider": provider, "index": index, "scopes": scopes,
+            "assets_key": f"{prefix}assets.jsonl", "findings_key": f"{prefix}findings.ocsf.jsonl",
+            "results_key": f"{prefix}{RESULTS_FILE}",
+            "assets": len(assets), "findings": {"pass": passed, "fail": len(findings) - passed}}
+
+
+__all__ = ["handler", "metrics"]
