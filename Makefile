@@ -49,10 +49,7 @@ test:
 	./scripts/test
 
 lint-infra:
-	$(CFN_LINT) template.yaml infra/member-role.yaml
-	terraform fmt -check -recursive infra/terraform
-	$(CHECKOV) --quiet -f template.yaml
-	$(CHECKOV) --quiet -d infra
+	./scripts/lint-infra
 	$(PYTHON) -m pytest -q tests/infra
 
 clean:
