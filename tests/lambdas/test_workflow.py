@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -149,3 +150,34 @@ def test_failed_unit_is_reported_and_its_state_is_untouched(
     closed = [f for f in s3_jsonl("runs/run-2/out/findings.ocsf.jsonl") if f["status_id"] == 4]
     assert closed
     assert all(units[0]["region"] in f["resources"][0]["uid"] for f in closed)
+
+
+def test_undelivered_findings_go_to_the_dead_letter_queue(estate: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                          log_stream: io.StringIO) -> None:
+    token = "hec-token-7c1d9e0f-5a2b-4c3d"
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))   # bound, never listening: every connection is refused
+    port = closed.getsockname()[1]
+    try:
+        _lambda_env(estate, monkeypatch, AISPM_SINKS="splunk", AISPM_AZURE_CREDENTIALS_SECRET="",
+                    AISPM_GCP_WIF_CONFIG_SECRET="", AISPM_SPLUNK_HEC_URL=f"https://127.0.0.1:{port}",
+                    AISPM_SPLUNK_HEC_TOKEN_SECRET=_secret("aispm/hec", token))
+        monkeypatch.setenv("AISPM_SPLUNK_MAX_ATTEMPTS", "1")
+        _, delivered, _ = workflow.run_all("run-1", monkeypatch)
+    finally:
+        closed.close()
+
+    summary = s3_json(delivered["summary_key"])
+    assert delivered["exit_code"] == 5
+    total = summary["findings"]["pass"] + summary["findings"]["fail"]
+    assert delivered["undelivered"] == total
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = estate["env"]["AISPM_DEAD_LETTER_QUEUE_URL"]
+    bodies = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [json.loads(m["Body"]) for m in batch]
+    assert len(bodies) == total
+    assert {b["sink"] for b in bodies} == {"splunk"}
+    assert {b["payload"]["finding_info"]["uid"] for b in bodies} == \
+        {f["finding_info"]["uid"] for f in s3_jsonl("runs/run-1/out/findings.ocsf.jsonl")}
+    assert token not in log_stream.getvalue()
