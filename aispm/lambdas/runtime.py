@@ -19,7 +19,8 @@ from collectors.base import CollectOptions
 SERVICE = "aispm"
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or SERVICE)
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or SERVICE,
+                  service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
 # X-Ray (the functions deploy with Tracing: Active); Powertools disables it outside Lambda.
 tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
 
