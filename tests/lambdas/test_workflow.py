@@ -181,3 +181,27 @@ def test_undelivered_findings_go_to_the_dead_letter_queue(estate: dict[str, Any]
     assert {b["payload"]["finding_info"]["uid"] for b in bodies} == \
         {f["finding_info"]["uid"] for f in s3_jsonl("runs/run-1/out/findings.ocsf.jsonl")}
     assert token not in log_stream.getvalue()
+
+
+def test_unreadable_project_is_a_scope_error_not_a_crash(estate: dict[str, Any],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cloud error inside a unit comes back in the unit's ``scopes`` (status error), as in the CLI."""
+    projects = [*estate["options"]["projects"][:1], "no-such-project-000"]
+    _lambda_env(estate, monkeypatch, AISPM_SINKS="", AISPM_AZURE_CREDENTIALS_SECRET="",
+                AISPM_GCP_PROJECTS=",".join(projects))
+    planned = workflow.plan("run-1", providers=["gcp"])
+    units = s3_json(planned["units_key"])
+    assert [u["scope"] for u in units] == [f"gcp:{p}" for p in projects]
+    results = [workflow.collect(planned, i, u, monkeypatch) for i, u in enumerate(units)]
+    bad = results[1]["scopes"]
+    assert bad
+    assert all(s["scope"].startswith("gcp:no-such-project-000") and s["status"] == "error" for s in bad)
+    assert all(s["status"] == "ok" for s in results[0]["scopes"])
+    delivered = workflow.deliver(planned, map_result=workflow.write_map_results(
+        planned, [(workflow.collect_event(planned, i, u), r)
+                  for i, (u, r) in enumerate(zip(units, results, strict=True))], []))
+    summary = s3_json(delivered["summary_key"])
+    assert delivered["exit_code"] == 4
+    status = {s["scope"]: s["status"] for s in summary["scopes"]}
+    assert all(status[s["scope"]] == "error" for s in bad)
+    assert summary["findings"]["fail"] == sum(r["findings"]["fail"] for r in results)
