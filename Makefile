@@ -13,8 +13,6 @@ PYTHON        ?= python3
 LAMBDA_PYTHON ?=
 LAMBDA_ARCH   ?= arm64
 BUILD_DIR     ?= .build
-CFN_LINT      ?= cfn-lint
-CHECKOV       ?= checkov
 
 FUNCTIONS := plan collect-aws collect-azure collect-gcp deliver replay
 BUILD_LAMBDA = $(PYTHON) scripts/build_lambda.py --arch $(LAMBDA_ARCH) $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON))
