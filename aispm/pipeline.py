@@ -97,12 +97,15 @@ def scan_unit(
         return UnitResult(unit=unit, errors=[ScopeError(provider=unit.provider, scope=unit.scope,
                                                        error=f"collector failed: {one_line(exc)}")])
     result = UnitResult(unit=unit, errors=list(collected.errors), api_calls=collected.api_calls)
+    problems: list[str] = []
     try:
-        assets = normalize(unit.provider, collected.records)
+        assets = normalize(unit.provider, collected.records, problems)
         identities = {i.uid: i for i in normalize_identities(unit.provider, collected.identities)}
     except MappingError as exc:
         result.errors.append(ScopeError(provider=unit.provider, scope=unit.scope, error=one_line(exc)))
         return result
+    # A skipped record makes the scope incomplete: reported, and never reconciled.
+    result.errors.extend(ScopeError(provider=unit.provider, scope=unit.scope, error=p[:500]) for p in problems)
     engine = evaluate(assets, identities, policy, known_accounts=known_accounts)
     result.assets = assets
     result.findings = [to_ocsf(ev, time_ms, __version__, scan_id) for ev in engine.findings]

@@ -90,7 +90,7 @@ def _identity(arn: Any) -> tuple[str, ...]:
     return (str(arn),) if arn else ()
 
 
-def notebook(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def notebook(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     platform = d.get("PlatformIdentifier")
     imds = dig(d, "InstanceMetadataServiceConfiguration.MinimumInstanceMetadataServiceVersion")
@@ -118,7 +118,7 @@ def notebook(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def model(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def model(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     containers: list[tuple[str, Mapping[str, Any] | None]] = []
     if d.get("PrimaryContainer"):
@@ -140,7 +140,7 @@ def model(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def endpoint_config(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def endpoint_config(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     arn = d["EndpointConfigArn"]
     capture = d.get("DataCaptureConfig") or {}
@@ -166,7 +166,7 @@ def endpoint_config(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
+def endpoint(rec: RawRecord, ctx: Context) -> Asset:
     d = rec.data
     arn = d["EndpointArn"]
     relations = (_related(arn, "endpoint_config", "endpoint-config", d["EndpointConfigName"]),) if d.get(
@@ -184,7 +184,7 @@ def endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
     )
 
 
-def training_job(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def training_job(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     rc = d.get("ResourceConfig") or {}
     types = [str(rc["InstanceType"])] if rc.get("InstanceType") else []
@@ -215,7 +215,7 @@ def training_job(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def processing_job(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def processing_job(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     net = d.get("NetworkConfig") or {}
     cluster = dig(d, "ProcessingResources.ClusterConfig") or {}
@@ -241,7 +241,7 @@ def processing_job(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def studio_domain(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def studio_domain(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     return Asset(
         **_base(rec, "studio_domain", "DomainArn", "DomainName"),
@@ -261,7 +261,7 @@ def _domain_relation(arn: str, domain_id: Any) -> tuple[Relation, ...]:
     return (Relation(kind="studio_domain", uid=f"{_arn_base(arn)}:domain/{domain_id}", role="studio_domain"),)
 
 
-def user_profile(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def user_profile(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     return Asset(
         **_base(rec, "user_profile", "UserProfileArn", "UserProfileName"),
@@ -270,7 +270,7 @@ def user_profile(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def space(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def space(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     return Asset(
         **_base(rec, "space", "SpaceArn", "SpaceName"),
@@ -309,7 +309,7 @@ def policy_principals(document: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
-def model_package_group(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def model_package_group(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     policy = d.get("ResourcePolicy")
     # A policy that could not be read is a scope error: no verdict without it.
@@ -323,7 +323,7 @@ def model_package_group(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-class _Ctx:
+class Context:
     """Facts that span records of one scope (e.g. which endpoints a monitoring schedule watches)."""
 
     def __init__(self, records: Sequence[RawRecord]) -> None:
@@ -336,7 +336,7 @@ class _Ctx:
                     str(r.data.get("MonitoringScheduleName", "")))
 
 
-MAPPERS: dict[str, Callable[[RawRecord, _Ctx], Asset]] = {
+MAPPERS: dict[str, Callable[[RawRecord, Context], Asset]] = {
     "notebook_instance": notebook,
     "model": model,
     "endpoint_config": endpoint_config,
@@ -350,10 +350,6 @@ MAPPERS: dict[str, Callable[[RawRecord, _Ctx], Asset]] = {
 }
 
 
-def map_records(records: Sequence[RawRecord]) -> list[Asset]:
-    """Map one scope's AWS records; record types without a mapper carry no asset of their own."""
-    ctx = _Ctx(records)
-    return [MAPPERS[r.type](r, ctx) for r in records if r.type in MAPPERS]
 
 
 def _policy_document(doc: Any) -> dict[str, Any]:

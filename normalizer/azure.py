@@ -55,7 +55,7 @@ def _parent(uid: str, levels: int = 1) -> str:
     return "/".join(parts[: len(parts) - 2 * levels])
 
 
-class _Ctx:
+class Context:
     """Cross-record facts of one subscription: workspaces by lower-cased id."""
 
     def __init__(self, records: Sequence[RawRecord]) -> None:
@@ -102,7 +102,7 @@ def _details(**values: Any) -> dict[str, str]:
     return {k: str(v) for k, v in values.items() if v not in (None, "", {}, [])}
 
 
-def workspace(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def workspace(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     p = _obj(d.get("properties"), "properties")
     mode = dig(p, "managedNetwork.isolationMode")
@@ -123,7 +123,7 @@ def workspace(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def registry(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def registry(rec: RawRecord, _ctx: Context) -> Asset:
     p = _obj(rec.data.get("properties"), "properties")
     return Asset(
         **_base(rec, "registry"),
@@ -135,7 +135,7 @@ def registry(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def compute(rec: RawRecord, ctx: _Ctx) -> Asset:
+def compute(rec: RawRecord, ctx: Context) -> Asset:
     d = rec.data
     uid = str(d["id"])
     p = _obj(d.get("properties"), "properties")
@@ -189,7 +189,7 @@ def compute(rec: RawRecord, ctx: _Ctx) -> Asset:
     )
 
 
-def online_endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
+def online_endpoint(rec: RawRecord, ctx: Context) -> Asset:
     d = rec.data
     p = _obj(d.get("properties"), "properties")
     auth = p.get("authMode")
@@ -203,7 +203,7 @@ def online_endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
     )
 
 
-def online_deployment(rec: RawRecord, ctx: _Ctx) -> Asset:
+def online_deployment(rec: RawRecord, ctx: Context) -> Asset:
     d = rec.data
     uid = str(d["id"])
     p = _obj(d.get("properties"), "properties")
@@ -229,7 +229,7 @@ def online_deployment(rec: RawRecord, ctx: _Ctx) -> Asset:
     )
 
 
-def batch_endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
+def batch_endpoint(rec: RawRecord, ctx: Context) -> Asset:
     p = _obj(rec.data.get("properties"), "properties")
     return Asset(
         **_base(rec, "batch_endpoint"),
@@ -238,7 +238,7 @@ def batch_endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
     )
 
 
-def datastore(rec: RawRecord, ctx: _Ctx) -> Asset:
+def datastore(rec: RawRecord, ctx: Context) -> Asset:
     p = _obj(rec.data.get("properties"), "properties")
     kind = dig(p, "credentials.credentialsType")
     return Asset(
@@ -251,7 +251,7 @@ def datastore(rec: RawRecord, ctx: _Ctx) -> Asset:
     )
 
 
-MAPPERS: dict[str, Callable[[RawRecord, _Ctx], Asset]] = {
+MAPPERS: dict[str, Callable[[RawRecord, Context], Asset]] = {
     "workspace": workspace,
     "registry": registry,
     "compute": compute,
@@ -262,10 +262,6 @@ MAPPERS: dict[str, Callable[[RawRecord, _Ctx], Asset]] = {
 }
 
 
-def map_records(records: Sequence[RawRecord]) -> list[Asset]:
-    """Map one subscription's records (all of them: computes read their workspace's managed network)."""
-    ctx = _Ctx(records)
-    return [MAPPERS[r.type](r, ctx) for r in records if r.type in MAPPERS]
 
 
 def map_identities(records: Sequence[RawRecord]) -> list[Identity]:

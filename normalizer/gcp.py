@@ -98,7 +98,7 @@ def _redundancy(deployed: Sequence[Mapping[str, Any]]) -> Fact:
     return fact(count >= 2, source, count)
 
 
-def endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
+def endpoint(rec: RawRecord, ctx: Context) -> Asset:
     d = rec.data
     deployed = [m for m in d.get("deployedModels") or [] if isinstance(m, Mapping)]
     logging_enabled = dig(d, "predictRequestResponseLoggingConfig.enabled")
@@ -124,7 +124,7 @@ def endpoint(rec: RawRecord, ctx: _Ctx) -> Asset:
     )
 
 
-def model(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def model(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     spec = d.get("containerSpec")
     image = dig(d, "containerSpec.imageUri")
@@ -137,7 +137,7 @@ def model(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def custom_job(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def custom_job(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     spec = d.get("jobSpec") or {}
     attachment = dig(spec, "pscInterfaceConfig.networkAttachment")
@@ -171,11 +171,11 @@ def custom_job(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def dataset(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def dataset(rec: RawRecord, _ctx: Context) -> Asset:
     return Asset(**_base(rec, "dataset"), encryption=_cmk(rec.data))
 
 
-def index_endpoint(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def index_endpoint(rec: RawRecord, _ctx: Context) -> Asset:
     public = rec.data.get("publicEndpointEnabled")
     return Asset(
         **_base(rec, "index_endpoint"),
@@ -183,7 +183,7 @@ def index_endpoint(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def notebook_runtime_template(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def notebook_runtime_template(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     internet = dig(d, "networkSpec.enableInternetAccess")
     idle = d.get("idleShutdownConfig")
@@ -202,7 +202,7 @@ def notebook_runtime_template(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-def notebook_runtime(rec: RawRecord, _ctx: _Ctx) -> Asset:
+def notebook_runtime(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     template = dig(d, "notebookRuntimeTemplateRef.notebookRuntimeTemplate")
     return Asset(
@@ -213,7 +213,7 @@ def notebook_runtime(rec: RawRecord, _ctx: _Ctx) -> Asset:
     )
 
 
-class _Ctx:
+class Context:
     """Facts that span records of one scope: which endpoints a monitoring job watches."""
 
     def __init__(self, records: Sequence[RawRecord]) -> None:
@@ -228,7 +228,7 @@ class _Ctx:
         return (rec.account, rec.region) in self._listed
 
 
-MAPPERS: dict[str, Callable[[RawRecord, _Ctx], Asset]] = {
+MAPPERS: dict[str, Callable[[RawRecord, Context], Asset]] = {
     "endpoint": endpoint,
     "model": model,
     "custom_job": custom_job,
@@ -239,10 +239,6 @@ MAPPERS: dict[str, Callable[[RawRecord, _Ctx], Asset]] = {
 }
 
 
-def map_records(records: Sequence[RawRecord]) -> list[Asset]:
-    """Map one scope's Vertex AI records; monitoring jobs only inform their endpoints."""
-    ctx = _Ctx(records)
-    return [MAPPERS[r.type](r, ctx) for r in records if r.type in MAPPERS]
 
 
 def map_identities(records: Sequence[RawRecord]) -> list[Identity]:

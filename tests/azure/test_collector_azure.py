@@ -192,9 +192,10 @@ def test_malformed_resource_data_is_a_scope_error_not_a_crash() -> None:
         c = collector(fake)
         unit = c.plan()[0][0]
         result = scan_unit(c, unit, Policy())
-    assert not result.ok
-    assert "malformed azure record" in result.errors[0].error
-    assert result.findings == []
+    assert not result.ok                                   # the scope is incomplete, so never reconciled
+    assert "malformed azure compute record" in result.errors[0].error
+    assert {a.uid for a in result.assets} == {ws}          # one bad record costs only itself
+    assert {f["resources"][0]["uid"] for f in result.findings} == {ws}
 
 
 def test_role_assignments_denied_fail_the_scope_and_never_pass_iam_001(fake_arm: FakeArm) -> None:

@@ -251,8 +251,11 @@ def test_malformed_records_are_a_scope_error_with_one_line(endpoint_env: str,
     errors = [e.error for e in result.errors]
     assert len(errors) == 2 and not any("\n" in e for e in errors)
     assert errors[0].startswith("endpoints.list: Failed to parse")   # the payload does not parse as an Endpoint
-    assert errors[1] == "malformed gcp record: KeyError: 'name'"     # an env entry without a name
-    assert not result.ok and result.assets == [] and result.findings == []
+    assert errors[1] == "malformed gcp custom_job record: KeyError: 'name'"   # an env entry without a name
+    assert not result.ok                                   # the scope is incomplete, so never reconciled
+    kinds = {a.kind for a in result.assets}
+    assert "custom_job" not in kinds and "endpoint" not in kinds   # the two bad records are skipped...
+    assert kinds                                           # ...while the location's other records still map
 
 
 # --------------------------------------------------------------------------- paging, filters, retries
