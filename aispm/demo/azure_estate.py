@@ -18,6 +18,7 @@ from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
+from aispm.demo.env import patched_env
 from aispm.demo.fake_arm import FakeArm
 from collectors.azure.arm import ENDPOINT_ENV, arm_overrides
 
@@ -53,17 +54,8 @@ def _bundle(env: str, ca: Path, directory: Path) -> str:
 @contextmanager
 def serve() -> Iterator[dict[str, Any]]:
     """Serve the shipped estate on 127.0.0.1 over https; yields the scan options for this provider."""
-    saved = {k: os.environ.get(k) for k in (ENDPOINT_ENV, *_BUNDLE_ENV)}
     with FakeArm(tls=True) as fake, tempfile.TemporaryDirectory(prefix="aispm-demo-azure-") as tmp:
-        try:
-            os.environ[ENDPOINT_ENV] = fake.url
-            for env in _BUNDLE_ENV:
-                os.environ[env] = _bundle(env, fake.ca_cert_path, Path(tmp))
-            with arm_overrides(credential=LocalTokenCredential(fake.token)):
-                yield {}
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        bundles = {env: _bundle(env, fake.ca_cert_path, Path(tmp)) for env in _BUNDLE_ENV}
+        with patched_env({ENDPOINT_ENV: fake.url, **bundles}), \
+                arm_overrides(credential=LocalTokenCredential(fake.token)):
+            yield {}

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from aispm.demo.env import patched_env
 from aispm.demo.fake_google import FakeGoogle, demo_estate
 from collectors.gcp.clients import ENDPOINT_ENV
 
@@ -63,21 +63,12 @@ def _job_window_days(estate: Mapping[str, Any]) -> int:
 def serve() -> Iterator[dict[str, Any]]:
     """Start the fake with the demo estate; yields the scan options for this provider."""
     estate = demo_estate()
-    saved = {k: os.environ.get(k) for k in (ENDPOINT_ENV, "GOOGLE_APPLICATION_CREDENTIALS", "NO_GCE_CHECK")}
-    with tempfile.TemporaryDirectory(prefix="aispm-demo-gcp-") as tmp, FakeGoogle(estate, page_size=2) as fake:
-        os.environ[ENDPOINT_ENV] = fake.url
-        os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = str(service_account_file(Path(tmp)))
-        os.environ["NO_GCE_CHECK"] = "true"
-        try:
-            yield {
-                "projects": [entry["project"]["projectId"] for entry in estate["projects"]],
-                "locations": sorted({loc["locationId"] for entry in estate["projects"]
-                                     for loc in entry.get("locations", [])}),
-                "job_window_days": _job_window_days(estate),
-            }
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with tempfile.TemporaryDirectory(prefix="aispm-demo-gcp-") as tmp, FakeGoogle(estate, page_size=2) as fake, \
+            patched_env({ENDPOINT_ENV: fake.url, "NO_GCE_CHECK": "true",
+                         "GOOGLE_APPLICATION_CREDENTIALS": str(service_account_file(Path(tmp)))}):
+        yield {
+            "projects": [entry["project"]["projectId"] for entry in estate["projects"]],
+            "locations": sorted({loc["locationId"] for entry in estate["projects"]
+                                 for loc in entry.get("locations", [])}),
+            "job_window_days": _job_window_days(estate),
+        }

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from aispm.demo.env import patched_env
 from aispm.pipeline import PROVIDERS, ScanRequest, run_scan
 from aispm.scan import report
 from collectors.base import CollectOptions
@@ -45,16 +45,8 @@ UNSET_ENV = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "A
 
 @contextmanager
 def safe_env(extra: dict[str, str] | None = None) -> Iterator[None]:
-    saved = dict(os.environ)
-    try:
-        for key in UNSET_ENV:
-            os.environ.pop(key, None)
-        os.environ.update(SAFE_ENV)
-        os.environ.update(extra or {})
+    with patched_env({**SAFE_ENV, **(extra or {})}, unset=UNSET_ENV):
         yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def demo_providers() -> list[str]:
