@@ -65,9 +65,8 @@ def test_google_aws_external_account_loads(secrets) -> None:
         "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
                                              "aispm-reader@p.iam.gserviceaccount.com:generateAccessToken",
         "credential_source": {
+            # No metadata URLs: on Lambda the AWS credentials and region come from the environment.
             "environment_id": "aws1",
-            "region_url": "http://169.254.169.254/latest/meta-data/placement/availability-zone",
-            "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials",
             "regional_cred_verification_url":
                 "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
         },
