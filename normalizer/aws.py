@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from collectors.base import RawRecord
-from normalizer.common import dig, fact, not_equal_fact, parse_time, present
+from normalizer.common import dig, fact, identity_fields, not_equal_fact, present
 from normalizer.schema import (
     Access,
     Asset,
@@ -62,18 +62,8 @@ def _environment(envs: Iterable[tuple[str, Mapping[str, Any] | None]]) -> tuple[
 
 def _base(rec: RawRecord, kind: str, uid_key: str, name_key: str) -> dict[str, Any]:
     d = rec.data
-    return {
-        "uid": d[uid_key],
-        "provider": "aws",
-        "service": "sagemaker",
-        "kind": kind,
-        "name": d[name_key],
-        "account": rec.account,
-        "region": rec.region,
-        "tags": _tags(d),
-        "tags_known": "TagsError" not in d,
-        "created": parse_time(d.get("CreationTime")),
-    }
+    return identity_fields(rec, kind, d[uid_key], d[name_key], _tags(d), d.get("CreationTime"),
+                           tags_known="TagsError" not in d)
 
 
 def _count(variant: Mapping[str, Any]) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 from collectors.azure.principals import principals
 from collectors.base import RawRecord
-from normalizer.common import dig, fact, not_equal_fact, parse_time, present
+from normalizer.common import dig, fact, identity_fields, not_equal_fact, present
 from normalizer.schema import (
     Access,
     Asset,
@@ -75,18 +75,9 @@ class Context:
 def _base(rec: RawRecord, kind: str, *, taggable: bool = True) -> dict[str, Any]:
     d = rec.data
     uid = str(d["id"])
-    return {
-        "uid": uid,
-        "provider": "azure",
-        "service": "azureml",
-        "kind": kind,
-        "name": str(d.get("name") or uid.rsplit("/", 1)[-1]),
-        "account": rec.account,
-        "region": rec.region,
-        "tags": _tags(d) if taggable else {},
-        "taggable": taggable,
-        "created": parse_time(dig(d, "systemData.createdAt") or dig(d, "properties.createdOn")),
-    }
+    return identity_fields(rec, kind, uid, str(d.get("name") or uid.rsplit("/", 1)[-1]),
+                           _tags(d) if taggable else {},
+                           dig(d, "systemData.createdAt") or dig(d, "properties.createdOn"), taggable=taggable)
 
 
 def _identities(d: Mapping[str, Any]) -> tuple[str, ...]:

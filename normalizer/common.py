@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from normalizer.schema import Fact
+from collectors.base import RawRecord
+from normalizer.schema import PROVIDER_SERVICE, Fact
 
 ABSENT = "absent"
 
@@ -56,3 +57,20 @@ def parse_time(value: Any) -> dt.datetime | None:
 def present(value: Any) -> bool:
     """A configuration block counts only when non-empty (``{}`` and ``[]`` mean absent)."""
     return value not in (None, "", {}, [])
+
+
+def identity_fields(rec: RawRecord, kind: str, uid: str, name: str, tags: Mapping[str, str],
+                    created: Any, **extra: Any) -> dict[str, Any]:
+    """The identity part of an Asset that every provider fills the same way from a raw record."""
+    return {
+        "uid": uid,
+        "provider": rec.provider,
+        "service": PROVIDER_SERVICE[rec.provider],
+        "kind": kind,
+        "name": name,
+        "account": rec.account,
+        "region": rec.region,
+        "tags": dict(tags),
+        "created": parse_time(created),
+        **extra,
+    }

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from collectors.base import RawRecord
-from normalizer.common import dig, fact, parse_time, present
+from normalizer.common import dig, fact, identity_fields, present
 from normalizer.schema import (
     Asset,
     Encryption,
@@ -39,17 +39,8 @@ def identity_uid(project: str, email: str) -> str:
 def _base(rec: RawRecord, kind: str) -> dict[str, Any]:
     d = rec.data
     name = str(d["name"])
-    return {
-        "uid": name,
-        "provider": "gcp",
-        "service": "vertexai",
-        "kind": kind,
-        "name": str(d.get("displayName") or name.rsplit("/", 1)[-1]),
-        "account": rec.account,
-        "region": rec.region,
-        "tags": {str(k): str(v) for k, v in (d.get("labels") or {}).items()},
-        "created": parse_time(d.get("createTime")),
-    }
+    return identity_fields(rec, kind, name, str(d.get("displayName") or name.rsplit("/", 1)[-1]),
+                           {str(k): str(v) for k, v in (d.get("labels") or {}).items()}, d.get("createTime"))
 
 
 def _cmk(d: Mapping[str, Any]) -> Encryption:
