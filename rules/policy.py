@@ -34,6 +34,18 @@ class PolicyError(ValueError):
     """A configuration file that cannot be used; the message names file, key and reason."""
 
 
+# A policy is a few kilobytes and four levels deep (suppressions > item > tags > value); these limits are far
+# above any real policy and keep a hostile or runaway file from exhausting memory or the interpreter's stack.
+MAX_POLICY_BYTES = 1024 * 1024
+MAX_POLICY_DEPTH = 64
+
+
+class _TooDeep(yaml.YAMLError):
+    def __init__(self, line: int) -> None:
+        super().__init__(f"nested deeper than {MAX_POLICY_DEPTH} levels")
+        self.line = line
+
+
 def _check_rule_id(value: str) -> str:
     if value not in rules_by_id():
         raise ValueError(f"unknown rule id {value!r} (see 'aispm rules list')")
@@ -131,8 +143,21 @@ class _PolicyLoader(yaml.SafeLoader):
     """Safe YAML that rejects duplicate keys and leaves dates as text.
 
     A duplicate key would silently drop half of a policy; dates are parsed by the
-    model so a bad one ("2027-13-45") is a named config error, not a crash.
+    model so a bad one ("2027-13-45") is a named config error, not a crash. Nesting deeper than
+    ``MAX_POLICY_DEPTH`` stops composing at once, before the recursive composer and constructor can run
+    out of stack.
     """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_POLICY_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark.line + 1)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         self.flatten_mapping(node)
@@ -180,12 +205,22 @@ def _explain(err: ErrorDetails) -> tuple[str, str]:
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file; every failure is a PolicyError naming file, key and reason."""
     p = Path(path)
+    limit = f"{MAX_POLICY_BYTES // (1024 * 1024)} MiB"
     try:
-        raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_PolicyLoader)  # noqa: S506 - a SafeLoader subclass
+        with p.open("rb") as f:
+            data = f.read(MAX_POLICY_BYTES + 1)   # never more: the path may be a huge file or a device
     except OSError as exc:
         raise PolicyError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise PolicyError(f"{p}: file is larger than {limit}; a policy file must be at most {limit}")
+    try:
+        raw = yaml.load(data.decode("utf-8"), Loader=_PolicyLoader)  # noqa: S506 - a SafeLoader subclass
     except UnicodeDecodeError:
         raise PolicyError(f"{p}: not UTF-8 text") from None
+    except _TooDeep as exc:
+        raise PolicyError(f"{p}: invalid YAML at line {exc.line}: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{p}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from aispm.cli import main
 from normalizer.schema import PROVIDER_SERVICE, Asset
 from rules.engine import evaluate
 from rules.model import Severity
-from rules.policy import Policy, PolicyError, Suppression, load_policy
+from rules.policy import MAX_POLICY_BYTES, MAX_POLICY_DEPTH, Policy, PolicyError, Suppression, load_policy
 from sinks.ocsf import to_ocsf
 
 NB_ARN = "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/sandbox-1"
@@ -103,6 +105,65 @@ def test_empty_config_is_the_default_policy(tmp_path: Path) -> None:
     assert load_policy(cfg) == Policy()
     with pytest.raises(PolicyError):
         load_policy(tmp_path)   # a directory is not a config file
+
+
+def _scan_config_error(tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    out = tmp_path / "out"
+    assert main(["scan", "--provider", "aws", "--config", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err and "RecursionError" not in err
+    assert not out.exists()
+    return err
+
+
+@pytest.mark.parametrize("text", [
+    "rules: " + "[" * 50_000 + "]" * 50_000 + "\n",          # flow sequences
+    "a: " + "{a: " * 50_000 + "x" + "}" * 50_000 + "\n",     # flow mappings
+])
+def test_a_config_nested_50000_deep_exits_2_naming_the_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+    cfg = tmp_path / "deep.yaml"
+    cfg.write_text(text)
+    err = _scan_config_error(tmp_path, cfg, capsys)
+    assert err == f"aispm: error: {cfg}: invalid YAML at line 1: nested deeper than {MAX_POLICY_DEPTH} levels\n"
+
+
+def test_nesting_limit_counts_block_levels_and_allows_a_real_policy_depth(tmp_path: Path) -> None:
+    cfg = tmp_path / "deep.yaml"
+    cfg.write_text("".join("  " * i + "k:\n" for i in range(MAX_POLICY_DEPTH + 1)))
+    with pytest.raises(PolicyError, match=rf"nested deeper than {MAX_POLICY_DEPTH} levels"):
+        load_policy(cfg)
+    ok = tmp_path / "ok.yaml"   # just under the limit is a YAML that loads (and is then validated as usual)
+    ok.write_text("x: " + "[" * (MAX_POLICY_DEPTH - 2) + "]" * (MAX_POLICY_DEPTH - 2) + "\n")
+    with pytest.raises(PolicyError, match=r"x: unknown key$"):
+        load_policy(ok)
+
+
+def test_a_recursion_error_inside_the_yaml_loader_is_a_config_error(tmp_path: Path) -> None:
+    # Within the nesting limit, a small interpreter stack still overflows in PyYAML's recursive composer:
+    # the loader's RecursionError must come out as one PolicyError line, never as a crash.
+    cfg = tmp_path / "deep.yaml"
+    cfg.write_text("rules: " + "[" * 60 + "]" * 60 + "\n")
+    code = ("import sys\nfrom rules.policy import PolicyError, load_policy\nsys.setrecursionlimit(150)\n"
+            "try:\n    load_policy(sys.argv[1])\nexcept PolicyError as exc:\n    print(exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True,
+                          timeout=120, check=False, cwd=Path(__file__).resolve().parents[2])
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == f"{cfg}: invalid YAML: nested too deeply\n"
+
+
+def test_a_config_file_over_1_mib_exits_2_naming_the_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "big.yaml"
+    cfg.write_text("required_tags: [owner]\n" + "#" * MAX_POLICY_BYTES + "\n")
+    err = _scan_config_error(tmp_path, cfg, capsys)
+    assert err == f"aispm: error: {cfg}: file is larger than 1 MiB; a policy file must be at most 1 MiB\n"
+    exact = tmp_path / "exact.yaml"   # exactly the limit is still read
+    body = "required_tags: [owner]\n"
+    exact.write_text(body + "#" * (MAX_POLICY_BYTES - len(body) - 1) + "\n")
+    assert exact.stat().st_size == MAX_POLICY_BYTES
+    assert load_policy(exact).required_tags == ["owner"]
 
 
 def _asset(uid: str = NB_ARN, tags: dict[str, str] | None = None, provider: str = "aws",
