@@ -154,8 +154,9 @@ class _PolicyLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_POLICY_DEPTH:
-                raise _TooDeep(self.peek_event().start_mark.line + 1)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise _TooDeep(event.start_mark.line + 1)
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
