@@ -1,15 +1,24 @@
-"""Google Vertex AI collection."""
+"""Google Vertex AI collection.
+
+The SDK (``google-api-core``, ``aiplatform_v1``) is imported only when a GCP
+collector is built, so ``check_configuration`` stays usable, and cheap, without it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collectors.base import CollectOptions
-from collectors.gcp.vertex import GcpCollector, GcpOptions
+from collectors.gcp.endpoint import EndpointError, check_configuration
+
+if TYPE_CHECKING:
+    from collectors.gcp.vertex import GcpCollector, GcpOptions
 
 
 def build(options: CollectOptions, credentials: Any = None) -> GcpCollector:
     """The collector for ``options``; ``credentials`` (tests, demo) replaces Application Default Credentials."""
+    from collectors.gcp.vertex import GcpCollector, GcpOptions
+
     return GcpCollector(
         options=GcpOptions(
             projects=tuple(options.projects),
@@ -22,4 +31,12 @@ def build(options: CollectOptions, credentials: Any = None) -> GcpCollector:
     )
 
 
-__all__ = ["GcpCollector", "GcpOptions", "build"]
+def __getattr__(name: str) -> Any:
+    if name in ("GcpCollector", "GcpOptions"):
+        from collectors.gcp import vertex
+
+        return getattr(vertex, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["EndpointError", "GcpCollector", "GcpOptions", "build", "check_configuration"]

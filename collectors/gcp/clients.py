@@ -12,20 +12,17 @@ Vertex AI list and get calls retry nothing by default and Resource Manager only
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.api_core.client_options import ClientOptions
 
-from collectors.base import loopback_host
+from collectors.gcp.endpoint import ENDPOINT_ENV, EndpointError, endpoint_override
 
-ENDPOINT_ENV = "AISPM_GCP_ENDPOINT"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 RESOURCE_MANAGER_HOST = "cloudresourcemanager.googleapis.com"
 VERTEX_GLOBAL_HOST = "aiplatform.googleapis.com"
@@ -59,17 +56,6 @@ class RetrySettings:
             multiplier=self.multiplier,
             timeout=self.deadline,
         )
-
-
-class EndpointError(ValueError):
-    """An ``AISPM_GCP_ENDPOINT`` that would send credentials in cleartext."""
-
-
-def endpoint_override() -> str | None:
-    value = os.environ.get(ENDPOINT_ENV, "").strip().rstrip("/")
-    if value.startswith("http://") and not loopback_host(urlsplit(value).hostname):
-        raise EndpointError(f"{ENDPOINT_ENV} must use https: credentials would travel in cleartext")
-    return value or None
 
 
 def vertex_host(location: str | None) -> str:
@@ -147,3 +133,7 @@ class Clients:
                                client_options=ClientOptions(api_endpoint=host))
                 self._clients[key] = client
             return client
+
+
+__all__ = ["ENDPOINT_ENV", "SCOPES", "Clients", "EndpointError", "RetrySettings", "default_credentials",
+           "endpoint_override", "resource_manager_host", "vertex_host"]
