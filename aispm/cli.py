@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 from aispm import __version__, exitcodes
 from aispm.exitcodes import UsageError
 from aispm.tables import render_table, summary_table
+from aispm.terminal import warn
 
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
 
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"scan": _cmd_scan, "demo": _cmd_demo, "rules": _cmd_rules, "replay": _cmd_replay}[args.command]
         return handler(args)
     except UsageError as exc:
-        print(f"aispm: error: {exc}", file=sys.stderr)
+        warn(f"error: {exc}")
         return exitcodes.USAGE
     except KeyboardInterrupt:
         print("aispm: interrupted", file=sys.stderr)
@@ -149,8 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the contract: exit 1, one line; the traceback only on request
         if os.environ.get("AISPM_DEBUG"):
             raise
-        print(f"aispm: unexpected error: {type(exc).__name__}: {exc} (set AISPM_DEBUG=1 for details)",
-              file=sys.stderr)
+        warn(f"unexpected error: {type(exc).__name__}: {' '.join(str(exc).split())[:500]} "
+             "(set AISPM_DEBUG=1 for details)")
         return exitcodes.UNEXPECTED
 
 

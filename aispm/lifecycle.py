@@ -1,14 +1,20 @@
 """Pipeline glue around delivery: reconcile findings against the lifecycle state, and keep what
-the sinks could not deliver in the dead-letter store."""
+the sinks could not deliver in the dead-letter store.
+
+The order is what makes "nothing lost, nothing wrongly resolved" hold: the state is read
+before delivery, every undelivered item is put in the dead-letter store after it, and the
+state is saved last, without advancing past a closure that reached neither a sink nor the
+dead-letter store (it is closed again next run).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sinks.base import DeliveryReport
+from sinks.base import DeliveryReport, Undelivered
 from sinks.deadletter import DEAD_LETTER_FILE, DeadLetterError, DeadLetterStore, FileDeadLetter
 from sinks.ocsf import finding_uid
 from sinks.reconcile import ScopeRun, reconcile
@@ -22,6 +28,24 @@ if TYPE_CHECKING:
 class Lifecycle:
     closed: list[dict[str, Any]] = field(default_factory=list)
     states: dict[str, ScopeState] = field(default_factory=dict)
+    previous: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    carried_over: int = 0
+    errors: list[str] = field(default_factory=list)   # state that could not be read or written
+
+    def status(self) -> dict[str, Any]:
+        """``summary.json`` ``state``."""
+        if self.errors:
+            return {"status": "error", "error": "; ".join(self.errors)[:1000]}
+        return {"status": "ok"}
+
+
+@dataclass
+class Kept:
+    """What became of the undelivered items."""
+
+    items: int = 0                     # undelivered items in all
+    kept_in: str = ""                  # where they were kept (empty: nowhere)
+    lost: list[Undelivered] = field(default_factory=list)   # neither delivered nor kept
     warnings: list[str] = field(default_factory=list)
 
 
@@ -33,50 +57,71 @@ def scope_runs(results: Sequence[UnitResult]) -> list[ScopeRun]:
             findings=r.findings,
             resource_uids=frozenset(a.uid for a in r.assets),
             unevaluated_uids=frozenset(finding_uid(e["rule"], e["resource"]) for e in r.evaluation_errors),
+            partial_kinds=frozenset(r.partial_kinds),
         )
         for r in results
     ]
 
 
-def close_vanished(store: StateStore | None, results: Sequence[UnitResult], time_ms: int) -> Lifecycle:
-    """Closed findings of the scopes that succeeded, and their new state (saved after delivery)."""
+def close_vanished(store: StateStore | None, results: Sequence[UnitResult], time_ms: int,
+                   not_applicable: Mapping[str, str] | None = None) -> Lifecycle:
+    """Closed findings of the scopes that succeeded, and their new state (saved after delivery).
+
+    A store that cannot be read closes nothing and saves nothing; a scope whose stored state
+    is corrupt is neither reconciled nor overwritten. Both are reported as state errors.
+    """
     if store is None:
         return Lifecycle()
     ok_scopes = [r.unit.scope for r in results if r.ok]
     try:
-        previous = store.load(ok_scopes)
+        loaded = store.load(ok_scopes)
     except StateError as exc:
-        return Lifecycle(warnings=[f"findings of vanished resources not closed: {exc}"])
-    done = reconcile(previous, scope_runs(results), time_ms)
-    return Lifecycle(closed=done.closed, states=done.states)
+        return Lifecycle(errors=[str(exc)])
+    runs = [run for run in scope_runs(results) if run.scope not in loaded.errors]
+    done = reconcile(loaded.states, runs, time_ms, not_applicable)
+    return Lifecycle(closed=done.closed, states=done.states, previous=done.previous,
+                     carried_over=done.carried_over, errors=list(loaded.errors.values()))
 
 
-def save_state(store: StateStore | None, lifecycle: Lifecycle) -> list[str]:
+def hold_back(lifecycle: Lifecycle, lost: Sequence[Undelivered]) -> None:
+    """Keep in the state the findings whose closure was lost, so the next run closes them again."""
+    for item in lost:
+        info = item.payload.get("finding_info") if isinstance(item.payload, dict) else None
+        uid = str((info or {}).get("uid", ""))
+        if uid in lifecycle.previous:
+            scope, stored = lifecycle.previous[uid]
+            if scope in lifecycle.states:
+                lifecycle.states[scope][uid] = stored
+
+
+def save_state(store: StateStore | None, lifecycle: Lifecycle) -> None:
     if store is None or not lifecycle.states:
-        return []
+        return
     try:
         store.save(lifecycle.states)
     except StateError as exc:
-        return [f"lifecycle state not saved: {exc}"]
-    return []
+        lifecycle.errors.append(f"lifecycle state not saved: {exc}")
 
 
 def keep_undelivered(deliveries: Sequence[DeliveryReport], store: DeadLetterStore | None,
-                     out_dir: Path) -> list[str]:
+                     out_dir: Path) -> Kept:
     """Put every undelivered item in the dead-letter store; fall back to the local file if it fails."""
     items = [u for d in deliveries for u in d.undelivered]
     if not items:
-        return []
+        return Kept()
     local = FileDeadLetter(out_dir / DEAD_LETTER_FILE)
     target = store or local
     try:
         target.put(items)
-        return []
+        return Kept(items=len(items), kept_in=target.location)
     except DeadLetterError as exc:
         if target is local:
-            return [f"{len(items)} undelivered items could not be kept: {exc}"]
+            return Kept(items=len(items), lost=items,
+                        warnings=[f"{len(items)} undelivered items could not be kept anywhere: {exc}"])
         try:
             local.put(items)
         except DeadLetterError as exc2:
-            return [f"{len(items)} undelivered items could not be kept: {exc}; {exc2}"]
-        return [f"dead-letter queue unavailable ({exc}); {len(items)} items kept in {local.location}"]
+            return Kept(items=len(items), lost=items,
+                        warnings=[f"{len(items)} undelivered items could not be kept anywhere: {exc}; {exc2}"])
+        return Kept(items=len(items), kept_in=local.location,
+                    warnings=[f"dead-letter queue unavailable ({exc}); {len(items)} items kept in {local.location}"])

@@ -19,18 +19,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from aispm import __version__, exitcodes
-from aispm.lifecycle import close_vanished, keep_undelivered, save_state
+from aispm.lifecycle import Kept, close_vanished, hold_back, keep_undelivered, save_state
 from collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, build_collector, one_line
 from normalizer import MappingError, normalize, normalize_identities
 from normalizer.schema import Asset
+from rules.catalog import all_rules
 from rules.compliance import framework_summary
 from rules.engine import evaluate
 from rules.model import Severity
 from rules.policy import Policy
-from sinks.base import Batch, DeliveryReport, Sink
+from sinks.base import Batch, DeliveryReport, Sink, deliver_safely
 from sinks.deadletter import DeadLetterStore
-from sinks.files import FileSink
-from sinks.ocsf import to_ocsf
+from sinks.files import FileSink, rewrite_summary
+from sinks.ocsf import STATUS_SUPPRESSED, to_ocsf
 from sinks.state import StateStore
 
 PROVIDERS = ("aws", "azure", "gcp")
@@ -48,6 +49,7 @@ class UnitResult(BaseModel):
     evaluation_errors: list[dict[str, str]] = Field(default_factory=list)
     expired_suppressions: list[str] = Field(default_factory=list)
     api_calls: dict[str, dict[str, int]] = Field(default_factory=dict)
+    partial_kinds: dict[str, str] = Field(default_factory=dict)   # see CollectResult.partial_kinds
 
     @property
     def ok(self) -> bool:
@@ -75,6 +77,7 @@ class ScanOutcome:
     deliveries: list[DeliveryReport]
     exit_code: int
     warnings: list[str] = field(default_factory=list)
+    kept: Kept = field(default_factory=Kept)
 
 
 def now_ms() -> int:
@@ -96,7 +99,8 @@ def scan_unit(
     except Exception as exc:  # noqa: BLE001 - one unit's failure must never stop the others
         return UnitResult(unit=unit, errors=[ScopeError(provider=unit.provider, scope=unit.scope,
                                                        error=f"collector failed: {one_line(exc)}")])
-    result = UnitResult(unit=unit, errors=list(collected.errors), api_calls=collected.api_calls)
+    result = UnitResult(unit=unit, errors=list(collected.errors), api_calls=collected.api_calls,
+                        partial_kinds=collected.partial_kinds)
     problems: list[str] = []
     try:
         assets = normalize(unit.provider, collected.records, problems)
@@ -117,17 +121,26 @@ def scan_unit(
     return result
 
 
+def outcome_of(finding: dict[str, Any]) -> str:
+    """``pass``, ``fail`` or ``suppressed`` (a suppressed Fail is not failing: counted apart everywhere)."""
+    if finding["compliance"]["status"] != "Fail":
+        return "pass"
+    return "suppressed" if finding.get("status_id") == STATUS_SUPPRESSED else "fail"
+
+
+def _counts(c: Counter[str]) -> dict[str, int]:
+    return {"pass": c["pass"], "fail": c["fail"], "suppressed": c["suppressed"]}
+
+
 def summarize(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError], scan_id: str,
               started: dt.datetime) -> dict[str, Any]:
     by_rule: dict[str, Counter[str]] = {}
     totals: Counter[str] = Counter()
-    suppressed = 0
     for r in results:
         for f in r.findings:
-            status = f["compliance"]["status"].lower()
+            status = outcome_of(f)
             totals[status] += 1
             by_rule.setdefault(f["compliance"]["control"], Counter())[status] += 1
-            suppressed += f["status_id"] == 3
     scopes: list[dict[str, Any]] = []
     for r in results:
         entry: dict[str, Any] = {
@@ -148,8 +161,8 @@ def summarize(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError], 
         "started": started.isoformat(),
         "finished": dt.datetime.now(dt.UTC).isoformat(),
         "assets": assets,
-        "findings": {"pass": totals["pass"], "fail": totals["fail"], "suppressed": suppressed},
-        "by_rule": {k: {"pass": v["pass"], "fail": v["fail"]} for k, v in sorted(by_rule.items())},
+        "findings": {**_counts(totals), "closed": 0},
+        "by_rule": {k: _counts(v) for k, v in sorted(by_rule.items())},
         "by_provider": _by_provider(results),
         "scopes": scopes,
         "errors": sum(1 for s in scopes if s["status"] == "error") + len(evaluation_errors),
@@ -164,9 +177,8 @@ def _by_provider(results: Sequence[UnitResult]) -> dict[str, dict[str, int]]:
     for r in results:
         c = out.setdefault(r.unit.provider, Counter())
         c["assets"] += len(r.assets)
-        c["fail"] += sum(1 for f in r.findings if f["compliance"]["status"] == "Fail")
-        c["pass"] += sum(1 for f in r.findings if f["compliance"]["status"] == "Pass")
-    return {p: dict(c) for p, c in sorted(out.items())}
+        c.update(outcome_of(f) for f in r.findings)
+    return {p: {"assets": c["assets"], **_counts(c)} for p, c in sorted(out.items())}
 
 
 def _plan(providers: Sequence[str], options: CollectOptions) -> tuple[
@@ -199,19 +211,33 @@ def plan_scan(providers: Sequence[str], options: CollectOptions) -> tuple[
     return _plan(providers, options)
 
 
+def reaching(findings: Sequence[dict[str, Any]], fail_on: Severity) -> int:
+    """How many unsuppressed failing findings are at or above ``fail_on``."""
+    return sum(1 for f in findings if outcome_of(f) == "fail" and f["severity_id"] >= int(fail_on))
+
+
 def exit_code_for(summary: dict[str, Any], findings: Sequence[dict[str, Any]], deliveries: Sequence[DeliveryReport],
                   fail_on: Severity | None) -> int:
     codes = [exitcodes.OK]
-    if fail_on is not None and any(
-        f["compliance"]["status"] == "Fail" and f["status_id"] != 3 and f["severity_id"] >= int(fail_on)
-        for f in findings
-    ):
+    if fail_on is not None and reaching(findings, fail_on):
         codes.append(exitcodes.FAIL_ON)
-    if summary["errors"]:
+    if summary["errors"] or (summary.get("state") or {}).get("status") == "error":
         codes.append(exitcodes.PARTIAL)
     if any(d.undelivered for d in deliveries):
         codes.append(exitcodes.DELIVERY)
     return max(codes)
+
+
+def not_applicable(policy: Policy) -> dict[str, str]:
+    """Rule id -> why a finding of it closes although its resource still exists (the policy stopped it)."""
+    disabled = set(policy.rules.disabled)
+    out: dict[str, str] = {}
+    for rule in all_rules():
+        if rule.id in disabled:
+            out[rule.id] = f"The rule no longer applies: {rule.id} is disabled by policy."
+        elif rule.requires_config and not policy.required_tags:
+            out[rule.id] = f"The rule no longer applies: {rule.id} is not configured (no required_tags)."
+    return out
 
 
 def run_scan(request: ScanRequest) -> ScanOutcome:
@@ -238,14 +264,24 @@ def finish_scan(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError]
     summary = summarize(results, plan_errors, scan_id, started)
     if request.frameworks:
         summary["frameworks"] = framework_summary(findings, request.frameworks)
-    lifecycle = close_vanished(request.state, results, time_ms)
+    # Read the state before delivery (first_seen_time and closures go out with this batch) ...
+    lifecycle = close_vanished(request.state, results, time_ms, not_applicable(request.policy))
     summary["findings"]["closed"] = len(lifecycle.closed)
+    summary["carried_over"] = lifecycle.carried_over
+    summary["state"] = lifecycle.status()
     batch = Batch(scan_id=scan_id, findings=findings + lifecycle.closed, assets=assets, summary=summary)
     sinks = list(request.sinks) or [FileSink(request.out_dir)]
-    deliveries = [sink.deliver(batch) for sink in sinks]
+    deliveries = [deliver_safely(sink, batch) for sink in sinks]
     warnings = sorted({f"suppression expired and no longer applies: {s}" for r in results
                        for s in r.expired_suppressions})
-    warnings += lifecycle.warnings + keep_undelivered(deliveries, request.dead_letter, request.out_dir)
-    warnings += save_state(request.state, lifecycle)
+    # ... keep what was not delivered, and save the state last, never past a closure that was lost.
+    kept = keep_undelivered(deliveries, request.dead_letter, request.out_dir)
+    warnings += kept.warnings
+    hold_back(lifecycle, kept.lost)
+    save_state(request.state, lifecycle)
+    summary["state"] = lifecycle.status()
+    summary["delivery"] = {"undelivered": kept.items, "dead_letter": kept.kept_in, "lost": len(kept.lost)}
+    rewrite_summary(request.out_dir, summary)
     code = exit_code_for(summary, findings, deliveries, request.fail_on)
-    return ScanOutcome(batch=batch, unit_results=results, deliveries=deliveries, exit_code=code, warnings=warnings)
+    return ScanOutcome(batch=batch, unit_results=results, deliveries=deliveries, exit_code=code, warnings=warnings,
+                       kept=kept)

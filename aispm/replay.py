@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -17,7 +16,8 @@ from typing import Any
 
 from aispm import exitcodes
 from aispm.exitcodes import UsageError
-from sinks.base import Batch, Sink, Undelivered
+from aispm.terminal import say, warn
+from sinks.base import Batch, Sink, Undelivered, deliver_safely
 from sinks.deadletter import DeadLetterError, DeadLetterStore, Letter, open_store
 from sinks.errors import SinkConfigError
 
@@ -44,6 +44,8 @@ def replay(store: DeadLetterStore, targets: Sequence[str], out_dir: Path,
     ``letters``: what the caller already read from ``store`` (default: read it all here)."""
     letters = store.read() if letters is None else letters
     if not letters:
+        if store.skipped:
+            store.settle([], [])   # nothing to deliver, but the invalid lines are still set aside
         return 0, []
     by_sink: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for letter in letters:
@@ -54,7 +56,7 @@ def replay(store: DeadLetterStore, targets: Sequence[str], out_dir: Path,
     failed: dict[str, Counter[str]] = {}
     scan_id = f"replay-{uuid.uuid4()}"
     for name, payloads in by_sink.items():
-        report = sinks[name].deliver(Batch(scan_id=scan_id, findings=payloads, assets=[], summary={}))
+        report = deliver_safely(sinks[name], Batch(scan_id=scan_id, findings=payloads, assets=[], summary={}))
         # Undelivered items keep the name they were replayed to, so the next replay retries that sink.
         remaining.extend(Undelivered(name, u.reason, u.payload) for u in report.undelivered)
         failed[name] = Counter(_key(u.payload) for u in report.undelivered)
@@ -70,8 +72,10 @@ def run_replay(args: argparse.Namespace) -> int:
         delivered, remaining = replay(store, list(dict.fromkeys(args.sink)), Path(args.out))
     except DeadLetterError as exc:
         raise UsageError(f"replay: {exc}") from None
+    for skipped in store.skipped:
+        warn(f"skipped an invalid dead letter: {skipped}")
     if remaining:
-        print(f"aispm: {len(remaining)} items still undelivered ({remaining[0].reason}); "
-              f"kept in {store.location}", file=sys.stderr)
-    print(f"replayed {delivered} items from {store.location}; {len(remaining)} remain")
+        warn(f"{len(remaining)} items still undelivered ({remaining[0].reason}); kept in {store.location}")
+    say(f"replayed {delivered} items from {store.location}; {len(remaining)} remain"
+        + (f"; {len(store.skipped)} invalid skipped" if store.skipped else ""))
     return exitcodes.DELIVERY if remaining else exitcodes.OK

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,9 +13,10 @@ from pydantic_settings import BaseSettings
 from aispm import exitcodes
 from aispm.credentials import configured_providers
 from aispm.exitcodes import UsageError
-from aispm.pipeline import PROVIDERS, ScanOutcome, ScanRequest, run_scan
+from aispm.pipeline import PROVIDERS, ScanOutcome, ScanRequest, reaching, run_scan
 from aispm.settings import Settings
 from aispm.tables import framework_table, summary_table
+from aispm.terminal import say, warn
 from collectors.base import CollectOptions
 from rules.compliance import UnknownFramework, check_framework_ids
 from rules.model import Severity
@@ -61,6 +62,8 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
         frameworks = check_framework_ids(getattr(args, "framework", None) or [])
     except UnknownFramework as exc:
         raise UsageError(f"--framework: {exc}") from None
+    out_dir = Path(args.out)
+    check_out_dir(out_dir)   # before any cloud call (a credential probe, a Secrets Manager token)
     providers = list(dict.fromkeys(args.provider)) or configured_providers()
     if not providers:
         raise UsageError("no cloud credentials found; pass --provider aws|azure|gcp (or run 'aispm demo')")
@@ -78,7 +81,6 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
         collect_tags=policy.needs_tags,
         workers=args.workers or env.workers,
     )
-    out_dir = Path(args.out)
     return ScanRequest(
         providers=[p for p in PROVIDERS if p in providers],
         options=options,
@@ -92,32 +94,55 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
     )
 
 
-def report(outcome: ScanOutcome, out_dir: Path) -> None:
+def check_out_dir(out_dir: Path) -> None:
+    """UsageError unless ``out_dir`` can be created and written: checked before any cloud call, so a scan
+    never collects findings it has nowhere to put."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".aispm-write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out {out_dir}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _kept_line(outcome: ScanOutcome) -> str:
+    kept = outcome.kept
+    if kept.lost:
+        return f"{len(kept.lost)} undelivered items could NOT be kept (the dead-letter store cannot be written)"
+    return f"kept in the dead-letter store {kept.kept_in}"
+
+
+def report(outcome: ScanOutcome, out_dir: Path, fail_on: Severity | None = None) -> None:
     """What a person reads after a scan: warnings and errors on stderr, the summary on stdout."""
     summary = outcome.batch.summary
     for w in outcome.warnings:
-        print(f"aispm: warning: {w}", file=sys.stderr)
+        warn(f"warning: {w}")
     for scope in summary["scopes"]:
         if scope["status"] == "error":
-            print(f"aispm: scope {scope['scope']} failed: {scope['error']}", file=sys.stderr)
+            warn(f"scope {scope['scope']} failed: {scope['error']}")
     for e in summary.get("evaluation_errors", []):
-        print(f"aispm: {e['rule']} on {e['resource']} not evaluated: {e['error']}", file=sys.stderr)
+        warn(f"{e['rule']} on {e['resource']} not evaluated: {e['error']}")
+    state = summary.get("state") or {}
+    if state.get("status") == "error":
+        warn(f"lifecycle state error, nothing was closed for the scopes concerned: {state.get('error')}")
     for d in outcome.deliveries:
         if d.undelivered:
-            print(f"aispm: sink {d.sink}: {len(d.undelivered)} items not delivered "
-                  f"({d.undelivered[0].reason}); kept in the dead-letter store", file=sys.stderr)
-    print(summary_table(summary, outcome.batch.findings))
+            warn(f"sink {d.sink}: {len(d.undelivered)} items not delivered ({d.undelivered[0].reason}); "
+                 f"{_kept_line(outcome)}")
+    say(summary_table(summary, outcome.batch.findings))
     f = summary["findings"]
-    print(f"\n{summary['assets']} assets, {f['fail']} failing and {f['pass']} passing findings, "
-          f"{summary['errors']} errors. Files in {out_dir.resolve()}")
+    say(f"\n{summary['assets']} assets, {f['fail']} failing, {f['suppressed']} suppressed, {f['pass']} passing and "
+        f"{f['closed']} closed findings, {summary['errors']} errors. Files in {out_dir.resolve()}")
     for fw in summary.get("frameworks", {}).values():
-        print(f"\n{fw['name']}\n{framework_table(fw)}")
+        say(f"\n{fw['name']}\n{framework_table(fw)}")
+    if fail_on is not None and (n := reaching(outcome.batch.findings, fail_on)):
+        warn(f"--fail-on {fail_on.name} reached: {n} failing findings at {fail_on.name} or above")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     request = request_from_args(args)
     outcome = run_scan(request)
-    report(outcome, request.out_dir)
+    report(outcome, request.out_dir, request.fail_on)
     return outcome.exit_code
 
 

@@ -15,7 +15,8 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def summary_table(summary: dict[str, Any], findings: Sequence[dict[str, Any]]) -> str:
-    """Assets and failing findings per provider (columns) and rule (rows), suppressed ones counted apart."""
+    """Assets and failing findings per provider (columns) and rule (rows); suppressed findings are not
+    failing and are counted apart, in their own column."""
     providers = list(summary.get("by_provider", {}))
     display = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
     fails: dict[str, dict[str, int]] = {}
@@ -26,9 +27,10 @@ def summary_table(summary: dict[str, Any], findings: Sequence[dict[str, Any]]) -
             continue
         rule = f["compliance"]["control"]
         severity[rule] = f["severity"].lower()
-        if f.get("status_id") == 3:
-            suppressed[rule] = suppressed.get(rule, 0) + 1
         per = fails.setdefault(rule, {})
+        if f.get("status_id") == 3:   # suppressed: accepted, not failing; counted apart
+            suppressed[rule] = suppressed.get(rule, 0) + 1
+            continue
         per[f["cloud"]["provider"]] = per.get(f["cloud"]["provider"], 0) + 1
     rows: list[list[Any]] = [
         ["assets", "", *(summary["by_provider"][p].get("assets", 0) for p in providers), ""]

@@ -83,6 +83,9 @@ class CollectResult(BaseModel):
     identities: list[RawRecord] = Field(default_factory=list)
     errors: list[ScopeError] = Field(default_factory=list)
     api_calls: dict[str, dict[str, int]] = Field(default_factory=dict)
+    partial_kinds: dict[str, str] = Field(
+        default_factory=dict, description="asset kind -> the filter its listing used (e.g. a job window): an "
+        "unseen resource of such a kind may still exist, so its findings are never closed")
 
     @property
     def ok(self) -> bool:

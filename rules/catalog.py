@@ -144,6 +144,7 @@ def _merge(rule: Rule, m: RuleMeta) -> Rule:
     clouds = m.remediation.clouds()
     return replace(
         rule,
+        pass_title=m.pass_title.strip(),
         description=m.description.strip(),
         risk=m.risk.strip(),
         remediation=Remediation(

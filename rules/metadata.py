@@ -55,6 +55,7 @@ class RemediationMeta(_Model):
 class RuleMeta(_Model):
     id: str
     title: str = Field(min_length=1)
+    pass_title: str = Field(min_length=1, description="a Pass's outcome, e.g. 'Notebook has no direct internet access'")
     severity: Literal["informational", "low", "medium", "high", "critical"]
     description: str = Field(min_length=1)
     risk: str = Field(min_length=1)

@@ -65,6 +65,7 @@ class Rule:
     severity: Severity
     kinds: Mapping[str, tuple[str, ...]]   # provider -> asset kinds the rule applies to
     check: Check
+    pass_title: str = ""                   # the outcome of a Pass, in the message of Pass findings
     description: str = ""
     risk: str = ""
     remediation: Remediation = field(default_factory=Remediation)

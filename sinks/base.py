@@ -38,3 +38,14 @@ class Sink(Protocol):
     def deliver(self, batch: Batch) -> DeliveryReport:
         """Deliver the batch; never raise for delivery failures, return them as undelivered."""
         ...
+
+
+def deliver_safely(sink: Sink, batch: Batch) -> DeliveryReport:
+    """The sink's report; an exception it lets escape makes the whole batch undelivered for it
+    (so it reaches the dead-letter store), never a traceback or a lost finding."""
+    try:
+        return sink.deliver(batch)
+    except Exception as exc:  # noqa: BLE001
+        # The exception's text may hold what the sink was configured with (a token): only its type is kept.
+        reason = f"sink {sink.name} failed unexpectedly ({type(exc).__name__})"
+        return DeliveryReport(sink=sink.name, undelivered=[Undelivered(sink.name, reason, f) for f in batch.findings])

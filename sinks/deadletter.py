@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from sinks.atomic import file_lock, write_atomic
 from sinks.base import Undelivered
 
 DEAD_LETTER_FILE = "dead-letter.jsonl"
@@ -48,51 +50,112 @@ def from_json(text: str, where: str) -> Undelivered:
 
 class DeadLetterStore(Protocol):
     location: str
+    skipped: list[str]   # what the last read() could not parse, one line each (kept aside, not delivered)
 
     def put(self, items: Sequence[Undelivered]) -> None: ...
 
     def read(self) -> list[Letter]: ...
 
     def settle(self, read: Sequence[Letter], remaining: Sequence[Undelivered]) -> None:
-        """Replace the letters that were read by what remains undelivered (with its latest reason)."""
+        """Remove exactly the letters that were read and put back what remains undelivered (with its
+        latest reason); letters stored by others since the read are left alone."""
         ...
 
 
 class FileDeadLetter:
+    """A JSON-lines file, locked for every read-modify-write so a replay and a scan appending to it
+    never lose each other's letters. A torn or invalid line is moved to ``<file>.invalid``."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.location = str(self.path)
+        self.invalid_path = self.path.with_name(self.path.name + ".invalid")
+        self.skipped: list[str] = []
+        self._invalid: list[str] = []
+
+    def _lock(self) -> Any:
+        from filelock import Timeout
+
+        try:
+            lock = file_lock(self.path)
+            lock.acquire()
+        except Timeout:
+            raise DeadLetterError(f"{self.path} is locked by another run") from None
+        except OSError as exc:
+            raise DeadLetterError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
+        return lock
 
     def put(self, items: Sequence[Undelivered]) -> None:
         if not items:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                for item in items:
-                    fh.write(to_json(item) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+            lock = self._lock()
+            try:
+                with self.path.open("ab") as fh:
+                    if fh.tell() > 0 and not self._ends_with_newline():
+                        fh.write(b"\n")   # a torn last line (a crash mid-write) stays a line of its own
+                    for item in items:
+                        fh.write((to_json(item) + "\n").encode("utf-8"))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            finally:
+                lock.release()
         except OSError as exc:
             raise DeadLetterError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
-    def read(self) -> list[Letter]:
+    def _ends_with_newline(self) -> bool:
+        with self.path.open("rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
+
+    def _lines(self) -> list[str]:
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
+            return self.path.read_bytes().decode("utf-8", errors="replace").splitlines()
         except FileNotFoundError:
             raise DeadLetterError(f"no dead-letter file at {self.path}") from None
         except OSError as exc:
             raise DeadLetterError(f"cannot read {self.path}: {exc.strerror or exc}") from None
-        return [Letter(from_json(line, f"{self.path}:{n}"), n)
-                for n, line in enumerate(lines, start=1) if line.strip()]
+
+    def read(self) -> list[Letter]:
+        lock = self._lock()
+        try:
+            lines = self._lines()
+        finally:
+            lock.release()
+        letters: list[Letter] = []
+        self.skipped, self._invalid = [], []
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                letters.append(Letter(from_json(line, f"{self.path}:{n}"), line))
+            except DeadLetterError as exc:
+                self.skipped.append(f"{exc}; moved to {self.invalid_path}")
+                self._invalid.append(line)
+        return letters
 
     def settle(self, read: Sequence[Letter], remaining: Sequence[Undelivered]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                for item in remaining:
-                    fh.write(to_json(item) + "\n")
-            os.replace(tmp, self.path)
+            lock = self._lock()
+            try:
+                if self._invalid:
+                    with self.invalid_path.open("a", encoding="utf-8") as fh:
+                        fh.writelines(line + "\n" for line in self._invalid)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                gone = Counter(str(letter.handle) for letter in read)
+                gone.update(self._invalid)
+                kept: list[str] = []
+                for line in self._lines() if self.path.exists() else []:
+                    if gone[line] > 0:
+                        gone[line] -= 1
+                    elif line.strip():
+                        kept.append(line)   # stored since the read (e.g. by a scan): not ours to remove
+                kept += [to_json(item) for item in remaining]
+                write_atomic(self.path, [(line + "\n").encode("utf-8") for line in kept])
+                self._invalid = []
+            finally:
+                lock.release()
         except OSError as exc:
             raise DeadLetterError(f"cannot rewrite {self.path}: {exc.strerror or exc}") from None
 
@@ -105,6 +168,7 @@ class SqsDeadLetter:
         self.queue_url = queue_url
         self._client = client
         self.max_messages = max_messages   # read at most this many (a bounded replay); None: all
+        self.skipped: list[str] = []
 
     @property
     def client(self) -> Any:
@@ -145,6 +209,7 @@ class SqsDeadLetter:
 
     def read(self) -> list[Letter]:
         letters: list[Letter] = []
+        self.skipped = []
         try:
             while True:
                 want = 10 if self.max_messages is None else max(1, min(10, self.max_messages - len(letters)))
@@ -154,8 +219,11 @@ class SqsDeadLetter:
                 if not messages:
                     return letters
                 for m in messages:
-                    letters.append(Letter(from_json(m["Body"], f"{self.queue_url} message {m['MessageId']}"),
-                                          m["ReceiptHandle"]))
+                    try:
+                        letters.append(Letter(from_json(m["Body"], f"{self.queue_url} message {m['MessageId']}"),
+                                              m["ReceiptHandle"]))
+                    except DeadLetterError as exc:   # left in the queue (visible again later), never deleted
+                        self.skipped.append(f"{exc}; left in the queue")
                 if self.max_messages is not None and len(letters) >= self.max_messages:
                     return letters
         except DeadLetterError:

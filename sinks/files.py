@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sinks.atomic import write_atomic
 from sinks.base import Batch, DeliveryReport, Undelivered
 
 FINDINGS_FILE = "findings.ocsf.jsonl"
@@ -16,11 +17,16 @@ SUMMARY_FILE = "summary.json"
 
 
 def _write_atomic(path: Path, lines: Iterable[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for line in lines:
-            fh.write(line)
-    os.replace(tmp, path)
+    write_atomic(path, (line.encode("utf-8") for line in lines))
+
+
+def rewrite_summary(out_dir: Path, summary: dict[str, Any]) -> None:
+    """summary.json again once delivery and the state are settled (best effort: the scan's files are written)."""
+    path = Path(out_dir) / SUMMARY_FILE
+    if not path.parent.is_dir():
+        return
+    with contextlib.suppress(OSError):
+        _write_atomic(path, [json.dumps(summary, indent=2) + "\n"])
 
 
 def jsonl(items: Iterable[dict[str, Any]]) -> Iterable[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from normalizer.schema import PROVIDER_DISPLAY, Asset
 from rules.frameworks import FRAMEWORKS
-from rules.model import Evaluation, Rule
+from rules.model import Evaluation, Rule, Severity
 
 OCSF_VERSION = "1.3.0"
 VENDOR = "aispm project"
@@ -82,14 +82,16 @@ def to_ocsf(ev: Evaluation, time_ms: int, product_version: str, scan_id: str = "
         "activity_id": ACTIVITY_CREATE,
         "activity_name": _ACTIVITY_NAMES[ACTIVITY_CREATE],
         "time": time_ms,
-        "severity_id": int(ev.severity),
-        "severity": ev.severity.label,
+        # v1.1: a Pass is informational; the rule's own severity travels in unmapped.rule_severity.
+        "severity_id": int(Severity.informational) if passed else int(ev.severity),
+        "severity": Severity.informational.label if passed else ev.severity.label,
         "status_id": status_id,
         "status": _STATUS_NAMES[status_id],
         "status_detail": detail,
-        "message": f"{rule.title}: {asset.name}",
+        "message": f"{(rule.pass_title or rule.title) if passed else rule.title}: {asset.name}",
         "metadata": {
             "version": OCSF_VERSION,
+            "profiles": ["cloud"],
             "product": {"name": "aispm", "vendor_name": VENDOR, "version": product_version},
             "log_name": "aispm-findings",
             **({"correlation_uid": scan_id} if scan_id else {}),
@@ -99,6 +101,9 @@ def to_ocsf(ev: Evaluation, time_ms: int, product_version: str, scan_id: str = "
             "title": rule.title,
             "desc": rule.description or rule.title,
             "types": [f"AI Security Posture/{rule.id.split('-')[1]}"],
+            # The lifecycle stage carries first_seen_time over from the state while the outcome holds.
+            "first_seen_time": time_ms,
+            "last_seen_time": time_ms,
         },
         "compliance": {
             "control": rule.id,
@@ -114,12 +119,14 @@ def to_ocsf(ev: Evaluation, time_ms: int, product_version: str, scan_id: str = "
             "region": asset.region,
         },
         "remediation": remediation,
+        "unmapped": {"rule_severity": ev.severity.name},
     }
     return finding
 
 
 def closed(finding: dict[str, Any], time_ms: int) -> dict[str, Any]:
-    """A previously delivered finding re-issued as closed: its resource vanished."""
+    """A previously delivered finding re-issued as closed (the caller sets why in ``status_detail``);
+    its first and last seen times stay those of the scans that saw it."""
     out = dict(finding)
     out.update(
         activity_id=ACTIVITY_CLOSE,

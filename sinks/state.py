@@ -4,17 +4,28 @@ Kept so that a finding whose resource vanished can be re-issued once as closed.
 Each finding is stored whole, so the closed copy carries everything a SIEM needs.
 Two stores behind one interface: a local JSON file and a DynamoDB table
 (partition key ``scope`` (S)).
+
+Both are safe for concurrent runs and crashes: a reader sees either the old or
+the new state of a scope, never a mix. A store or scope that cannot be read is
+reported and left exactly as it is, never overwritten.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import json
 import os
+import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from filelock import Timeout
+
+from sinks.atomic import file_lock, write_atomic
 
 ScopeState = dict[str, dict[str, Any]]  # finding uid -> the OCSF finding last delivered for it
 
@@ -22,14 +33,22 @@ _DYNAMO_CHUNK_BYTES = 350_000  # an item may hold 400 KB; a large scope spills i
 
 
 class StateError(Exception):
-    """The state store cannot be read or written."""
+    """The state store as a whole cannot be read or written."""
+
+
+@dataclass
+class Loaded:
+    """The stored state of each scope that has one, and the scopes whose state cannot be read."""
+
+    states: dict[str, ScopeState] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)   # scope -> one line
 
 
 class StateStore(Protocol):
     location: str
 
-    def load(self, scopes: Iterable[str]) -> dict[str, ScopeState]:
-        """The stored state of each scope that has one."""
+    def load(self, scopes: Iterable[str]) -> Loaded:
+        """The stored state of each scope; StateError when the store as a whole cannot be read."""
         ...
 
     def save(self, states: Mapping[str, ScopeState]) -> None:
@@ -46,58 +65,76 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def _scope_findings(entry: Any) -> ScopeState | None:
+    findings = entry.get("findings") if isinstance(entry, dict) else None
+    if not isinstance(findings, dict) or not all(isinstance(f, dict) for f in findings.values()):
+        return None
+    return dict(findings)
+
+
 class FileStateStore:
+    """One JSON file; every save is a locked read-modify-write of the scopes it replaces."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self.location = str(self.path)
 
     def _read(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(self.path.read_bytes())
         except FileNotFoundError:
             return {"version": 1, "scopes": {}}
-        except (OSError, ValueError) as exc:
-            raise StateError(f"cannot read state file {self.path}: {exc}") from None
+        except (OSError, ValueError, RecursionError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _one_line(exc)
+            raise StateError(f"cannot read state file {self.path}: {reason}") from None
         if not isinstance(data, dict) or not isinstance(data.get("scopes"), dict):
             raise StateError(f"state file {self.path} is not an aispm state file")
         return data
 
-    def load(self, scopes: Iterable[str]) -> dict[str, ScopeState]:
+    def load(self, scopes: Iterable[str]) -> Loaded:
         stored = self._read()["scopes"]
-        out: dict[str, ScopeState] = {}
+        out = Loaded()
         for s in scopes:
             if s not in stored:
                 continue
-            entry = stored[s]
-            findings = entry.get("findings") if isinstance(entry, dict) else None
-            if not isinstance(findings, dict) or not all(isinstance(f, dict) for f in findings.values()):
-                raise StateError(f"state file {self.path}: scope {s!r} is malformed")
-            out[s] = dict(findings)
+            findings = _scope_findings(stored[s])
+            if findings is None:
+                out.errors[s] = f"state file {self.path}: scope {s!r} is malformed"
+            else:
+                out.states[s] = findings
         return out
 
     def save(self, states: Mapping[str, ScopeState]) -> None:
         if not states:
             return
-        data = self._read()
-        for scope, findings in states.items():
-            data["scopes"][scope] = {"updated": _now(), "findings": findings}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            tmp.write_text(json.dumps(data, separators=(",", ":"), default=str), encoding="utf-8")
-            os.replace(tmp, self.path)
+            with file_lock(self.path):
+                data = self._read()   # under the lock: what other runs saved meanwhile is kept
+                for scope, findings in states.items():
+                    data["scopes"][scope] = {"updated": _now(), "findings": findings}
+                write_atomic(self.path, [json.dumps(data, separators=(",", ":"), default=str).encode("utf-8")])
+        except Timeout:
+            raise StateError(f"state file {self.path} is locked by another run") from None
         except OSError as exc:
             raise StateError(f"cannot write state file {self.path}: {exc.strerror or exc}") from None
 
 
 class DynamoStateStore:
-    """One item per scope (``findings`` gzip'd JSON); a scope too large for one item spills into
-    ``<scope>#<n>`` items, counted by ``chunks`` on the main item."""
+    """One main item per scope (``findings`` gzip'd JSON). A scope too large for one item spills into
+    chunk items ``<scope>#<generation>#<n>``: a save writes its chunks under a new generation first and
+    switches the main item last, so a save that fails half way leaves the previous state readable.
+    The chunks of the replaced generation are removed afterwards (best effort: an orphan is harmless).
+    Items of the older layout (chunks ``<scope>#<n>``, no generation) are still read."""
 
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
         self.location = f"dynamodb table {table}"
         self._client = client
+        self._seen: dict[str, dict[str, Any] | None] = {}   # scope -> main item as loaded (None: none)
 
     @property
     def client(self) -> Any:
@@ -121,39 +158,88 @@ class DynamoStateStore:
                 request = answer.get("UnprocessedKeys") or {}
         return items
 
-    def load(self, scopes: Iterable[str]) -> dict[str, ScopeState]:
+    @staticmethod
+    def _chunk_keys(scope: str, item: dict[str, Any]) -> list[str]:
+        chunks = int(item.get("chunks", {}).get("N", "1"))
+        gen = item.get("gen", {}).get("S")
+        return [f"{scope}#{gen}#{n}" if gen else f"{scope}#{n}" for n in range(1, chunks)]
+
+    def load(self, scopes: Iterable[str]) -> Loaded:
         wanted = list(dict.fromkeys(scopes))
+        out = Loaded()
         try:
             mains = self._batch_get(wanted)
-            extra = [f"{s}#{n}" for s, item in mains.items() for n in range(1, int(item["chunks"]["N"]))]
+            extra: list[str] = []
+            for scope, main in mains.items():
+                with contextlib.suppress(KeyError, TypeError, ValueError):   # reported below, for that scope
+                    extra += self._chunk_keys(scope, main)
             chunks = self._batch_get(extra) if extra else {}
         except Exception as exc:  # noqa: BLE001 - reported as one line by the caller
-            raise StateError(f"cannot read {self.location}: {' '.join(str(exc).split())}") from None
-        out: dict[str, ScopeState] = {}
-        for scope, item in mains.items():
-            parts = [bytes(item["findings"]["B"])]
-            for n in range(1, int(item["chunks"]["N"])):
-                chunk = chunks.get(f"{scope}#{n}")
-                if chunk is None:
-                    raise StateError(f"{self.location}: state of {scope} is incomplete (chunk {n} missing)")
-                parts.append(bytes(chunk["findings"]["B"]))
-            out[scope] = json.loads(gzip.decompress(b"".join(parts)))
+            raise StateError(f"cannot read {self.location}: {_one_line(exc)}") from None
+        for scope in wanted:
+            item = mains.get(scope)
+            self._seen[scope] = item
+            if item is None:
+                continue
+            try:
+                parts = [bytes(item["findings"]["B"])]
+                for key in self._chunk_keys(scope, item):
+                    chunk = chunks.get(key)
+                    if chunk is None:
+                        raise ValueError(f"chunk {key} is missing")
+                    parts.append(bytes(chunk["findings"]["B"]))
+                findings = _scope_findings({"findings": json.loads(gzip.decompress(b"".join(parts)))})
+                if findings is None:
+                    raise ValueError("not a map of findings")
+            except (KeyError, TypeError, ValueError, OSError, EOFError, RecursionError) as exc:
+                # gzip raises OSError/EOFError, JSON ValueError: this scope's state is corrupt.
+                out.errors[scope] = f"{self.location}: state of {scope} cannot be read ({_one_line(exc)})"
+                continue
+            out.states[scope] = findings
         return out
 
     def save(self, states: Mapping[str, ScopeState]) -> None:
-        try:
-            for scope, findings in states.items():
-                blob = gzip.compress(json.dumps(findings, separators=(",", ":"), default=str).encode())
-                parts = [blob[i:i + _DYNAMO_CHUNK_BYTES] for i in range(0, len(blob), _DYNAMO_CHUNK_BYTES)] or [b""]
-                # Chunks first, the main item last: a reader never sees a main item whose chunks are missing.
-                for n, part in enumerate(parts[1:], start=1):
-                    self.client.put_item(TableName=self.table, Item={
-                        "scope": {"S": f"{scope}#{n}"}, "findings": {"B": part}})
-                self.client.put_item(TableName=self.table, Item={
-                    "scope": {"S": scope}, "findings": {"B": parts[0]}, "chunks": {"N": str(len(parts))},
-                    "count": {"N": str(len(findings))}, "updated": {"S": _now()}})
-        except Exception as exc:  # noqa: BLE001
-            raise StateError(f"cannot write {self.location}: {' '.join(str(exc).split())}") from None
+        failed: list[str] = []
+        for scope, findings in states.items():
+            try:
+                self._save_scope(scope, findings)
+            except Exception as exc:  # noqa: BLE001 - one scope's failure leaves the others saved
+                failed.append(f"{scope}: {_one_line(exc)}")
+        if failed:
+            raise StateError(f"cannot write {self.location}: " + "; ".join(failed))
+
+    def _save_scope(self, scope: str, findings: ScopeState) -> None:
+        blob = gzip.compress(json.dumps(findings, separators=(",", ":"), default=str).encode())
+        parts = [blob[i:i + _DYNAMO_CHUNK_BYTES] for i in range(0, len(blob), _DYNAMO_CHUNK_BYTES)] or [b""]
+        gen = uuid.uuid4().hex
+        for n, part in enumerate(parts[1:], start=1):
+            self.client.put_item(TableName=self.table, Item={"scope": {"S": f"{scope}#{gen}#{n}"},
+                                                             "findings": {"B": part}})
+        main = {"scope": {"S": scope}, "gen": {"S": gen}, "findings": {"B": parts[0]},
+                "chunks": {"N": str(len(parts))}, "count": {"N": str(len(findings))}, "updated": {"S": _now()}}
+        previous = self._seen.get(scope)
+        kwargs: dict[str, Any] = {}
+        if scope in self._seen:
+            # Switch only from the state this run read: a concurrent run's newer save is not overwritten.
+            if previous is None:
+                kwargs["ConditionExpression"] = "attribute_not_exists(#s)"
+                kwargs["ExpressionAttributeNames"] = {"#s": "scope"}
+            elif "updated" in previous:
+                kwargs["ConditionExpression"] = "#u = :u"
+                kwargs["ExpressionAttributeNames"] = {"#u": "updated"}
+                kwargs["ExpressionAttributeValues"] = {":u": previous["updated"]}
+        self.client.put_item(TableName=self.table, Item=main, **kwargs)
+        self._seen[scope] = main
+        if previous is not None:
+            try:
+                old = self._chunk_keys(scope, previous)
+            except (KeyError, TypeError, ValueError):
+                old = []
+            for key in old:
+                try:
+                    self.client.delete_item(TableName=self.table, Key={"scope": {"S": key}})
+                except Exception:  # noqa: BLE001, S112 - an orphaned chunk is never read again
+                    continue
 
 
 def open_state(path: str | None, table: str | None) -> StateStore:

@@ -78,8 +78,15 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     findings = [json.loads(line) for line in (tmp_path / "findings.ocsf.jsonl").read_text().splitlines()]
     assets = [json.loads(line) for line in (tmp_path / "assets.jsonl").read_text().splitlines()]
     assert summary["assets"] == len(assets) > 0
-    assert summary["findings"]["fail"] == sum(f["compliance"]["status"] == "Fail" for f in findings) > 0
+    fails = [f for f in findings if f["compliance"]["status"] == "Fail"]
+    assert summary["findings"]["fail"] == sum(f["status_id"] != 3 for f in fails) > 0
+    assert summary["findings"]["suppressed"] == sum(f["status_id"] == 3 for f in fails) > 0
     assert summary["findings"]["pass"] == sum(f["compliance"]["status"] == "Pass" for f in findings) > 0
+    # v1.1: a Pass is informational and keeps the rule's severity apart; every finding has the cloud profile.
+    assert {(f["severity_id"], f["severity"]) for f in findings if f["compliance"]["status"] == "Pass"} == {
+        (1, "Informational")}
+    assert all(f["unmapped"]["rule_severity"] in ("low", "medium", "high", "critical") for f in findings)
+    assert all(f["metadata"]["profiles"] == ["cloud"] for f in findings)
     assert all(s["status"] == "ok" for s in summary["scopes"])
     assert "AKIAIOSFODNN7EXAMPLE" not in (tmp_path / "assets.jsonl").read_text()
     assert "AKIAIOSFODNN7EXAMPLE" not in (tmp_path / "findings.ocsf.jsonl").read_text()

@@ -18,7 +18,7 @@ from typing import Any
 
 from aispm.demo.env import patched_env
 from aispm.pipeline import PROVIDERS, ScanRequest, run_scan
-from aispm.scan import report
+from aispm.scan import check_out_dir, report
 from collectors.base import CollectOptions
 from normalizer.schema import PROVIDER_DISPLAY
 from rules.policy import load_policy
@@ -58,6 +58,7 @@ def run_demo(out_dir: Path) -> int:
     with resources.as_file(policy_file) as path:
         policy = load_policy(path)
     providers = demo_providers()
+    check_out_dir(out_dir)
     with safe_env(), ExitStack() as stack:
         scan_options: dict[str, Any] = {"collect_tags": True, "workers": 4}
         for provider in providers:

@@ -216,6 +216,8 @@ class AwsCollector:
                 if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
                     break   # the region's endpoint is unreachable: every other call would retry in vain
                 continue
+            if kind.jobs:   # job record types are their asset kinds
+                result.partial_kinds[kind.record_type] = f"created in the last {self.options.job_window_days} days"
             if kind.describe_op:
                 found = self._search(sm, kind, items) if kind.search and items else {}
                 result.records.extend(self._record(kind.record_type, d, unit) for d in found.values())

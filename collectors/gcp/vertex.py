@@ -199,6 +199,8 @@ class GcpCollector:
                 if service_disabled(exc):
                     break  # the API is off for the whole project: the other lists would answer the same
                 continue
+            if kind.jobs:   # job record types are their asset kinds
+                result.partial_kinds[kind.record_type] = f"created in the last {self.options.job_window_days} days"
             result.records.extend(
                 RawRecord(provider="gcp", type=kind.record_type, account=project, region=location, data=item)
                 for item in items

@@ -62,11 +62,16 @@ def test_file_store_round_trip(tmp_path: Path) -> None:
     assert [x.item.sink for x in store.read()] == ["securityhub"]
 
 
-def test_malformed_line_is_named(tmp_path: Path) -> None:
+def test_malformed_line_is_named_and_set_aside(tmp_path: Path) -> None:
     path = tmp_path / "dead-letter.jsonl"
     path.write_text('{"sink":"splunk","reason":"x","payload":{}}\nnot json\n')
-    with pytest.raises(DeadLetterError, match=f"{path}:2"):
-        FileDeadLetter(path).read()
+    store = FileDeadLetter(path)
+    letters = store.read()
+    assert [x.item.sink for x in letters] == ["splunk"]
+    assert len(store.skipped) == 1 and f"{path}:2" in store.skipped[0]
+    store.settle(letters, [])
+    assert path.read_text() == ""
+    assert (tmp_path / "dead-letter.jsonl.invalid").read_text() == "not json\n"
 
 
 def test_scan_with_a_forbidden_hec_dead_letters_and_exits_5_then_replay_delivers(
@@ -155,6 +160,7 @@ def test_sqs_outage_falls_back_to_the_local_file(tmp_path: Path, aws: None) -> N
     findings = aws_findings(2)
     report = DeliveryReport("splunk", 0, [Undelivered("splunk", "busy", f) for f in findings])
     missing = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
-    warnings = keep_undelivered([report], SqsDeadLetter(missing), tmp_path)
-    assert "dead-letter queue unavailable" in warnings[0]
+    kept = keep_undelivered([report], SqsDeadLetter(missing), tmp_path)
+    assert "dead-letter queue unavailable" in kept.warnings[0]
+    assert kept.lost == [] and kept.kept_in == str(tmp_path / "dead-letter.jsonl")
     assert [x["payload"] for x in _lines(tmp_path / "dead-letter.jsonl")] == findings

@@ -86,10 +86,13 @@ def test_state_table_when_deployed(aws: Any, tmp_path: Path, monkeypatch: pytest
     assert closed and {f["resources"][0]["name"] for f in closed} == {"gone"}
 
 
-def test_unreadable_state_warns_and_closes_nothing(aws: Any, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_state_is_an_error_automation_sees_and_closes_nothing(
+        aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = tmp_path / "state.json"
     state.write_text("{broken")
-    assert _scan(tmp_path / "out", "--state", str(state)) == 0
-    assert "findings of vanished resources not closed" in capsys.readouterr().err
+    assert _scan(tmp_path / "out", "--state", str(state)) == 4
+    assert "lifecycle state error" in capsys.readouterr().err
     assert state.read_text() == "{broken"  # never overwritten with a partial view
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["state"]["status"] == "error" and str(state) in summary["state"]["error"]
+    assert summary["findings"]["closed"] == 0

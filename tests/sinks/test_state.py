@@ -37,10 +37,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
 
 def test_round_trip_and_other_scopes_untouched(store: StateStore) -> None:
     a, b = aws_findings(3), aws_findings(2, region="eu-west-1")
-    assert store.load([SCOPE]) == {}
+    assert store.load([SCOPE]).states == {}
     store.save({SCOPE: {f["finding_info"]["uid"]: f for f in a}, OTHER: {f["finding_info"]["uid"]: f for f in b}})
     store.save({SCOPE: {a[0]["finding_info"]["uid"]: a[0]}})
-    loaded = store.load([SCOPE, OTHER, "aws:1:nowhere"])
+    result = store.load([SCOPE, OTHER, "aws:1:nowhere"])
+    assert result.errors == {}
+    loaded = result.states
     assert sorted(loaded) == [OTHER, SCOPE]
     assert list(loaded[SCOPE]) == [a[0]["finding_info"]["uid"]]
     assert loaded[SCOPE][a[0]["finding_info"]["uid"]] == a[0]
@@ -56,7 +58,7 @@ def test_large_scope_spills_into_chunks(dynamo: DynamoStateStore) -> None:
     dynamo.save({SCOPE: {f["finding_info"]["uid"]: f for f in many}})
     item = boto3.client("dynamodb").get_item(TableName="aispm-state", Key={"scope": {"S": SCOPE}})["Item"]
     assert int(item["chunks"]["N"]) > 1
-    loaded = dynamo.load([SCOPE])[SCOPE]
+    loaded = dynamo.load([SCOPE]).states[SCOPE]
     assert sorted(loaded) == sorted(uids(many))
 
 
@@ -77,11 +79,12 @@ def test_corrupt_state_file_is_a_state_error(tmp_path: Path) -> None:
     json.dumps({"scopes": {SCOPE: {"findings": {"u": "x"}}}}),
     json.dumps({"scopes": {SCOPE: "nonsense"}}),
 ])
-def test_malformed_scope_entry_is_a_state_error(tmp_path: Path, content: str) -> None:
+def test_malformed_scope_entry_is_a_state_error_of_that_scope(tmp_path: Path, content: str) -> None:
     path = tmp_path / "state.json"
     path.write_text(content)
-    with pytest.raises(StateError, match="malformed"):
-        FileStateStore(path).load([SCOPE])
+    loaded = FileStateStore(path).load([SCOPE])
+    assert loaded.states == {}
+    assert "malformed" in loaded.errors[SCOPE]
 
 
 def test_default_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
