@@ -6,10 +6,20 @@ request errors are not (retrying cannot fix them). With indexer acknowledgement
 a post counts as delivered only once its ackId reports true; batches whose ack
 never comes are sent again. Whatever still fails is returned as undelivered, for
 the dead-letter store. The token never appears in logs or error text.
+
+The token (``AISPM_SPLUNK_HEC_TOKEN``, or the Secrets Manager secret named by
+``AISPM_SPLUNK_HEC_TOKEN_SECRET``) is loaded and checked when the sink is built:
+surrounding whitespace is stripped, and a token that still holds a control
+character (or anything an HTTP header cannot carry) is a configuration error
+whose message never contains the token. A secret that cannot be read at build
+time (the service is unreachable) is read again at delivery; if it still
+cannot be, every finding is returned undelivered with a token-free reason.
+No exception escapes ``deliver()``: whatever goes wrong ends in undelivered items.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import json
@@ -18,6 +28,7 @@ import socket
 import ssl
 import threading
 import time
+import unicodedata
 import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -87,22 +98,46 @@ def load_settings() -> SplunkSettings:
     return settings
 
 
+def checked_token(value: str, source: str) -> str:
+    """The token with surrounding whitespace stripped; SinkConfigError (never naming the token) if unusable.
+
+    ``source`` names where it came from (a variable or a secret) for the message.
+    """
+    token = value.strip()
+    if not token:
+        raise SinkConfigError(f"{source} is empty")
+    for pos, char in enumerate(token, 1):
+        if unicodedata.category(char) == "Cc":
+            raise SinkConfigError(f"{source} contains a control character (U+{ord(char):04X} at position {pos} "
+                                  f"of {len(token)}); remove it")
+        if not char.isascii():
+            raise SinkConfigError(f"{source} contains a non-ASCII character (at position {pos} of {len(token)}), "
+                                  "which an HTTP header cannot carry")
+    return token
+
+
 def token_from_secret(name: str) -> str:
-    """The HEC token kept in AWS Secrets Manager: the plain secret string, or its ``token`` key if JSON."""
+    """The HEC token kept in AWS Secrets Manager: the plain secret string, or its ``token`` key if JSON.
+
+    Whitespace around it is stripped; a token with a control character is a SinkConfigError.
+    """
     from aws_lambda_powertools.utilities import parameters
 
     value: Any = parameters.get_secret(name, max_age=300)
     text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    source = f"the HEC token in secret {name}"
     try:
         data = json.loads(text)
     except ValueError:
-        return text.strip()
+        return checked_token(text, source)
+    if isinstance(data, str):
+        return checked_token(data, source)
     if isinstance(data, dict):
         for key in ("token", "hec_token", "HEC_TOKEN"):
             if isinstance(data.get(key), str):
-                return str(data[key]).strip()
-        raise ValueError("the secret is JSON without a 'token' key")
-    return text.strip()
+                return checked_token(str(data[key]), f"the {key!r} key of secret {name}")
+        raise SinkConfigError(f"secret {name} is JSON without a 'token' key")
+    return checked_token(text, source)
 
 
 class _Fatal(Exception):
@@ -209,29 +244,53 @@ class SplunkSink:
         self._base_path = self._url.path.rstrip("/")
         self._backoff = backoff or Backoff(base=s.retry_base_seconds, cap=s.retry_cap_seconds,
                                            attempts=s.max_attempts)
-        self._token: str | None = s.hec_token.get_secret_value() if s.hec_token else None
+        self._token: str | None = None
+        self._raw_token = s.hec_token.get_secret_value() if s.hec_token else ""  # only for redaction
+        if s.hec_token is not None and (self._raw_token.strip() or not s.hec_token_secret):
+            self._token = checked_token(self._raw_token, "AISPM_SPLUNK_HEC_TOKEN")
+        elif s.hec_token_secret:
+            try:
+                self._resolve_token()
+            except SinkConfigError:
+                raise
+            except Exception:  # noqa: BLE001 - unreachable now; read again at delivery, failing it cleanly
+                self._token = None
         self._channel = str(uuid.uuid4())
         self._conn: http.client.HTTPConnection | None = None
+        self._accounted: set[int] = set()  # id() of the findings of this delivery already reported
+        self._unsendable: list[Undelivered] = []  # findings that could not even be serialized
         self.requests = 0  # every HTTP request made, for tests and benchmarks
 
     # ------------------------------------------------------------ delivery
     def deliver(self, batch: Batch) -> DeliveryReport:
+        """Deliver every finding or return it as undelivered; no exception escapes."""
         report = DeliveryReport(sink=self.name)
         if not batch.findings:
             return report
+        self._accounted = set()
+        self._unsendable = []
         try:
             self._resolve_token()
         except Exception as exc:  # noqa: BLE001 - any secret lookup failure means nothing can be sent
             return self._all_undelivered(report, batch.findings, f"cannot read the HEC token: {self._clean(exc)}")
-        posts = _PostQueue(self._posts(batch.findings))
+        posts: _PostQueue | None = None
         try:
+            posts = _PostQueue(self._posts(batch.findings))
             if self.settings.ack:
                 self._deliver_acked(posts, report)
             else:
                 self._deliver_plain(posts, report)
+        except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen error must not lose findings
+            reason = f"unexpected error while delivering to HEC: {type(exc).__name__}: {self._clean(exc)}"
+            rest = [f for f in batch.findings if id(f) not in self._accounted]
+            self._all_undelivered(report, rest, self._clean(reason))
         finally:
             self._close()
-            posts.drain()
+            if posts is not None:
+                with contextlib.suppress(Exception):  # the builder's error was reported above
+                    posts.drain()
+        report.undelivered.extend(u for u in self._unsendable if id(u.payload) not in self._accounted)
+        self._accounted.update(id(u.payload) for u in self._unsendable)
         return report
 
     def _deliver_plain(self, posts: _PostQueue, report: DeliveryReport) -> None:
@@ -239,7 +298,7 @@ class SplunkSink:
             post = posts.popleft()
             try:
                 self._send(post)
-                report.delivered += len(post.findings)
+                self._delivered(report, post)
             except _TooLarge:
                 posts.extendleft(reversed(self._split(post)))
             except _Failed as exc:
@@ -282,7 +341,7 @@ class SplunkSink:
                     self._undelivered(report, rest, str(exc))
                 return
             for ack_id in acked:
-                report.delivered += len(pending.pop(ack_id).findings)
+                self._delivered(report, pending.pop(ack_id))
             if not pending:
                 return
             if round_no == s.ack_resends:
@@ -336,7 +395,12 @@ class SplunkSink:
         cur = _Post([], [])
         size = 0
         for finding in findings:
-            line = self._event_line(finding)
+            try:
+                line = self._event_line(finding)
+            except Exception as exc:  # noqa: BLE001 - one finding that cannot be serialized costs only itself
+                self._unsendable.append(Undelivered(
+                    self.name, self._clean(f"cannot serialize the finding: {type(exc).__name__}: {exc}"), finding))
+                continue
             if cur.lines and (size + len(line) + 1 > s.batch_bytes or len(cur.lines) >= s.batch_count):
                 cur.gzipped()
                 yield cur
@@ -450,21 +514,30 @@ class SplunkSink:
 
     # ------------------------------------------------------------ helpers
     def _resolve_token(self) -> None:
+        """The secret's token, read once (SinkConfigError when it is unusable, naming only the secret)."""
         if self._token is None:
-            secret = self.settings.hec_token_secret or ""
-            self._token = token_from_secret(secret)
-            if not self._token:
-                raise ValueError(f"secret {secret} is empty")
+            self._token = token_from_secret(self.settings.hec_token_secret or "")
 
     def _clean(self, value: Any) -> str:
-        """One line, with the token removed wherever it might have been echoed."""
-        text = " ".join(str(value).split())
-        token = self._token or (self.settings.hec_token.get_secret_value() if self.settings.hec_token else "")
-        return (text.replace(token, "***") if token else text)[:300]
+        """One line, with the token removed wherever it might have been echoed (also as a repr)."""
+        text = str(value)
+        for token in {self._token or "", self._raw_token, self._raw_token.strip()}:
+            if len(token) < 4:
+                continue
+            forms = {token, repr(token)[1:-1], repr(token.encode("utf-8", "replace"))[2:-1]}
+            for form in sorted(forms, key=len, reverse=True):
+                text = text.replace(form, "***")
+        return " ".join(text.split())[:300]
+
+    def _delivered(self, report: DeliveryReport, post: _Post) -> None:
+        report.delivered += len(post.findings)
+        self._accounted.update(id(f) for f in post.findings)
 
     def _undelivered(self, report: DeliveryReport, post: _Post, reason: str) -> None:
         report.undelivered.extend(Undelivered(self.name, self._clean(reason), f) for f in post.findings)
+        self._accounted.update(id(f) for f in post.findings)
 
     def _all_undelivered(self, report: DeliveryReport, findings: list[dict[str, Any]], reason: str) -> DeliveryReport:
         report.undelivered.extend(Undelivered(self.name, reason, f) for f in findings)
+        self._accounted.update(id(f) for f in findings)
         return report
