@@ -18,6 +18,7 @@ import gzip
 import json
 import os
 import uuid
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,8 +192,8 @@ class DynamoStateStore:
                 findings = _scope_findings({"findings": json.loads(gzip.decompress(b"".join(parts)))})
                 if findings is None:
                     raise ValueError("not a map of findings")
-            except (KeyError, TypeError, ValueError, OSError, EOFError, RecursionError) as exc:
-                # gzip raises OSError/EOFError, JSON ValueError: this scope's state is corrupt.
+            except (KeyError, TypeError, ValueError, OSError, EOFError, zlib.error, RecursionError) as exc:
+                # gzip raises OSError, EOFError or zlib.error, JSON ValueError: this scope's state is corrupt.
                 out.errors[scope] = f"{self.location}: state of {scope} cannot be read ({_one_line(exc)})"
                 continue
             out.states[scope] = findings
