@@ -1,0 +1,234 @@
+"""Fault injection on delivery: replay racing a scan that appends dead letters, torn dead-letter lines,
+a dead-letter store that cannot be written, an unwritable ``--out``, jobs that fall out of the listing
+window. Each asserts that every finding uid is in a sink or the dead-letter store, none is closed
+wrongly, there is no traceback, and the exit code is the documented one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from aispm.cli import main
+from sinks.base import Undelivered
+from sinks.deadletter import FileDeadLetter
+from tests.fakes.hec import FakeHec
+from tests.sinks.findings import aws_asset, finding, uids
+
+TOKEN = "3d1c0e4b-7f2a-4b8e-9a0c-5e6f7a8b9c0d"
+SCAN = ["scan", "--provider", "aws", "--region", "us-east-1"]
+
+
+@pytest.fixture
+def hec(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHec]:
+    with FakeHec(TOKEN) as fake:
+        monkeypatch.setenv("AISPM_SPLUNK_HEC_URL", fake.url)
+        monkeypatch.setenv("AISPM_SPLUNK_HEC_TOKEN", TOKEN)
+        monkeypatch.setenv("AISPM_SPLUNK_RETRY_BASE_SECONDS", "0.001")
+        monkeypatch.setenv("AISPM_SPLUNK_MAX_ATTEMPTS", "2")
+        yield fake
+
+
+@pytest.fixture
+def sm() -> Iterator[Any]:
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
+        role = iam.create_role(RoleName="exec", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        client = boto3.client("sagemaker", region_name="us-east-1")
+        for name in ("keep", "gone"):
+            client.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=role)
+        yield client
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+
+
+def _remove(sm: Any, name: str) -> None:
+    sm.stop_notebook_instance(NotebookInstanceName=name)
+    sm.delete_notebook_instance(NotebookInstanceName=name)
+
+
+# ------------------------------------------------------------------ replay and dead letters
+
+
+def _append_letters(path: str, start: int, n: int) -> None:
+    store = FileDeadLetter(path)
+    for i in range(start, start + n):
+        store.put([Undelivered("file", "busy", finding(aws_asset(i)))])
+
+
+def test_replay_concurrent_with_a_scan_appending_loses_no_letter(tmp_path: Path) -> None:
+    path = tmp_path / "dead-letter.jsonl"
+    _append_letters(str(path), 0, 40)
+    out = tmp_path / "replayed"
+    ctx = multiprocessing.get_context("fork")
+    writer = ctx.Process(target=_append_letters, args=(str(path), 1000, 200))
+    writer.start()
+    replays = 0
+    while writer.is_alive() and replays < 200:
+        assert main(["replay", str(path), "--out", str(out)]) == 0
+        replays += 1
+    writer.join(60)
+    assert writer.exitcode == 0
+    assert replays > 1   # replays really ran while letters were being appended
+    assert main(["replay", str(path), "--out", str(out)]) == 0
+    expected = uids([finding(aws_asset(i)) for i in [*range(40), *range(1000, 1200)]])
+    delivered = uids(_lines(out / "findings.ocsf.jsonl"))
+    assert sorted(set(delivered)) == sorted(expected)   # every letter reached the sink ...
+    assert len(delivered) == len(expected)              # ... exactly once
+    assert _lines(path) == []
+
+
+def test_replay_skips_a_torn_line_names_it_and_delivers_the_rest(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "dead-letter.jsonl"
+    findings = [finding(aws_asset(i)) for i in range(3)]
+    FileDeadLetter(path).put([Undelivered("file", "busy", f) for f in findings])
+    torn = json.dumps({"sink": "file", "reason": "busy", "payload": findings[0]})[:80]
+    with path.open("a") as fh:
+        fh.write(torn)   # a crash mid-append
+    # A scan appending after the crash still writes whole, parseable lines.
+    late = finding(aws_asset(9))
+    FileDeadLetter(path).put([Undelivered("file", "busy", late)])
+    out = tmp_path / "replayed"
+    assert main(["replay", str(path), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"{path}:4" in err and "Traceback" not in err
+    assert sorted(uids(_lines(out / "findings.ocsf.jsonl"))) == sorted(uids([*findings, late]))
+    assert _lines(path) == []
+    assert (tmp_path / "dead-letter.jsonl.invalid").read_text() == torn + "\n"
+
+
+def test_an_unwritable_dead_letter_store_is_said_plainly_and_the_closure_is_retried(
+        sm: Any, hec: FakeHec, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "state.json"
+    argv = [*SCAN, "--state", str(state), "--sink", "splunk"]
+    assert main([*argv, "--out", str(tmp_path / "1")]) == 0
+    gone = sorted(uids([f for f in _lines(tmp_path / "1" / "findings.ocsf.jsonl")
+                        if f["resources"][0]["name"] == "gone"]))
+
+    _remove(sm, "gone")
+    hec.set_forbidden(code=4)
+    out = tmp_path / "2"
+    out.mkdir()
+    (out / "dead-letter.jsonl").mkdir()   # the store cannot be written, even by root
+    capsys.readouterr()
+    assert main([*argv, "--out", str(out)]) == 5
+    err = capsys.readouterr().err
+    assert "kept in the dead-letter store" not in err and "could NOT be kept" in err
+    assert "Traceback" not in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["delivery"]["lost"] == summary["delivery"]["undelivered"] > 0
+    # The lost closures were not recorded as done: the state still holds the vanished notebook's findings.
+    stored = json.loads(state.read_text())["scopes"]["aws:123456789012:us-east-1"]["findings"]
+    assert set(gone) <= set(stored)
+
+    hec.set_forbidden(False)
+    hec.clear()
+    assert main([*argv, "--out", str(tmp_path / "3")]) == 0
+    closed = [f for f in _lines(tmp_path / "3" / "findings.ocsf.jsonl") if f["activity_id"] == 3]
+    assert sorted(uids(closed)) == gone
+    assert set(gone) <= set(hec.events_by_uid())   # the SIEM got every closure in the end
+
+
+@pytest.mark.parametrize("make", ["file", "under-a-file"])
+def test_an_unwritable_out_stops_before_any_cloud_call(tmp_path: Path, make: str,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[str] = []
+
+    class Counting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            calls.append(self.path)
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    out = blocker if make == "file" else blocker / "out"
+    try:
+        assert main([*SCAN, "--out", str(out)]) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert err.startswith(f"aispm: error: --out {out}: cannot write there") and err.count("\n") == 1
+    assert calls == []
+    assert blocker.read_text() == "x"
+
+
+# ------------------------------------------------------------------ listing windows
+
+
+def test_a_job_that_falls_out_of_the_window_is_carried_over_not_closed(
+        sm: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sm.create_training_job(
+        TrainingJobName="old-job", RoleArn=boto3.client("iam").get_role(RoleName="exec")["Role"]["Arn"],
+        AlgorithmSpecification={"TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/t:1",
+                                "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://bucket/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600})
+    state = tmp_path / "state.json"
+    argv = [*SCAN, "--state", str(state)]
+    assert main([*argv, "--out", str(tmp_path / "1")]) == 0
+    job = sorted(uids([f for f in _lines(tmp_path / "1" / "findings.ocsf.jsonl")
+                       if f["resources"][0]["type"] == "training_job"]))
+    assert job
+
+    # The job still exists but is now outside the window (as after a week of scans, or a lowered window).
+    monkeypatch.setenv("AISPM_JOB_WINDOW_DAYS", "0")
+    assert main([*argv, "--out", str(tmp_path / "2")]) == 0
+    second = _lines(tmp_path / "2" / "findings.ocsf.jsonl")
+    assert not [f for f in second if f["resources"][0]["type"] == "training_job"]   # not listed ...
+    assert [f for f in second if f["activity_id"] == 3] == []                         # ... and not closed
+    summary = json.loads((tmp_path / "2" / "summary.json").read_text())
+    assert summary["carried_over"] == len(job) and summary["findings"]["closed"] == 0
+    stored = json.loads(state.read_text())["scopes"]["aws:123456789012:us-east-1"]["findings"]
+    assert set(job) <= set(stored)
+
+    monkeypatch.setenv("AISPM_JOB_WINDOW_DAYS", "30")   # back in the window: the same findings, still open
+    assert main([*argv, "--out", str(tmp_path / "3")]) == 0
+    third = _lines(tmp_path / "3" / "findings.ocsf.jsonl")
+    assert sorted(uids([f for f in third if f["resources"][0]["type"] == "training_job"])) == job
+    assert [f for f in third if f["activity_id"] == 3] == []
+
+
+def test_first_seen_time_comes_from_the_state_and_a_closure_says_why(
+        sm: Any, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    argv = [*SCAN, "--state", str(state)]
+    assert main([*argv, "--out", str(tmp_path / "1")]) == 0
+    first = {f["finding_info"]["uid"]: f for f in _lines(tmp_path / "1" / "findings.ocsf.jsonl")}
+    config = tmp_path / "policy.yaml"
+    config.write_text("rules:\n  disabled: [AISPM-IAM-005]\n")
+    assert main([*argv, "--config", str(config), "--out", str(tmp_path / "2")]) == 0
+    second = _lines(tmp_path / "2" / "findings.ocsf.jsonl")
+    for f in second:
+        if f["activity_id"] == 1:
+            before = first[f["finding_info"]["uid"]]
+            assert f["finding_info"]["first_seen_time"] == before["finding_info"]["first_seen_time"]
+            assert f["finding_info"]["last_seen_time"] == f["time"] > before["time"] - 1
+    closed = [f for f in second if f["activity_id"] == 3]
+    assert closed and {f["compliance"]["control"] for f in closed} == {"AISPM-IAM-005"}
+    assert {f["status_detail"] for f in closed} == {
+        "The rule no longer applies: AISPM-IAM-005 is disabled by policy."}
+    assert dt.datetime.now(dt.UTC).timestamp() * 1000 >= max(f["time"] for f in closed)
