@@ -1,6 +1,11 @@
 """Which providers have credentials configured, to choose the default ``--provider`` set.
 
-Only cheap, local checks: nothing here may contact a metadata service.
+AWS and Google: cheap, local checks only; nothing here contacts a metadata service.
+Azure: the local hints (environment, an Azure CLI profile) are only a first filter, because
+``DefaultAzureCredential`` accepts many of them without being able to sign in; when a hint
+exists the credential must actually get a Resource Manager token, within
+``AZURE_TOKEN_TIMEOUT`` seconds, for Azure to count as configured. Without any hint no
+credential is built, so no managed-identity endpoint is ever probed by default.
 """
 
 from __future__ import annotations
@@ -23,10 +28,29 @@ def aws_configured() -> bool:
     return shared.is_file() or config.is_file()
 
 
-def azure_configured() -> bool:
+AZURE_TOKEN_TIMEOUT = 10.0
+
+
+def azure_hinted() -> bool:
+    """Whether anything local suggests an Azure credential (environment variables or an Azure CLI profile)."""
     if any(os.environ.get(k) for k in _AZURE_ENV):
         return True
     return (Path.home() / ".azure" / "azureProfile.json").is_file()
+
+
+def azure_configured(timeout: float = AZURE_TOKEN_TIMEOUT) -> bool:
+    """A hint exists and the scan's credential gets a Resource Manager token within ``timeout`` seconds."""
+    if not azure_hinted():
+        return False
+    try:
+        from collectors.azure.arm import current_settings, token_problem
+    except ImportError:
+        return False   # the Azure SDK is not installed: no Azure credential can work
+    try:
+        settings = current_settings()
+    except ValueError:
+        return True    # a malformed AISPM_AZURE_ARM_ENDPOINT: planning names it, rather than Azure silently vanishing
+    return token_problem(settings, timeout=timeout) is None
 
 
 def gcp_configured() -> bool:

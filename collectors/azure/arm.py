@@ -10,8 +10,12 @@ come from the SDK; only ``nextLink`` paging is done here.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import logging
 import os
+import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -19,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from azure.core.exceptions import AzureError, DecodeError
+from azure.core.exceptions import AzureError, ClientAuthenticationError, DecodeError
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import RequestsTransport
@@ -115,11 +119,116 @@ class ReadOnlyPolicy(SansIOHTTPPolicy[Any, Any]):
             raise ReadOnlyViolation(f"refused {method} {request.http_request.url}: the collector is read-only")
 
 
+IDENTITY_LOGGER = "azure.identity"
+
+
+def quiet_identity_logging() -> None:
+    """Keep azure-identity's own warnings off the terminal (unless ``AISPM_DEBUG`` is set).
+
+    A credential chain that gets no token logs a multi-line WARNING block and then raises
+    the same text; aispm reports the raised error itself, as one line
+    (:func:`credential_error_line`), so the logged copy would only repeat it, once per call.
+    """
+    if not os.environ.get("AISPM_DEBUG"):
+        logging.getLogger(IDENTITY_LOGGER).setLevel(logging.ERROR)
+
+
 def default_credential() -> Any:
     """``DefaultAzureCredential``: env, workload identity, managed identity, developer logins, as Azure documents."""
     from azure.identity import DefaultAzureCredential
 
+    quiet_identity_logging()
     return DefaultAzureCredential()
+
+
+_SEE = re.compile(r"(https://\S+?)\.?$")
+_CHAIN_FAILED = re.compile(r"^(\w+) failed to retrieve a token from the included credentials$")
+_SENTENCE_END = re.compile(r"\.(?:\s|$)")
+
+
+def _attempt(line: str) -> str:
+    """``Name: reason`` of one credential tried, cut to the first sentence of its reason, name not repeated."""
+    name, sep, reason = line.partition(": ")
+    if not sep:
+        return line.rstrip(".")
+    reason = reason.removeprefix(name).strip() if reason.startswith(name + " ") else reason
+    reason = _SENTENCE_END.split(reason, maxsplit=1)[0].strip()
+    if len(reason) > 120:
+        reason = reason[:117].rstrip() + "..."
+    return f"{name}: {reason}"
+
+
+def credential_error_line(exc: BaseException, limit: int = 500) -> str:
+    """One line from a credential failure: the chain's verdict, then ``Name: reason`` per credential tried.
+
+    ``DefaultAzureCredential`` raises a multi-line block ("... failed to retrieve a token",
+    "Attempted credentials:", one tab-indented line per credential, a troubleshooting link);
+    every credential tried keeps its name and the first sentence of its reason.
+    """
+    text = str(exc) or type(exc).__name__
+    head: list[str] = []
+    attempts: list[str] = []
+    link = ""
+    in_attempts = False
+    for raw in text.splitlines():
+        line = " ".join(raw.split())
+        if not line:
+            continue
+        if line.startswith("Attempted credentials:"):
+            in_attempts = True
+            rest = line.removeprefix("Attempted credentials:").strip()
+            if rest:
+                attempts.append(rest)
+        elif line.startswith("To mitigate this issue"):
+            match = _SEE.search(line)
+            link = match.group(1) if match else ""
+        elif in_attempts and (raw.startswith("\t") or not attempts):
+            attempts.append(line)
+        elif in_attempts:
+            attempts[-1] += " " + line
+        else:
+            head.append(line)
+    out = _CHAIN_FAILED.sub(r"\1 tried", " ".join(head).rstrip(".")) or type(exc).__name__
+    if attempts:
+        out += ": " + "; ".join(_attempt(a) for a in attempts)
+    if link and len(out) + len(link) + 7 <= limit:
+        out += f" (see {link})"
+    return out if len(out) <= limit else out[:limit - 3].rstrip() + "..."
+
+
+def token_problem(settings: ArmSettings | None = None, timeout: float | None = None) -> str | None:
+    """None when the scan's credential gets a token for the Resource Manager scope; otherwise one line why not.
+
+    ``settings`` defaults to :func:`current_settings` (the environment and any ``arm_overrides``);
+    ``timeout`` (seconds) bounds the attempt, which then runs on a daemon thread. A credential
+    built here is closed afterwards.
+    """
+    settings = settings or current_settings()
+    built = settings.credential is None
+    outcome: list[str | None] = []
+
+    def attempt() -> None:
+        credential: Any = None
+        try:
+            credential = settings.credential or default_credential()
+            credential.get_token(settings.scope)
+            outcome.append(None)
+        except Exception as exc:  # noqa: BLE001 - any failure to get a token means "not usable", in one line
+            outcome.append(credential_error_line(exc))
+        finally:
+            if built and credential is not None and hasattr(credential, "close"):
+                with contextlib.suppress(Exception):   # closing a probe credential is best effort
+                    credential.close()
+
+    if timeout is None:
+        attempt()
+    else:
+        worker = threading.Thread(target=attempt, name="aispm-azure-token", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if not outcome:
+            return f"no Azure token within {timeout:g} s"
+    return outcome[0]
 
 
 def make_client(settings: ArmSettings, credential: Any, subscription_id: str = "") -> MachineLearningServicesMgmtClient:
@@ -162,6 +271,8 @@ class Arm:
         except DecodeError as exc:
             # Its message quotes the body; never copy response content into an error.
             raise ArmCallError(f"{operation}: malformed JSON in the response") from exc
+        except ClientAuthenticationError as exc:
+            raise ArmCallError(f"{operation}: no Azure token: {credential_error_line(exc)}") from exc
         except (AzureError, ReadOnlyViolation) as exc:
             raise ArmCallError(f"{operation}: {one_line(exc)}") from exc
         if response.status_code >= 400:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from collectors.azure.arm import (
@@ -21,9 +21,11 @@ from collectors.azure.arm import (
     Arm,
     ArmCallError,
     ArmSettings,
+    credential_error_line,
     current_settings,
     default_credential,
     make_client,
+    token_problem,
 )
 from collectors.azure.principals import IDENTITY_BEARING, principals
 from collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit
@@ -46,17 +48,35 @@ class AzureCollector:
     _credential: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def _client(self, subscription_id: str = "") -> Any:
-        """A client per subscription unit; one credential (and its token cache) for the whole scan."""
+    def _shared_credential(self) -> Any:
         with self._lock:
             if self._credential is None:
                 self._credential = self.settings.credential or default_credential()
-        return make_client(self.settings, self._credential, subscription_id)
+            return self._credential
+
+    def _client(self, subscription_id: str = "") -> Any:
+        """A client per subscription unit; one credential (and its token cache) for the whole scan."""
+        return make_client(self.settings, self._shared_credential(), subscription_id)
+
+    def credential_problem(self) -> str | None:
+        """None when the scan's credential gets a Resource Manager token; otherwise one line why not."""
+        try:
+            credential = self._shared_credential()
+        except Exception as exc:  # noqa: BLE001 - e.g. a credential environment azure-identity refuses
+            return credential_error_line(exc)
+        return token_problem(replace(self.settings, credential=credential))
 
     # ------------------------------------------------------------------ plan
 
     def plan(self) -> tuple[list[ScopeUnit], list[ScopeError]]:
-        """The requested subscriptions, or every Enabled one the credential can list."""
+        """The requested subscriptions, or every Enabled one the credential can list.
+
+        The credential is tried first: without a token no subscription can be read, and the
+        failure is one plan error for the provider instead of one per call and subscription.
+        """
+        problem = self.credential_problem()
+        if problem:
+            return [], [ScopeError(provider="azure", scope="azure", error=f"cannot get an Azure token: {problem}")]
         if self.subscriptions:
             ids = list(dict.fromkeys(s.strip() for s in self.subscriptions if s.strip()))
             return [self._unit(s) for s in ids], []
