@@ -1,8 +1,18 @@
 """OCSF finding -> AWS Security Finding Format (ASFF ``2018-10-08``), as a pure function.
 
-The finding's own fields only: never ``Workflow``, ``Note`` or ``UserDefinedFields``,
-which belong to the analysts working the finding in Security Hub (a re-import
-must not overwrite their triage).
+The finding's own fields only. ``Note`` and ``UserDefinedFields`` are never set,
+and ``Workflow`` only on a suppressed failing finding (OCSF ``status_id`` 3):
+``{"Status": "SUPPRESSED"}``, which Security Hub applies when the finding is new
+(the ``securityhub`` sink sets it on an existing finding with BatchUpdateFindings,
+see ``suppression_note``). Everything else in the workflow belongs to the
+analysts working the finding in Security Hub; a re-import must not overwrite
+their triage.
+
+Severity (contract v1.1): a PASSED finding is ``INFORMATIONAL``; a FAILED one takes
+its label from the OCSF ``severity_id``. ``Original`` is the rule's own severity
+after policy overrides (``unmapped.rule_severity``, or the OCSF ``severity`` text
+when a finding does not carry it), the same in ``Severity`` and
+``FindingProviderFields.Severity``.
 """
 
 from __future__ import annotations
@@ -21,6 +31,10 @@ ASFF_RESOURCE_TYPES: dict[tuple[str, str], str] = {
 }
 _LABELS = {1: "INFORMATIONAL", 2: "LOW", 3: "MEDIUM", 4: "HIGH", 5: "CRITICAL"}
 _CLOSED_ACTIVITY = 3
+_SUPPRESSED_STATUS = 3
+SUPPRESSED = "SUPPRESSED"
+NOTE_AUTHOR = "aispm"
+MAX_NOTE_CHARS = 512
 
 
 def iso(ms: int) -> str:
@@ -61,6 +75,31 @@ def _other(finding: dict[str, Any], res: dict[str, Any]) -> dict[str, str]:
         rendered = value if isinstance(value, str) else json.dumps(value, default=str)
         details.setdefault(_text(key, 128), rendered)
     return {k: _text(v, 1024) for k, v in details.items() if v}
+
+
+def is_suppressed(finding: dict[str, Any]) -> bool:
+    """A failing finding a policy suppression covers (OCSF ``status_id`` 3, compliance ``Fail``), not closed."""
+    return (finding.get("status_id") == _SUPPRESSED_STATUS
+            and (finding.get("compliance") or {}).get("status") == "Fail"
+            and finding.get("activity_id") != _CLOSED_ACTIVITY)
+
+
+def suppression_note(finding: dict[str, Any]) -> str:
+    """The ``Note.Text`` for a suppressed finding: its ``status_detail``, which carries the justification."""
+    return _text(finding.get("status_detail"), MAX_NOTE_CHARS) or "Suppressed by the aispm policy file"
+
+
+def severity(finding: dict[str, Any]) -> dict[str, str]:
+    """ASFF Severity: INFORMATIONAL for a Pass, else from ``severity_id``; Original the rule's severity."""
+    passed = (finding.get("compliance") or {}).get("status") == "Pass"
+    try:
+        severity_id = int(finding.get("severity_id") or 1)
+    except (TypeError, ValueError):
+        severity_id = 1
+    label = "INFORMATIONAL" if passed else _LABELS.get(severity_id, "INFORMATIONAL")
+    rule_severity = (finding.get("unmapped") or {}).get("rule_severity")
+    original = str(rule_severity) if rule_severity else str(finding.get("severity", ""))
+    return {"Label": label, "Original": original}
 
 
 def resource(finding: dict[str, Any], region: str) -> dict[str, Any]:
@@ -106,10 +145,10 @@ def to_asff(finding: dict[str, Any], *, product: str, account: str, region: str,
         "aispm/Standards": _text(", ".join(compliance.get("standards") or []), 1024),
     }
     category = str((info.get("types") or ["AI Security Posture"])[0]).split("/")[0]
-    severity = {"Label": _LABELS.get(int(finding.get("severity_id") or 1), "INFORMATIONAL"),
-                "Original": str(finding.get("severity", ""))}
+    sev = severity(finding)
+    product_fields["aispm/RuleSeverity"] = sev["Original"]
     types = [f"{TYPE_PREFIX}/{category}"]
-    return {
+    asff: dict[str, Any] = {
         "SchemaVersion": SCHEMA_VERSION,
         "Id": str(info.get("uid", "")),
         "ProductArn": product,
@@ -119,9 +158,9 @@ def to_asff(finding: dict[str, Any], *, product: str, account: str, region: str,
         "CreatedAt": observed,
         "UpdatedAt": updated,
         "LastObservedAt": observed,
-        "Severity": severity,
+        "Severity": sev,
         # Security Hub applies later Severity and Types changes of a provider only through these.
-        "FindingProviderFields": {"Severity": dict(severity), "Types": list(types)},
+        "FindingProviderFields": {"Severity": dict(sev), "Types": list(types)},
         "Title": _text(info.get("title"), 256),
         "Description": _text(info.get("desc") or info.get("title"), 1024),
         "Remediation": {"Recommendation": recommendation},
@@ -134,6 +173,9 @@ def to_asff(finding: dict[str, Any], *, product: str, account: str, region: str,
         "Resources": [resource(finding, region)] if finding.get("resources") else [],
         "RecordState": "ARCHIVED" if finding.get("activity_id") == _CLOSED_ACTIVITY else "ACTIVE",
     }
+    if is_suppressed(finding):
+        asff["Workflow"] = {"Status": SUPPRESSED}  # taken by Security Hub for a new finding only
+    return asff
 
 
 def size(asff: dict[str, Any]) -> int:
