@@ -8,26 +8,66 @@ product ARN, Security Hub accepts a finding only from the account named in its
 setting, into the caller's (aggregation) account. Findings of Azure and GCP
 assets go to the caller's account in the aggregation region (default: the
 session's region). Calls carry at most 100 findings, each at most 240 KB, at
-most 10 calls a second; findings Security Hub reports as failed are retried,
-then returned as undelivered.
+most 10 calls a second.
+
+Giving up in time: botocore makes at most ``AISPM_SECURITYHUB_SDK_MAX_ATTEMPTS``
+tries of one call (standard retry mode); a call that is still throttled (or
+failed on a server or connection error), and findings Security Hub reports in
+``FailedFindings``, are tried again up to ``AISPM_SECURITYHUB_MAX_ATTEMPTS``
+times, for at most ``AISPM_SECURITYHUB_MAX_RETRY_SECONDS`` per batch. With a
+deadline for the whole delivery (``AISPM_SECURITYHUB_DEADLINE_SECONDS``, or
+``set_deadline`` from a Lambda handler that knows its remaining time), no call
+starts once less than ``AISPM_SECURITYHUB_DEADLINE_MARGIN_SECONDS`` remain: the
+rest is returned as undelivered at once, for the dead-letter store.
+
+Suppressed findings (contract v1.1): a suppressed failing finding is imported
+with ``Workflow.Status`` ``SUPPRESSED``, which Security Hub applies only to a new
+finding. After the import the sink reads those findings back (``GetFindings``
+filtered by their Ids, 20 at a time) and, for each whose workflow is not yet
+``SUPPRESSED``, sets it with ``BatchUpdateFindings`` and a ``Note`` holding the
+justification, written by ``aispm``. Nothing else of the workflow is ever sent.
+A finding whose suppression could not be read or set is returned as undelivered
+(replaying it repeats both steps, which is harmless).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sinks.asff import MAX_FINDING_BYTES, iso, product_arn, size, to_asff
+from sinks.asff import (
+    MAX_FINDING_BYTES,
+    NOTE_AUTHOR,
+    SUPPRESSED,
+    is_suppressed,
+    iso,
+    product_arn,
+    size,
+    suppression_note,
+    to_asff,
+)
 from sinks.base import Batch, DeliveryReport, Undelivered
 from sinks.errors import settings_error
 from sinks.retry import Backoff, RateLimiter
 
-MAX_PER_CALL = 100
+MAX_PER_CALL = 100          # BatchImportFindings and BatchUpdateFindings
+MAX_FILTER_VALUES = 20      # GetFindings: values per filter attribute
+GET_FINDINGS_RATE = 3.0     # GetFindings calls per second (its documented rate limit)
+
+# Error codes that mean "slow down" or "try again": worth another try within the retry budget.
+_RETRYABLE_CODES = frozenset({
+    "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
+    "RequestLimitExceeded", "RequestThrottled", "RequestThrottledException", "SlowDown",
+    "LimitExceededException", "InternalException", "InternalFailure", "InternalServerError",
+    "ServiceUnavailable", "ServiceUnavailableException",
+})
 
 
 class SecurityHubSettings(BaseSettings):
@@ -37,8 +77,13 @@ class SecurityHubSettings(BaseSettings):
     role_name: str | None = Field(default=None, description="role assumed in each finding's own account")
     external_id: str | None = None
     rate: float = Field(default=10.0, gt=0, description="BatchImportFindings calls per second")
-    max_attempts: int = Field(default=3, ge=1, description="tries for findings reported in FailedFindings")
+    max_attempts: int = Field(default=3, ge=1, description="tries of a batch that is throttled, fails on a "
+                                                           "server error, or has findings in FailedFindings")
     retry_base_seconds: float = Field(default=0.5, ge=0)
+    max_retry_seconds: float = Field(default=20.0, ge=0, description="time one batch may spend on retries")
+    sdk_max_attempts: int = Field(default=3, ge=1, description="botocore's tries of one call, the first included")
+    deadline_seconds: float | None = Field(default=None, gt=0, description="time budget of one delivery")
+    deadline_margin_seconds: float = Field(default=5.0, ge=0, description="no call starts closer to the deadline")
 
 
 @dataclass
@@ -55,10 +100,43 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
+def _error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str((response.get("Error") or {}).get("Code", ""))
+    return ""
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Throttling, a server error or a dropped connection: another try may succeed."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return True
+    code = _error_code(exc)
+    if code in _RETRYABLE_CODES:
+        return True
+    response = getattr(exc, "response", None)
+    status = ((response or {}).get("ResponseMetadata") or {}).get("HTTPStatusCode") if isinstance(
+        response, dict) else None
+    return isinstance(status, int) and status >= 500
+
+
+def sdk_config(max_attempts: int) -> Any:
+    """The shared client settings with botocore's own retries capped (standard mode, attempts in total)."""
+    from botocore.config import Config
+
+    from sinks.aws import client_config
+
+    return client_config().merge(Config(retries={"mode": "standard", "total_max_attempts": max_attempts}))
+
+
 class SecurityHubSink:
     name = "securityhub"
 
-    def __init__(self, settings: SecurityHubSettings | None = None, session: Any = None) -> None:
+    def __init__(self, settings: SecurityHubSettings | None = None, session: Any = None, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         try:
             self.settings = settings or SecurityHubSettings()
         except ValidationError as exc:
@@ -68,10 +146,21 @@ class SecurityHubSink:
         self._sessions: dict[str, Any] = {}
         self._caller = ""
         self._partition = "aws"
-        self._limiter = RateLimiter(self.settings.rate)
+        self._clock, self._sleep = clock, sleep
+        self._limiter = RateLimiter(self.settings.rate, clock=clock, sleep=sleep)
+        self._lookup_limiter = RateLimiter(GET_FINDINGS_RATE, clock=clock, sleep=sleep)
         self._backoff = Backoff(base=self.settings.retry_base_seconds, cap=10.0,
-                                attempts=self.settings.max_attempts)
-        self.calls = 0  # BatchImportFindings calls made, for tests and benchmarks
+                                attempts=self.settings.max_attempts, sleep=sleep)
+        self._deadline_at: float | None = None  # set_deadline, on the sink's clock
+        self._deadline: float | None = None     # this delivery's
+        self.calls = 0    # BatchImportFindings calls made, for tests and benchmarks
+        self.lookups = 0  # GetFindings calls
+        self.updates = 0  # BatchUpdateFindings calls
+
+    def set_deadline(self, at: float | None) -> None:
+        """Deliveries end by ``at`` (the sink's clock, ``time.monotonic`` by default), e.g. from a Lambda's
+        remaining time; the earlier of it and ``AISPM_SECURITYHUB_DEADLINE_SECONDS`` applies."""
+        self._deadline_at = at
 
     @property
     def session(self) -> Any:
@@ -103,19 +192,35 @@ class SecurityHubSink:
                 aws_session_token=creds["SessionToken"], region_name=self.session.region_name)
         return self._sessions[account]
 
-    def _client(self, region: str, account: str = "") -> Any:
-        key = (account or self._caller, region)
+    def client(self, region: str, account: str = "") -> Any:
+        """The Security Hub client of ``region`` in ``account`` (default: the caller's), made once."""
+        key = ("" if account in ("", self._caller) else account, region)
         if key not in self._clients:
-            from sinks.aws import client_config
-
-            self._clients[key] = self._session_in(account).client("securityhub", region_name=region,
-                                                                  config=client_config())
+            self._clients[key] = self._session_in(account).client(
+                "securityhub", region_name=region, config=sdk_config(self.settings.sdk_max_attempts))
         return self._clients[key]
 
+    # ------------------------------------------------------------ deadline
+    def _remaining(self) -> float | None:
+        return None if self._deadline is None else self._deadline - self._clock()
+
+    def _out_of_time(self, wait: float = 0.0) -> bool:
+        """True when a call started after ``wait`` more seconds would come too close to the deadline."""
+        remaining = self._remaining()
+        return remaining is not None and remaining - wait < self.settings.deadline_margin_seconds
+
+    def _deadline_reason(self, what: str) -> str:
+        return f"{what}: the delivery deadline was near, nothing more was sent to Security Hub (kept for replay)"
+
+    # ------------------------------------------------------------ delivery
     def deliver(self, batch: Batch) -> DeliveryReport:
         report = DeliveryReport(sink=self.name)
         if not batch.findings:
             return report
+        started = self._clock()
+        budget = self.settings.deadline_seconds
+        candidates = [t for t in (self._deadline_at, started + budget if budget else None) if t is not None]
+        self._deadline = min(candidates) if candidates else None
         try:
             identity = self.session.client("sts").get_caller_identity()
             caller = self._caller = str(identity["Account"])
@@ -138,8 +243,14 @@ class SecurityHubSink:
             account = str((cloud.get("account") or {}).get("uid", "")) if is_aws else caller
             if account != caller and not self.settings.role_name:
                 account = caller  # no way into the finding's own account: the caller's account aggregates
-            asff = to_asff(finding, product=product_arn(region, account), account=account, region=region,
-                           updated=updated)
+            try:
+                asff = to_asff(finding, product=product_arn(region, account), account=account, region=region,
+                               updated=updated)
+            except Exception as exc:  # noqa: BLE001 - one malformed finding costs only itself
+                report.undelivered.append(Undelivered(
+                    self.name, f"cannot convert the finding to ASFF: {type(exc).__name__}: {_one_line(exc)}",
+                    finding))
+                continue
             if size(asff) > MAX_FINDING_BYTES:
                 report.undelivered.append(Undelivered(
                     self.name, f"ASFF finding is {size(asff)} bytes, over the 240 KB limit", finding))
@@ -147,33 +258,155 @@ class SecurityHubSink:
             groups[(account, region)].append(_Item(finding, asff))
         for (account, region), items in groups.items():
             for start in range(0, len(items), MAX_PER_CALL):
-                self._import(account, region, items[start:start + MAX_PER_CALL], report)
+                chunk = items[start:start + MAX_PER_CALL]
+                if self._out_of_time():
+                    self._fail(report, chunk, self._deadline_reason("not imported"))
+                    continue
+                imported = self._import(account, region, chunk, report)
+                suppressed = [i for i in imported if is_suppressed(i.finding)]
+                failed = self._suppress(account, region, suppressed, report) if suppressed else 0
+                report.delivered += len(imported) - failed
         return report
 
-    def _import(self, account: str, region: str, items: list[_Item], report: DeliveryReport) -> None:
+    def _fail(self, report: DeliveryReport, items: Iterable[_Item], reason: str) -> int:
+        before = len(report.undelivered)
+        report.undelivered.extend(Undelivered(self.name, reason, i.finding) for i in items)
+        return len(report.undelivered) - before
+
+    # -------------------------------------------------------------- import
+    def _import(self, account: str, region: str, items: list[_Item], report: DeliveryReport) -> list[_Item]:
+        """Import with bounded retries; returns what Security Hub accepted, reports the rest as undelivered."""
+        s = self.settings
         pending = {item.asff["Id"]: item for item in items}
+        imported: list[_Item] = []
         reasons: dict[str, str] = {}
-        for attempt in range(1, self.settings.max_attempts + 1):
+        started = self._clock()
+        attempt = 0
+        why_stopped = ""
+        while True:
+            attempt += 1
             self._limiter.acquire()
             self.calls += 1
             try:
-                client = self._client(region, account)
+                client = self.client(region, account)
                 answer = client.batch_import_findings(Findings=[i.asff for i in pending.values()])
             except _NoAccess as exc:
-                report.undelivered.extend(Undelivered(self.name, str(exc), i.finding) for i in pending.values())
-                return
-            except Exception as exc:  # noqa: BLE001 - botocore already retried throttling; report the rest
+                self._fail(report, pending.values(), str(exc))
+                return imported
+            except Exception as exc:  # noqa: BLE001 - botocore already retried; ours are bounded below
                 reason = f"BatchImportFindings in {account}/{region} failed: {_one_line(exc)}"
-                report.undelivered.extend(Undelivered(self.name, reason, i.finding) for i in pending.values())
-                return
-            failed = {f.get("Id", ""): f for f in answer.get("FailedFindings", [])}
-            report.delivered += sum(1 for uid in pending if uid not in failed)
-            pending = {uid: item for uid, item in pending.items() if uid in failed}
-            reasons = {uid: f"Security Hub refused the finding in {region}: {f.get('ErrorCode', '')} "
-                            f"{f.get('ErrorMessage', '')}".strip() for uid, f in failed.items()}
-            if not pending:
-                return
-            if attempt < self.settings.max_attempts:
-                self._backoff.wait(attempt)
-        report.undelivered.extend(Undelivered(self.name, reasons.get(uid, "refused"), item.finding)
-                                  for uid, item in pending.items())
+                if not _retryable(exc):
+                    self._fail(report, pending.values(), reason)
+                    return imported
+                reasons = dict.fromkeys(pending, reason)
+            else:
+                failed = {f.get("Id", ""): f for f in answer.get("FailedFindings", [])}
+                imported.extend(item for uid, item in pending.items() if uid not in failed)
+                pending = {uid: item for uid, item in pending.items() if uid in failed}
+                reasons = {uid: f"Security Hub refused the finding in {region}: {f.get('ErrorCode', '')} "
+                                f"{f.get('ErrorMessage', '')}".strip() for uid, f in failed.items()}
+                if not pending:
+                    return imported
+            if attempt >= s.max_attempts:
+                why_stopped = f"gave up after {attempt} attempts"
+                break
+            delay = self._backoff.delay(attempt)
+            spent = self._clock() - started
+            if spent + delay > s.max_retry_seconds:
+                why_stopped = (f"gave up after {attempt} attempts in {spent:.1f}s "
+                               f"(AISPM_SECURITYHUB_MAX_RETRY_SECONDS={s.max_retry_seconds:g})")
+                break
+            if self._out_of_time(delay):
+                why_stopped = f"gave up after {attempt} attempts: the delivery deadline was near"
+                break
+            self._sleep(delay)
+        for uid, item in pending.items():
+            report.undelivered.append(Undelivered(self.name, f"{reasons.get(uid, 'refused')}; {why_stopped}",
+                                                  item.finding))
+        return imported
+
+    # ---------------------------------------------------------- suppression
+    def _suppress(self, account: str, region: str, items: list[_Item], report: DeliveryReport) -> int:
+        """Set ``SUPPRESSED`` on imported suppressed findings whose workflow is not that yet.
+
+        Returns how many of ``items`` are reported undelivered (their suppression could not be read or set).
+        """
+        failed = 0
+        product = items[0].asff["ProductArn"]
+        by_id = {i.asff["Id"]: i for i in items}
+        status: dict[str, str] = {}
+        ids = list(by_id)
+        for start in range(0, len(ids), MAX_FILTER_VALUES):
+            chunk = ids[start:start + MAX_FILTER_VALUES]
+            if self._out_of_time():
+                failed += self._fail(report, (by_id[i] for i in chunk),
+                                     self._deadline_reason("imported, but its suppression was not checked"))
+                for uid in chunk:
+                    by_id.pop(uid)
+                continue
+            try:
+                status.update(self._workflow_status(account, region, product, chunk))
+            except Exception as exc:  # noqa: BLE001 - replaying the findings repeats the check
+                reason = (f"imported, but its workflow could not be read (GetFindings in {account}/{region}): "
+                          f"{_one_line(exc)}")
+                failed += self._fail(report, (by_id[i] for i in chunk), reason)
+                for uid in chunk:
+                    by_id.pop(uid)
+        # Found and not suppressed yet: an existing finding, whose workflow the import did not change.
+        # Not found: new, so the import's Workflow applied.
+        to_update: dict[str, list[_Item]] = defaultdict(list)
+        for uid, item in by_id.items():
+            if uid in status and status[uid] != SUPPRESSED:
+                to_update[suppression_note(item.finding)].append(item)
+        for note, group in to_update.items():
+            for start in range(0, len(group), MAX_PER_CALL):
+                failed += self._update(account, region, note, group[start:start + MAX_PER_CALL], report)
+        return failed
+
+    def _workflow_status(self, account: str, region: str, product: str, ids: list[str]) -> dict[str, str]:
+        """Id -> Workflow.Status of those of ``ids`` that Security Hub holds under ``product``."""
+        wanted = set(ids)
+        filters = {"Id": [{"Value": uid, "Comparison": "EQUALS"} for uid in ids],
+                   "ProductArn": [{"Value": product, "Comparison": "EQUALS"}]}
+        kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
+        out: dict[str, str] = {}
+        while True:
+            self._lookup_limiter.acquire()
+            self.lookups += 1
+            page = self.client(region, account).get_findings(**kwargs)
+            for f in page.get("Findings", []):
+                uid = f.get("Id")
+                if uid in wanted and f.get("ProductArn") == product:  # never trust a filter blindly
+                    out[uid] = str((f.get("Workflow") or {}).get("Status") or "NEW")
+            token = page.get("NextToken")
+            if not token or wanted <= set(out):
+                return out
+            if self._out_of_time():
+                raise TimeoutError("the delivery deadline was near")
+            kwargs["NextToken"] = token
+
+    def _update(self, account: str, region: str, note: str, items: list[_Item], report: DeliveryReport) -> int:
+        if self._out_of_time():
+            return self._fail(report, items, self._deadline_reason("imported, but not yet suppressed"))
+        self._limiter.acquire()
+        self.updates += 1
+        try:
+            answer = self.client(region, account).batch_update_findings(
+                FindingIdentifiers=[{"Id": i.asff["Id"], "ProductArn": i.asff["ProductArn"]} for i in items],
+                Workflow={"Status": SUPPRESSED},
+                Note={"Text": note, "UpdatedBy": NOTE_AUTHOR},
+            )
+        except Exception as exc:  # noqa: BLE001 - replaying the findings repeats the update
+            reason = (f"imported, but BatchUpdateFindings in {account}/{region} could not suppress it: "
+                      f"{_one_line(exc)}")
+            return self._fail(report, items, reason)
+        unprocessed = {str((u.get("FindingIdentifier") or {}).get("Id", "")): u
+                       for u in answer.get("UnprocessedFindings", [])}
+        failed = 0
+        for item in items:
+            u = unprocessed.get(item.asff["Id"])
+            if u is not None:
+                reason = (f"imported, but Security Hub did not suppress it: {u.get('ErrorCode', '')} "
+                          f"{u.get('ErrorMessage', '')}").strip()
+                failed += self._fail(report, [item], reason)
+        return failed
