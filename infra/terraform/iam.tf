@@ -31,6 +31,12 @@ locals {
 
   s3_via_service = "s3.${local.region}.amazonaws.com"
   run_results    = "${aws_s3_bucket.results.arn}/runs/*"
+
+  # Each AWS finding is imported into its own region (sinks/securityhub.py): every region's default product and hub,
+  # or only the aggregation region when securityhub_region is set.
+  securityhub_region  = var.securityhub_region == "" ? "*" : var.securityhub_region
+  securityhub_product = "arn:${local.partition}:securityhub:${local.securityhub_region}:${local.account_id}:product/${local.account_id}/default"
+  securityhub_hub     = "arn:${local.partition}:securityhub:${local.securityhub_region}:${local.account_id}:hub/default"
 }
 
 data "aws_iam_policy_document" "lambda_trust" {
@@ -96,6 +102,17 @@ data "aws_iam_policy_document" "collector" {
     sid       = "AssumeMemberRole"
     actions   = ["sts:AssumeRole"]
     resources = ["arn:${local.partition}:iam::*:role/${var.member_role_name}"]
+
+    # Only roles of the Organization's accounts when organization_id is set.
+    dynamic "condition" {
+      for_each = var.organization_id == "" ? [] : [var.organization_id]
+
+      content {
+        test     = "StringEquals"
+        variable = "aws:ResourceOrgID"
+        values   = [condition.value]
+      }
+    }
   }
 
   statement {
@@ -106,7 +123,7 @@ data "aws_iam_policy_document" "collector" {
 
   statement {
     sid       = "EncryptRunResults"
-    actions   = ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"]
+    actions   = ["kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
 
     condition {
@@ -163,7 +180,7 @@ data "aws_iam_policy_document" "collect_azure" {
 
   statement {
     sid       = "EncryptRunResults"
-    actions   = ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"]
+    actions   = ["kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
 
     condition {
@@ -221,7 +238,7 @@ data "aws_iam_policy_document" "collect_gcp" {
 
   statement {
     sid       = "EncryptRunResults"
-    actions   = ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"]
+    actions   = ["kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
 
     condition {
@@ -278,19 +295,21 @@ data "aws_iam_policy_document" "delivery" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["runs/*", "state/*"]
+      values   = ["runs/*"]
     }
   }
 
   statement {
-    sid       = "ReadWriteRunResultsAndStateOverflow"
+    sid       = "ReadWriteRunResults"
     actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = [local.run_results, "${aws_s3_bucket.results.arn}/state/*"]
+    resources = [local.run_results]
   }
 
+  # S3 PutObject and SQS SendMessage need GenerateDataKey; S3 GetObject, SQS SendMessage and ReceiveMessage and
+  # DynamoDB reads and writes need Decrypt. Nothing calls kms:Encrypt.
   statement {
     sid       = "UseKeyForBucketTableQueue"
-    actions   = ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"]
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
     resources = [aws_kms_key.this.arn]
 
     condition {
@@ -304,35 +323,31 @@ data "aws_iam_policy_document" "delivery" {
     }
   }
 
+  # sinks/state.py: BatchGetItem to load, PutItem (conditional) to save, DeleteItem for replaced chunks.
   statement {
-    sid = "FindingState"
-    actions = [
-      "dynamodb:GetItem",
-      "dynamodb:BatchGetItem",
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:DeleteItem",
-      "dynamodb:BatchWriteItem",
-    ]
+    sid       = "FindingState"
+    actions   = ["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.state.arn]
   }
 
+  # SendMessageBatch, ReceiveMessage, DeleteMessageBatch (sinks/deadletter.py), queue depth (replay).
   statement {
-    sid = "DeadLetterQueue"
-    actions = [
-      "sqs:SendMessage",
-      "sqs:ReceiveMessage",
-      "sqs:DeleteMessage",
-      "sqs:ChangeMessageVisibility",
-      "sqs:GetQueueAttributes",
-    ]
+    sid       = "DeadLetterQueue"
+    actions   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
     resources = [aws_sqs_queue.dead_letter.arn]
   }
 
   statement {
     sid       = "ImportFindings"
     actions   = ["securityhub:BatchImportFindings"]
-    resources = ["arn:${local.partition}:securityhub:${local.region}:${local.account_id}:product/${local.account_id}/default"]
+    resources = [local.securityhub_product]
+  }
+
+  # Reads and workflow updates of this account's findings (the sink's handling of suppressed findings).
+  statement {
+    sid       = "UpdateFindings"
+    actions   = ["securityhub:GetFindings", "securityhub:BatchUpdateFindings"]
+    resources = [local.securityhub_hub]
   }
 
   dynamic "statement" {

@@ -44,6 +44,7 @@ resource "aws_lambda_function" "this" {
   environment {
     variables = merge(
       local.common_environment,
+      each.value.environment,
       { for k, v in { AISPM_PROVIDER = each.value.provider } : k => v if v != null },
     )
   }

@@ -27,6 +27,7 @@ locals {
       memory      = 512
       storage     = 512
       reserved    = var.reserve_concurrency ? 1 : -1
+      environment = {}
     }
     collect-aws = {
       description = "aispm - collects one AWS scan unit (account x region)"
@@ -37,6 +38,7 @@ locals {
       memory      = 1024
       storage     = 512
       reserved    = var.reserve_concurrency ? var.max_concurrency : -1
+      environment = {}
     }
     collect-azure = {
       description = "aispm - collects one Azure scan unit (subscription)"
@@ -47,6 +49,7 @@ locals {
       memory      = 1024
       storage     = 512
       reserved    = var.reserve_concurrency ? var.max_concurrency : -1
+      environment = {}
     }
     collect-gcp = {
       description = "aispm - collects one Google Cloud scan unit (project)"
@@ -57,6 +60,7 @@ locals {
       memory      = 1792 # one full vCPU: importing google.cloud.aiplatform_v1 builds every service's descriptors
       storage     = 512
       reserved    = var.reserve_concurrency ? var.max_concurrency : -1
+      environment = {}
     }
     deliver = {
       description = "aispm - merges the run's units, delivers findings to the sinks, reconciles finding state"
@@ -67,6 +71,7 @@ locals {
       memory      = 1024
       storage     = 2048
       reserved    = var.reserve_concurrency ? 1 : -1
+      environment = local.delivery_environment
     }
     replay = {
       description = "aispm - re-delivers what is in the dead-letter queue and deletes what was delivered"
@@ -77,7 +82,13 @@ locals {
       memory      = 512
       storage     = 512
       reserved    = var.reserve_concurrency ? 1 : -1
+      environment = local.delivery_environment
     }
+  }
+
+  # Deliver and replay only (the Security Hub sink); empty: each finding's own region.
+  delivery_environment = {
+    AISPM_SECURITYHUB_REGION = var.securityhub_region
   }
 
   common_environment = {

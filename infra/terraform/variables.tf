@@ -74,6 +74,17 @@ variable "scan_organization" {
   default     = false
 }
 
+variable "organization_id" {
+  description = "Id of the AWS Organization (o-...) whose member roles the collector may assume (sts:AssumeRole is then conditioned on aws:ResourceOrgID); empty: no Organization condition."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^(o-[a-z0-9]{10,32})?$", var.organization_id))
+    error_message = "organization_id must be empty or an Organization id (o-...)."
+  }
+}
+
 variable "member_role_name" {
   description = "Name of the read-only role (infra/member-role.yaml) the collector assumes in member accounts."
   type        = string
@@ -93,6 +104,17 @@ variable "external_id_secret_arn" {
   validation {
     condition     = can(regex("^(|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\\d{12}:secret:.+)$", var.external_id_secret_arn))
     error_message = "external_id_secret_arn must be empty or a full Secrets Manager secret ARN."
+  }
+}
+
+variable "securityhub_region" {
+  description = "Security Hub aggregation region: every finding is imported there (AISPM_SECURITYHUB_REGION) and BatchImportFindings is allowed there only. Empty: each AWS finding goes to its own region, Azure and Google Cloud findings to the deployment region."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([a-z]{2}(-[a-z]+)+-\\d+)?$", var.securityhub_region))
+    error_message = "securityhub_region must be empty or a region name."
   }
 }
 

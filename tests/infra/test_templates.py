@@ -19,6 +19,8 @@ import hcl2
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from tests.infra.aws_calls import SERVICES, Call, Graph, graph
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"
 MEMBER_ROLE_PATH = REPO / "infra" / "member-role.yaml"
@@ -62,6 +64,7 @@ PARAM_MAP = {
     "ReserveConcurrency": "reserve_concurrency",
     "Regions": "regions",
     "ScanOrganization": "scan_organization",
+    "OrganizationId": "organization_id",
     "MemberRoleName": "member_role_name",
     "ExternalIdSecretArn": "external_id_secret_arn",
     "SplunkHecUrl": "splunk_hec_url",
@@ -69,6 +72,7 @@ PARAM_MAP = {
     "SplunkIndex": "splunk_index",
     "SplunkAck": "splunk_ack",
     "Sinks": "sinks",
+    "SecurityHubRegion": "securityhub_region",
     "AzureCredentialsSecretArn": "azure_credentials_secret_arn",
     "AzureSubscriptions": "azure_subscriptions",
     "GcpWifConfigSecretArn": "gcp_wif_config_secret_arn",
@@ -316,7 +320,7 @@ def _collector_action_allowed(action: str, st: dict) -> bool:
         return res == ["arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"]
     if action == "s3:PutObject":
         return res == ["${ResultsBucket.Arn}/runs/*"]
-    if action in {"kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"}:
+    if action == "kms:GenerateDataKey":  # SSE-KMS PutObject; the collectors read nothing back
         return res == ["${EncryptionKey.Arn}"] and via_services(st) == {"s3.${AWS::Region}.amazonaws.com"}
     if action in {"logs:CreateLogStream", "logs:PutLogEvents"}:
         return all(re.fullmatch(r"\$\{\w+LogGroup\.Arn\}", r) for r in res)
@@ -473,6 +477,204 @@ def test_functions_runtime_tracing_logging_and_build(template):
     assert sm["Tracing"]["Enabled"] is True and sm["Logging"]["Level"] == "ALL"
 
 
+# ------------------------------------------------------------------ grants derived from the code
+
+# API operation -> the IAM action that authorizes it, where the names differ (the rest: service:Operation).
+IAM_ACTION = {
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "ListObjects"): "s3:ListBucket",
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "CreateMultipartUpload"): "s3:PutObject",
+    ("s3", "UploadPart"): "s3:PutObject",
+    ("s3", "CompleteMultipartUpload"): "s3:PutObject",
+    ("sqs", "SendMessageBatch"): "sqs:SendMessage",
+    ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
+    ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
+    ("dynamodb", "TransactGetItems"): "dynamodb:GetItem",
+}
+# What each action needs of the stack's key (bucket, table and queue are all encrypted with it): SSE-KMS
+# PutObject generates a data key, GetObject decrypts one; an SQS producer needs GenerateDataKey and Decrypt,
+# a consumer Decrypt; DynamoDB decrypts the table key for every item read or write. Multipart uploads also decrypt.
+KEY_USE = {
+    "s3:PutObject": {"kms:GenerateDataKey"},
+    "s3:GetObject": {"kms:Decrypt"},
+    "sqs:SendMessage": {"kms:GenerateDataKey", "kms:Decrypt"},
+    "sqs:ReceiveMessage": {"kms:Decrypt"},
+}
+KEY_USE_DYNAMODB = {"kms:Decrypt"}
+KEY_FREE = {"s3:ListBucket", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
+# Granted ahead of the code, with the reason; nothing else may be granted without a call site.
+ANNOUNCED = {
+    "securityhub:GetFindings": "the Security Hub sink is starting to read back findings it suppresses",
+    "securityhub:BatchUpdateFindings": "the Security Hub sink is starting to set the workflow of suppressed findings",
+}
+CODE_DERIVED_PREFIXES = set(SERVICES.values())
+
+
+def iam_actions(call: Call) -> set[str]:
+    prefix = SERVICES[call.service]
+    if (call.service, call.operation) == ("dynamodb", "TransactWriteItems"):
+        assert call.entries, f"{call.where}: TransactWriteItems without Put/Update/Delete/ConditionCheck entries"
+        return {f"dynamodb:{kind}Item" for kind in call.entries}
+    return {IAM_ACTION.get((call.service, call.operation), f"{prefix}:{call.operation}")}
+
+
+def key_use(action: str) -> set[str]:
+    if action.startswith("dynamodb:"):
+        return KEY_USE_DYNAMODB
+    if action.startswith(("s3:", "sqs:")):
+        assert action in KEY_USE or action in KEY_FREE, f"say what {action} needs of the KMS key (KEY_USE)"
+        return KEY_USE.get(action, set())
+    return set()
+
+
+def _function_ids(template) -> dict[str, list[str]]:
+    """role -> the functions running as it."""
+    out: dict[str, list[str]] = {}
+    for fn in resources_of(template, "AWS::Serverless::Function"):
+        out.setdefault(function_role(template, fn), []).append(fn)
+    return out
+
+
+def _needed(template, functions: list[str]) -> dict[str, list[str]]:
+    """IAM action of the derived services -> where the code of these functions calls it (or needs it, for KMS)."""
+    needed: dict[str, list[str]] = {}
+    for fn in functions:
+        for call in graph().calls_from(template["Resources"][fn]["Properties"]["Handler"]):
+            for action in iam_actions(call):
+                needed.setdefault(action, []).append(f"{fn} {call.where}")
+                for kms in key_use(action):
+                    needed.setdefault(kms, []).append(f"{fn} {call.where} ({action})")
+    return needed
+
+
+def test_the_code_scan_finds_the_calls_of_the_handlers():
+    # The scan must see the known calls, or the grant checks below would pass on an empty result.
+    assert not graph().ambiguous, graph().ambiguous
+    deliver = {(c.service, c.operation) for c in graph().calls_from("aispm.lambdas.deliver.handler")}
+    assert {("securityhub", "BatchImportFindings"), ("dynamodb", "PutItem"), ("dynamodb", "BatchGetItem"),
+            ("sqs", "SendMessageBatch"), ("s3", "GetObject"), ("s3", "PutObject")} <= deliver
+    collect = {(c.service, c.operation) for c in graph().calls_from("aispm.lambdas.collect.handler")}
+    assert ("s3", "PutObject") in collect
+    assert not {c for c in collect if c[0] in {"dynamodb", "sqs", "securityhub"}}, collect
+
+
+def test_code_scan_follows_calls_and_ignores_lookalikes(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "store.py").write_text(
+        "import boto3\n\n\nclass Store:\n"
+        "    @property\n    def client(self):\n        return boto3.client('dynamodb')\n\n"
+        "    def save(self):\n        self.client.transact_write_items(TransactItems=[{'Put': {}}, {'Delete': {}}])\n\n"
+        "    def forget(self):\n        self.client.delete_table(TableName='t')\n")
+    (pkg / "handler.py").write_text(
+        "from pkg.store import Store\n\n\n"
+        "def handler(token):\n    Store().save()\n    token.get_secret_value()\n    _secret()\n\n\n"
+        "def _secret():\n    from aws_lambda_powertools.utilities import parameters\n"
+        "    return parameters.get_secret('arn')\n\n\n"
+        "def unused(q):\n    q.client.send_message(QueueUrl='u', MessageBody='b')\n")
+    scan = Graph(tmp_path, ("pkg",))
+    calls = scan.calls_from("pkg.handler.handler")
+    assert {(c.service, c.operation, c.entries) for c in calls} == {
+        ("dynamodb", "TransactWriteItems", ("Put", "Delete")), ("secretsmanager", "GetSecretValue", ())}
+    assert {a for c in calls for a in iam_actions(c)} == {
+        "dynamodb:PutItem", "dynamodb:DeleteItem", "secretsmanager:GetSecretValue"}
+    assert {(c.service, c.operation) for c in scan.calls_from("pkg.handler.unused")} == {("sqs", "SendMessage")}
+
+
+@pytest.mark.parametrize("role", ["CollectorRole", "CollectAzureRole", "CollectGcpRole", "DeliveryRole"])
+def test_role_grants_exactly_what_its_functions_call(template, role):
+    functions = _function_ids(template)[role]
+    needed = _needed(template, functions)
+    statements = role_statements(template, role)
+    granted = {a for st in statements for a in as_list(st["Action"]) if a.split(":")[0] in CODE_DERIVED_PREFIXES}
+    missing = {a: where for a, where in needed.items() if a not in granted}
+    assert not missing, f"{role} ({', '.join(functions)}) lacks what the code calls: {missing}"
+    unused = granted - set(needed) - set(ANNOUNCED)
+    assert not unused, f"{role} grants {sorted(unused)}, which no code of {', '.join(functions)} calls"
+    kms = [st for st in statements if any(a.startswith("kms:") for a in as_list(st["Action"]))]
+    services = {a.split(":")[0] for a in needed if key_use(a)}
+    for st in kms:
+        assert cfn_str(st["Resource"]) == "${EncryptionKey.Arn}", role
+        assert via_services(st) == {f"{s}.${{AWS::Region}}.amazonaws.com" for s in services}, role
+
+
+def test_announced_grants_are_the_delivery_roles_and_on_the_hub():
+    template = cfn_yaml.load(str(TEMPLATE_PATH))
+    for role in resources_of(template, "AWS::IAM::Role"):
+        for st in role_statements(template, role):
+            announced = set(as_list(st["Action"])) & set(ANNOUNCED)
+            if announced:
+                assert role == "DeliveryRole", (role, announced)
+                assert cfn_str(st["Resource"]).endswith(":hub/default"), st
+
+
+def _security_hub_arn(st) -> tuple[str, object]:
+    """(the ARN pattern with ${Region}, what Region is) of a Security Hub statement."""
+    resource = st["Resource"]
+    assert list(resource) == ["Fn::Sub"], resource
+    pattern, values = resource["Fn::Sub"]
+    return pattern, values["Region"]
+
+
+def test_security_hub_grants_every_region_or_only_the_aggregation_region(template, tf):
+    # sinks/securityhub.py imports each AWS finding into its own region, or every finding into
+    # AISPM_SECURITYHUB_REGION: the grant follows the same parameter.
+    by_sid = {st["Sid"]: st for st in role_statements(template, "DeliveryRole")}
+    region = {"Fn::If": ["HasSecurityHubRegion", {"Ref": "SecurityHubRegion"}, "*"]}
+    assert as_list(by_sid["ImportFindings"]["Action"]) == ["securityhub:BatchImportFindings"]
+    assert _security_hub_arn(by_sid["ImportFindings"]) == (
+        "arn:${AWS::Partition}:securityhub:${Region}:${AWS::AccountId}:product/${AWS::AccountId}/default", region)
+    assert set(as_list(by_sid["UpdateFindings"]["Action"])) == {"securityhub:GetFindings",
+                                                                "securityhub:BatchUpdateFindings"}
+    assert _security_hub_arn(by_sid["UpdateFindings"]) == (
+        "arn:${AWS::Partition}:securityhub:${Region}:${AWS::AccountId}:hub/default", region)
+    assert template["Conditions"]["HasSecurityHubRegion"] == {"Fn::Not": [{"Fn::Equals": [
+        {"Ref": "SecurityHubRegion"}, ""]}]}
+    # The functions that run the sink are told the same region; an empty value means "each finding's own".
+    for fn in resources_of(template, "AWS::Serverless::Function"):
+        env = template["Resources"][fn]["Properties"].get("Environment", {}).get("Variables", {})
+        if function_role(template, fn) == "DeliveryRole":
+            assert env.get("AISPM_SECURITYHUB_REGION") == {"Ref": "SecurityHubRegion"}, fn
+        else:
+            assert "AISPM_SECURITYHUB_REGION" not in env, fn
+    assert "AISPM_SECURITYHUB_REGION" not in template["Globals"]["Function"]["Environment"]["Variables"]
+    # Terraform: the same ARNs, "*" unless securityhub_region is set.
+    assert tf["locals"]["securityhub_region"] == '${var.securityhub_region == "" ? "*" : var.securityhub_region}'
+    assert tf["locals"]["securityhub_product"] == ("arn:${local.partition}:securityhub:${local.securityhub_region}:"
+                                                   "${local.account_id}:product/${local.account_id}/default")
+    assert tf["locals"]["securityhub_hub"] == ("arn:${local.partition}:securityhub:${local.securityhub_region}:"
+                                               "${local.account_id}:hub/default")
+    statements = {tf_attr(st, "sid"): st for st in tf_blocks(tf["data"][("aws_iam_policy_document", "delivery")],
+                                                              "statement")}
+    assert tf_attr(statements["ImportFindings"], "resources") == ["${local.securityhub_product}"]
+    assert tf_attr(statements["UpdateFindings"], "resources") == ["${local.securityhub_hub}"]
+    assert tf["locals"]["delivery_environment"] == {"AISPM_SECURITYHUB_REGION": "${var.securityhub_region}"}
+
+
+def test_member_roles_are_assumed_only_in_the_organization_when_it_is_named(template, tf):
+    props = template["Resources"]["CollectorRole"]["Properties"]
+    raw = [st for p in props["Policies"] for st in p["PolicyDocument"]["Statement"]]
+    (guarded,) = [st for st in raw if isinstance(st, dict) and list(st) == ["Fn::If"]
+                  and st["Fn::If"][0] == "HasOrganizationId"]
+    _, with_org, without_org = guarded["Fn::If"]
+    for st in (with_org, without_org):
+        assert st["Action"] == "sts:AssumeRole" and st["Sid"] == "AssumeMemberRole"
+        assert cfn_str(st["Resource"]) == "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"
+    assert with_org["Condition"] == {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}}
+    assert "Condition" not in without_org
+    assumes = [st for st in role_statements(template, "CollectorRole") if "sts:AssumeRole" in as_list(st["Action"])]
+    assert len(assumes) == 2, "sts:AssumeRole only in the two branches of HasOrganizationId"
+    body = tf["data"][("aws_iam_policy_document", "collector")]
+    (assume,) = [st for st in tf_blocks(body, "statement") if tf_attr(st, "sid") == "AssumeMemberRole"]
+    (dyn,) = [inner for label, inner in tf_labeled(assume, "dynamic") if label == "condition"]
+    assert tf_attr(dyn, "for_each") == '${var.organization_id == "" ? [] : [var.organization_id]}'
+    (content,) = tf_blocks(dyn, "content")
+    assert (tf_attr(content, "test"), tf_attr(content, "variable"), tf_attr(content, "values")) == (
+        "StringEquals", "aws:ResourceOrgID", ["${condition.value}"])
+    assert not tf_blocks(assume, "condition"), "the Organization condition only when organization_id is set"
+
+
 # ------------------------------------------------------------------ SAM <-> Terraform
 
 
@@ -499,6 +701,12 @@ def test_terraform_resources_correspond_to_the_template(template, tf):
     for sam_type, tf_type in TYPE_MAP.items():
         assert len(resources_of(template, sam_type)) == _tf_instances(tf, tf_type), f"{sam_type} vs {tf_type}"
     assert _tf_instances(tf, "aws_iam_role_policy") == len(resources_of(template, "AWS::IAM::Role"))
+
+
+def tf_var_of(value: str) -> str:
+    ref = re.fullmatch(r"\$\{var\.(\w+)\}", str(value))
+    assert ref, f"{value} is not a variable"
+    return ref.group(1)
 
 
 def _tf_default(body):
@@ -535,6 +743,8 @@ def test_terraform_functions_match_the_template(template, tf):
     assert tf_attr(lambda_body, "architectures") == template["Globals"]["Function"]["Architectures"]
     (tracing,) = tf_blocks(lambda_body, "tracing_config")
     assert tf_attr(tracing, "mode") == "Active"
+    (environment,) = tf_blocks(lambda_body, "environment")
+    assert "each.value.environment" in str(tf_attr(environment, "variables"))
     reserved_expr = str(tf_attr(lambda_body, "reserved_concurrent_executions"))
     assert "each.value.reserved" in reserved_expr
     for sam_name, key in FUNCTION_MAP.items():
@@ -544,7 +754,13 @@ def test_terraform_functions_match_the_template(template, tf):
         assert int(fn["timeout"]) == props["Timeout"], key
         assert int(fn["memory"]) == props["MemorySize"], key
         assert int(fn["storage"]) == props.get("EphemeralStorage", {}).get("Size", 512), key
-        assert fn["provider"] == props.get("Environment", {}).get("Variables", {}).get("AISPM_PROVIDER"), key
+        sam_env = props.get("Environment", {}).get("Variables", {})
+        assert fn["provider"] == sam_env.get("AISPM_PROVIDER"), key
+        tf_env = fn["environment"]
+        if isinstance(tf_env, str):  # a reference to a local map
+            tf_env = tf["locals"][re.fullmatch(r"\$\{local\.(\w+)\}", tf_env).group(1)]
+        assert {k: tf_var_of(v) for k, v in tf_env.items()} == {
+            k: PARAM_MAP[cfn_str(v)[2:-1]] for k, v in sam_env.items() if k != "AISPM_PROVIDER"}, key
         assert f"aws_iam_role.{ROLE_MAP[function_role(template, sam_name)]}.arn" in role_refs[fn["role"]], key
         (_, reserved, _) = props["ReservedConcurrentExecutions"]["Fn::If"]
         tf_reserved = re.search(r"\?\s*([\w.]+)\s*:\s*-1", str(fn["reserved"])).group(1)
