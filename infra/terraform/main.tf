@@ -153,12 +153,20 @@ data "aws_iam_policy_document" "key" {
   }
 }
 
+# The key, the results bucket, the state table, the dead-letter queue and the log groups hold state, undelivered
+# findings or the means to read them: prevent_destroy makes a plan that would destroy (or replace) them fail.
+# infra/README.md ("Retained resources") says how to remove them deliberately.
+
 resource "aws_kms_key" "this" {
   description             = "aispm ${var.name} - results bucket, state table, dead-letter queue, logs, function environment"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.key.json
   tags                    = var.tags
+
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "this" {
@@ -174,6 +182,10 @@ resource "aws_s3_bucket" "results" {
   #checkov:skip=CKV2_AWS_62:Nothing consumes object events; the state machine hands object keys from step to step.
   bucket_prefix = "${var.name}-results-"
   tags          = var.tags
+
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_s3_bucket_ownership_controls" "results" {
@@ -306,6 +318,10 @@ resource "aws_dynamodb_table" "state" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 # ------------------------------------------------------------------ dead-letter queue
@@ -317,6 +333,10 @@ resource "aws_sqs_queue" "dead_letter" {
   message_retention_seconds         = 1209600
   visibility_timeout_seconds        = 960
   tags                              = var.tags
+
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 data "aws_iam_policy_document" "dead_letter" {
@@ -353,6 +373,10 @@ resource "aws_cloudwatch_log_group" "function" {
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.this.arn
   tags              = var.tags
+
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_cloudwatch_log_group" "state_machine" {
@@ -360,4 +384,8 @@ resource "aws_cloudwatch_log_group" "state_machine" {
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.this.arn
   tags              = var.tags
+
+  lifecycle {
+    prevent_destroy = true
+  }
 }

@@ -675,6 +675,52 @@ def test_member_roles_are_assumed_only_in_the_organization_when_it_is_named(temp
     assert not tf_blocks(assume, "condition"), "the Organization condition only when organization_id is set"
 
 
+# ------------------------------------------------------------------ retention
+
+# Resources that hold finding state, undelivered findings or run results, the key that decrypts them, and the logs.
+RETAINED_TYPES = {"AWS::KMS::Key", "AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::SQS::Queue",
+                  "AWS::Logs::LogGroup"}
+
+
+def test_stateful_resources_survive_stack_deletion_and_replacement(template):
+    retained = set()
+    for name, res in template["Resources"].items():
+        deletion, replace = res.get("DeletionPolicy"), res.get("UpdateReplacePolicy")
+        if res["Type"] in RETAINED_TYPES:
+            assert (deletion, replace) == ("Retain", "Retain"), f"{name} ({res['Type']}) is not retained"
+            retained.add(res["Type"])
+        else:
+            assert deletion is None and replace is None, f"{name} needs no retention; it would be orphaned"
+    assert retained == RETAINED_TYPES
+    assert {"StateTable", "DeadLetterQueue", "EncryptionKey", "ResultsBucket"} <= {
+        n for n, r in template["Resources"].items() if r.get("DeletionPolicy") == "Retain"}
+
+
+def test_terraform_prevents_destroying_what_the_template_retains(tf):
+    expected = {TYPE_MAP[t] for t in RETAINED_TYPES}
+    protected = set()
+    for (rtype, name), body in tf["resource"].items():
+        lifecycle = tf_blocks(body, "lifecycle")
+        prevent = bool(lifecycle) and tf_attr(lifecycle[0], "prevent_destroy") in (True, "true")
+        if rtype in expected:
+            assert prevent, f"{rtype}.{name} lacks lifecycle {{ prevent_destroy = true }}"
+            protected.add(rtype)
+        else:
+            assert not prevent, f"{rtype}.{name} holds no state; prevent_destroy would only block destroy"
+    assert protected == expected
+
+
+def test_readme_documents_every_parameter_and_retention():
+    readme = README_PATH.read_text()
+    table = readme[readme.index("| parameter | default | meaning |"):readme.index("## Deploy with Terraform")]
+    template = cfn_yaml.load(str(TEMPLATE_PATH))
+    for param in template["Parameters"]:
+        assert re.search(rf"\b{param}\b", table), f"infra/README.md does not describe {param}"
+    for word in ("DeletionPolicy", "UpdateReplacePolicy", "prevent_destroy", "AISPM_SECURITYHUB_REGION",
+                 "aws:ResourceOrgID"):
+        assert word in readme, f"infra/README.md does not explain {word}"
+
+
 # ------------------------------------------------------------------ SAM <-> Terraform
 
 
