@@ -221,7 +221,9 @@ def exit_code_for(summary: dict[str, Any], findings: Sequence[dict[str, Any]], d
     codes = [exitcodes.OK]
     if fail_on is not None and reaching(findings, fail_on):
         codes.append(exitcodes.FAIL_ON)
-    if summary["errors"] or (summary.get("state") or {}).get("status") == "error":
+    # Evaluation errors are reported (summary.json errors) but do not change the exit code (rules-v2.md).
+    scope_failed = any(s["status"] == "error" for s in summary["scopes"])
+    if scope_failed or (summary.get("state") or {}).get("status") == "error":
         codes.append(exitcodes.PARTIAL)
     if any(d.undelivered for d in deliveries):
         codes.append(exitcodes.DELIVERY)
