@@ -503,11 +503,6 @@ KEY_USE = {
 }
 KEY_USE_DYNAMODB = {"kms:Decrypt"}
 KEY_FREE = {"s3:ListBucket", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
-# Granted ahead of the code, with the reason; nothing else may be granted without a call site.
-ANNOUNCED = {
-    "securityhub:GetFindings": "the Security Hub sink is starting to read back findings it suppresses",
-    "securityhub:BatchUpdateFindings": "the Security Hub sink is starting to set the workflow of suppressed findings",
-}
 CODE_DERIVED_PREFIXES = set(SERVICES.values())
 
 
@@ -552,7 +547,8 @@ def test_the_code_scan_finds_the_calls_of_the_handlers():
     # The scan must see the known calls, or the grant checks below would pass on an empty result.
     assert not graph().ambiguous, graph().ambiguous
     deliver = {(c.service, c.operation) for c in graph().calls_from("aispm.lambdas.deliver.handler")}
-    assert {("securityhub", "BatchImportFindings"), ("dynamodb", "PutItem"), ("dynamodb", "BatchGetItem"),
+    assert {("securityhub", "BatchImportFindings"), ("securityhub", "GetFindings"),
+            ("securityhub", "BatchUpdateFindings"), ("dynamodb", "PutItem"), ("dynamodb", "BatchGetItem"),
             ("sqs", "SendMessageBatch"), ("s3", "GetObject"), ("s3", "PutObject")} <= deliver
     collect = {(c.service, c.operation) for c in graph().calls_from("aispm.lambdas.collect.handler")}
     assert ("s3", "PutObject") in collect
@@ -590,23 +586,13 @@ def test_role_grants_exactly_what_its_functions_call(template, role):
     granted = {a for st in statements for a in as_list(st["Action"]) if a.split(":")[0] in CODE_DERIVED_PREFIXES}
     missing = {a: where for a, where in needed.items() if a not in granted}
     assert not missing, f"{role} ({', '.join(functions)}) lacks what the code calls: {missing}"
-    unused = granted - set(needed) - set(ANNOUNCED)
+    unused = granted - set(needed)
     assert not unused, f"{role} grants {sorted(unused)}, which no code of {', '.join(functions)} calls"
     kms = [st for st in statements if any(a.startswith("kms:") for a in as_list(st["Action"]))]
     services = {a.split(":")[0] for a in needed if key_use(a)}
     for st in kms:
         assert cfn_str(st["Resource"]) == "${EncryptionKey.Arn}", role
         assert via_services(st) == {f"{s}.${{AWS::Region}}.amazonaws.com" for s in services}, role
-
-
-def test_announced_grants_are_the_delivery_roles_and_on_the_hub():
-    template = cfn_yaml.load(str(TEMPLATE_PATH))
-    for role in resources_of(template, "AWS::IAM::Role"):
-        for st in role_statements(template, role):
-            announced = set(as_list(st["Action"])) & set(ANNOUNCED)
-            if announced:
-                assert role == "DeliveryRole", (role, announced)
-                assert cfn_str(st["Resource"]).endswith(":hub/default"), st
 
 
 def _security_hub_arn(st) -> tuple[str, object]:
