@@ -68,3 +68,31 @@ def test_severity_override_and_suppression() -> None:
     assert f["status_id"] == 3
     assert "isolated by SCP" in f["status_detail"]
     assert f["compliance"]["status"] == "Fail"
+
+
+# ------------------------------------------------------------------ v1.1 amendments
+
+
+def test_a_pass_is_informational_and_keeps_the_rule_severity_and_pass_wording() -> None:
+    nb = {**NB, "DirectInternetAccess": "Disabled"}
+    assets = normalize("aws", [record("notebook_instance", nb)])
+    policy = Policy(rules=RuleSettings(severity={"AISPM-NET-002": Severity.critical}))
+    [ev] = [e for e in evaluate(assets, policy=policy).evaluations if e.rule.id == "AISPM-NET-002"]
+    f = to_ocsf(ev, 1_700_000_000_123, "1.2.3", "scan-1")
+    assert (f["compliance"]["status"], f["severity_id"], f["severity"]) == ("Pass", 1, "Informational")
+    assert f["unmapped"]["rule_severity"] == "critical"
+    assert f["message"] == "Notebook or development environment has no direct internet access: nb"
+
+
+def test_a_fail_names_the_title_and_every_finding_declares_the_cloud_profile_and_times() -> None:
+    f = _finding()
+    assert f["message"] == "Notebook or development environment has direct internet access: nb"
+    assert f["unmapped"]["rule_severity"] == "high"
+    assert f["metadata"]["profiles"] == ["cloud"]
+    assert f["finding_info"]["first_seen_time"] == f["finding_info"]["last_seen_time"] == 1_700_000_000_123
+
+
+def test_every_rule_has_pass_wording() -> None:
+    from rules.catalog import all_rules
+
+    assert all(r.pass_title and r.pass_title != r.title for r in all_rules())

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from aispm.cli import main
 from sinks.base import Undelivered
-from sinks.deadletter import DeadLetterError, FileDeadLetter, SqsDeadLetter, open_store
+from sinks.deadletter import FileDeadLetter, SqsDeadLetter, open_store
 from tests.fakes.hec import FakeHec
 from tests.sinks.findings import aws_findings, uids
 
