@@ -6,6 +6,7 @@ of a live scan, a replayed findings file or a test.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from rules.model import Rule
 
 _PROVIDER_OF_DISPLAY = {display: key for key, display in PROVIDER_DISPLAY.items()}
 _ACTIVITY_CLOSE = 3
+_STATUS_SUPPRESSED = 3
 
 
 class UnknownFramework(ValueError):
@@ -41,50 +43,59 @@ def _mapped_rules(fw: Framework, rules: Sequence[Rule]) -> dict[str, list[str]]:
     return {r.id: by_req[r.id] for r in fw.requirements if r.id in by_req}
 
 
+def _outcome(finding: Mapping[str, Any]) -> str:
+    """``pass``, ``fail`` or ``suppressed``: a suppressed Fail (OCSF status_id 3) is not failing."""
+    status = str(finding["compliance"]["status"]).lower()
+    if status == "fail" and finding.get("status_id") == _STATUS_SUPPRESSED:
+        return "suppressed"
+    return status
+
+
+def _kind(finding: Mapping[str, Any]) -> str | None:
+    resources = finding.get("resources")
+    first = resources[0] if isinstance(resources, list) and resources else None
+    kind = first.get("type") if isinstance(first, Mapping) else None
+    return kind if isinstance(kind, str) else None
+
+
 def framework_summary(findings: Iterable[Mapping[str, Any]], framework_ids: Sequence[str],
                       rules: Sequence[Rule] | None = None) -> dict[str, Any]:
     """``{framework_id: {"name", "version", "requirements": [...]}}`` over OCSF findings.
 
-    Each requirement that at least one rule maps to is listed with the rules
-    mapped to it and the Pass/Fail findings of those rules (``fail`` counts
-    every Fail, like summary.json's totals; ``suppressed`` says how many of
-    them a suppression accepted). Native control sets count only findings of
-    their own cloud. Close events of vanished resources are not evaluations
+    Each requirement that at least one rule maps to is listed with the rules mapped to it and
+    the findings of those rules: ``pass``, ``fail`` (unsuppressed failing findings only) and
+    ``suppressed`` (failing findings a suppression accepted, counted apart); ``failing_rules``
+    are the rules with unsuppressed Fails. A native control counts only findings of its own
+    cloud on the asset kinds it covers (``resources[0].type``), so SageMaker.2 sees notebook
+    instances but never training jobs. Close events of vanished resources are not evaluations
     and are not counted.
     """
     rules = all_rules() if rules is None else rules
-    counts: dict[str, dict[tuple[str, str], int]] = {}   # rule id -> (provider, status) -> n
-    suppressed: dict[str, dict[str, int]] = {}            # rule id -> provider -> n
+    counts: Counter[tuple[str, str, str | None, str]] = Counter()   # (rule id, provider, kind, outcome) -> n
     for f in findings:
         if f.get("activity_id") == _ACTIVITY_CLOSE:
             continue
-        rule_id = f["compliance"]["control"]
-        status = str(f["compliance"]["status"]).lower()
         provider = _PROVIDER_OF_DISPLAY.get(f["cloud"]["provider"], f["cloud"]["provider"])
-        per_rule = counts.setdefault(rule_id, {})
-        per_rule[(provider, status)] = per_rule.get((provider, status), 0) + 1
-        if status == "fail" and f.get("status_id") == 3:
-            sup = suppressed.setdefault(rule_id, {})
-            sup[provider] = sup.get(provider, 0) + 1
-
-    def tally(rule_id: str, status: str, only: str | None) -> int:
-        return sum(n for (p, s), n in counts.get(rule_id, {}).items() if s == status and only in (None, p))
+        counts[(f["compliance"]["control"], provider, _kind(f), _outcome(f))] += 1
 
     out: dict[str, Any] = {}
     for fid in check_framework_ids(framework_ids):
         fw = FRAMEWORKS[fid]
-        only = fw.provider
+
+        def tally(rule_id: str, req_id: str, outcome: str, fw: Framework = fw) -> int:
+            return sum(n for (rid, p, kind, o), n in counts.items()
+                       if rid == rule_id and o == outcome and fw.provider in (None, p) and fw.covers(req_id, kind))
+
         requirements: list[dict[str, Any]] = []
         for req_id, rule_ids in _mapped_rules(fw, rules).items():
-            fails = {rid: tally(rid, "fail", only) for rid in rule_ids}
+            fails = {rid: tally(rid, req_id, "fail") for rid in rule_ids}
             requirements.append({
                 "id": req_id,
                 "title": fw.title_of(req_id),
                 "rules": rule_ids,
-                "pass": sum(tally(rid, "pass", only) for rid in rule_ids),
+                "pass": sum(tally(rid, req_id, "pass") for rid in rule_ids),
                 "fail": sum(fails.values()),
-                "suppressed": sum(n for rid in rule_ids for p, n in suppressed.get(rid, {}).items()
-                                  if only in (None, p)),
+                "suppressed": sum(tally(rid, req_id, "suppressed") for rid in rule_ids),
                 "failing_rules": [rid for rid in rule_ids if fails[rid]],
             })
         out[fid] = {"name": fw.name, "version": fw.version, "requirements": requirements}

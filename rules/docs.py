@@ -23,6 +23,21 @@ def applies_to(rule: Rule) -> dict[str, str]:
     return {p: ("every taggable asset" if kinds == ("*",) else ", ".join(kinds)) for p, kinds in rule.kinds.items()}
 
 
+def native_kinds(rule: Rule, framework_id: str, req_id: str) -> tuple[str, ...] | None:
+    """The asset kinds on which a native control is listed for ``rule`` (None: a framework, every kind)."""
+    fw = FRAMEWORKS[framework_id]
+    req = fw.requirement(req_id)
+    if fw.provider is None or req is None or req.kinds is None:
+        return None
+    kinds = rule.kinds.get(fw.provider, ())
+    return req.kinds if kinds == ("*",) else tuple(k for k in kinds if k in req.kinds)
+
+
+def _on(rule: Rule, framework_id: str, req_id: str) -> str:
+    kinds = native_kinds(rule, framework_id, req_id)
+    return "all" if kinds is None else (", ".join(kinds) or "none")
+
+
 def mappings(rule: Rule) -> list[dict[str, Any]]:
     """The rule's compliance mappings with framework names and requirement titles."""
     out: list[dict[str, Any]] = []
@@ -88,7 +103,9 @@ def rule_text(rule: Rule) -> str:
     for m in mappings(rule):
         for r in m["requirements"]:
             title = r["title"] if len(r["title"]) <= 90 else r["title"][:89] + "…"
-            lines.append(f"  {m['name']} {r['id']}: {title}")
+            kinds = native_kinds(rule, m["framework"], r["id"])
+            on = "" if kinds is None else f" (on {', '.join(kinds) or 'no asset aispm collects'})"
+            lines.append(f"  {m['name']} {r['id']}: {title}{on}")
     lines += ["", "References"] + [f"  {ref}" for ref in rule.references]
     return "\n".join(lines)
 
@@ -132,24 +149,33 @@ def catalog_markdown() -> str:
                 out += ["", f"{name} Terraform: {_md_escape(r.remediation.terraform[p])}"]
             elif p in r.remediation.terraform_unavailable:
                 out += ["", f"{name} Terraform: none — {_md_escape(r.remediation.terraform_unavailable[p])}"]
-        out += ["", "### Compliance", "", "| framework | requirement | title |", "|---|---|---|"]
+        out += ["", "### Compliance", "", "| framework | requirement | title | on |", "|---|---|---|---|"]
         for m in mappings(r):
-            out += [f"| {m['name']} | {req['id']} | {_md_escape(req['title'])} |" for req in m["requirements"]]
+            out += [f"| {m['name']} | {req['id']} | {_md_escape(req['title'])} | {_on(r, m['framework'], req['id'])} |"
+                    for req in m["requirements"]]
         out += ["", "### References", ""] + [f"- <{ref}>" for ref in r.references]
     out += ["", "## Compliance coverage", "",
-            "Which rules give evidence for which requirement. Cloud-native controls are reported only on",
-            "findings of their own cloud. `aispm scan --framework ID` adds the per-requirement Pass/Fail",
-            "summary of a scan to summary.json."]
+            "Which rules give evidence for which requirement. A framework requirement counts every finding",
+            "of its rules (*on*: all). A cloud-native control is listed, in findings and in the",
+            "`--framework` views, only on findings of its own cloud and of the asset kinds it covers",
+            "(*on*; e.g. SageMaker.2 on notebook instances, never on training jobs). `aispm scan --framework",
+            "ID` adds the per-requirement Pass/Fail summary of a scan to summary.json, suppressed findings",
+            "counted apart."]
     for fw in FRAMEWORKS.values():
         by_req: dict[str, list[str]] = {}
         for r in rules:
             for req in r.compliance.get(fw.id, ()):
                 by_req.setdefault(req, []).append(r.id)
         version = f" (version {fw.version})" if fw.version else ""
-        out += ["", f"### {framework_name(fw.id)}{version}", "", f"`--framework {fw.id}`", "",
-                "| requirement | title | rules |", "|---|---|---|"]
-        out += [f"| {req.id} | {_md_escape(req.title)} | {', '.join(by_req[req.id])} |"
-                for req in fw.requirements if req.id in by_req]
+        out += ["", f"### {framework_name(fw.id)}{version}", "", f"`--framework {fw.id}`", ""]
+        if fw.provider is None:
+            out += ["| requirement | title | rules |", "|---|---|---|"]
+            out += [f"| {req.id} | {_md_escape(req.title)} | {', '.join(by_req[req.id])} |"
+                    for req in fw.requirements if req.id in by_req]
+        else:
+            out += ["| control | title | on | rules |", "|---|---|---|---|"]
+            out += [f"| {req.id} | {_md_escape(req.title)} | {', '.join(req.kinds or ()) or 'none'} | "
+                    f"{', '.join(by_req[req.id])} |" for req in fw.requirements if req.id in by_req]
     return "\n".join(out) + "\n"
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from normalizer.schema import Provider
+from normalizer.schema import ASSET_KINDS, Provider
 
 
 class CatalogError(ValueError):
@@ -27,16 +27,38 @@ class _Model(BaseModel):
 
 
 class Requirement(_Model):
-    """One requirement, control or technique of a catalog."""
+    """One requirement, control or technique of a catalog.
+
+    ``kinds`` is set on cloud-native controls only: the asset kinds the control covers (from its
+    title; empty when aispm collects no asset of the kind it governs). A framework requirement
+    (``kinds`` None) applies to every asset a mapped rule evaluates.
+    """
 
     id: str = Field(min_length=1)
     title: str = Field(min_length=1)
+    kinds: tuple[str, ...] | None = None
 
     @field_validator("id", mode="before")
     @classmethod
     def _as_text(cls, v: Any) -> Any:
         # YAML reads an unquoted id such as 1.10 as a number; ids are text.
         return str(v) if isinstance(v, int | float) else v
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is None:
+            return v
+        for kind in v:
+            if kind not in ASSET_KINDS:
+                raise ValueError(f"unknown asset kind {kind!r} (one of {', '.join(ASSET_KINDS)})")
+        if len(set(v)) != len(v):
+            raise ValueError("an asset kind is listed twice")
+        return v
+
+    def covers(self, kind: str | None) -> bool:
+        """Whether findings on an asset of ``kind`` give evidence for this requirement."""
+        return self.kinds is None or kind in self.kinds
 
 
 class Framework(_Model):
@@ -63,6 +85,10 @@ class Framework(_Model):
             if r.id in seen:
                 raise ValueError(f"requirement {r.id!r} is listed twice")
             seen.add(r.id)
+            if self.kind == "native" and r.kinds is None:
+                raise ValueError(f"control {r.id!r}: 'kinds' is required (the asset kinds the control covers)")
+            if self.kind == "framework" and r.kinds is not None:
+                raise ValueError(f"requirement {r.id!r}: 'kinds' is only for cloud-native controls")
         return self
 
     def requirement(self, req_id: str) -> Requirement | None:
@@ -72,14 +98,20 @@ class Framework(_Model):
         r = self.requirement(req_id)
         return r.title if r else ""
 
+    def covers(self, req_id: str, kind: str | None) -> bool:
+        """Whether requirement ``req_id`` applies to an asset of ``kind`` (native controls: only their kinds)."""
+        r = self.requirement(req_id)
+        return r is not None and r.covers(kind)
+
 
 def _validated(source: str, data: dict[str, Any]) -> Framework:
     try:
         return Framework.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        raise CatalogError(f"{source}: {key}: {err['msg']}") from None
+        key = ".".join(str(x) for x in err["loc"])
+        where = f"{source}: {key}" if key else source   # model-wide checks name the requirement themselves
+        raise CatalogError(f"{where}: {str(err['msg']).removeprefix('Value error, ')}") from None
 
 
 def _read(path: Traversable) -> Any:

@@ -29,16 +29,24 @@ def finding_uid(rule_id: str, resource_uid: str) -> str:
     return str(uuid.uuid5(_FINDING_NAMESPACE, f"{rule_id}|{resource_uid}"))
 
 
-def compliance_refs(rule: Rule, provider: str) -> tuple[list[str], list[str]]:
-    """(standards, requirements) the rule maps to, native controls filtered to the asset's cloud.
+def compliance_refs(rule: Rule, provider: str, kind: str | None = None) -> tuple[list[str], list[str]]:
+    """(standards, requirements) the rule maps to, native controls filtered to the asset's cloud and kind.
 
-    Display names come from the compliance catalogs (rules/data), the one source of truth.
+    A native control (Security Hub, Azure Policy, Google org policy) is listed only for its own
+    cloud and, when ``kind`` (the asset kind) is given, only on the asset kinds it covers, e.g.
+    SageMaker.2 on notebook instances but never on training jobs; a native set left with no
+    control is not named either. Display names come from the compliance catalogs (rules/data).
     """
     standards: list[str] = []
     requirements: list[str] = []
     for framework, ids in rule.compliance.items():
-        native_of = FRAMEWORKS[framework].provider if framework in FRAMEWORKS else None
-        if not ids or (native_of is not None and native_of != provider):
+        fw = FRAMEWORKS.get(framework)
+        native_of = fw.provider if fw is not None else None
+        if native_of is not None and native_of != provider:
+            continue
+        if fw is not None and native_of is not None and kind is not None:
+            ids = tuple(i for i in ids if fw.covers(i, kind))
+        if not ids:
             continue
         standards.append(FRAMEWORK_NAMES.get(framework, framework))
         requirements.extend(ids)
