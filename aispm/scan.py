@@ -36,8 +36,11 @@ def load_settings() -> Settings:
         raise UsageError(f"environment variable {key}: {err['msg']}") from None
 
 
-def build_sinks(names: Sequence[str], out_dir: Path) -> list[Sink]:
-    """Sink objects for ``--sink`` names; the file sink is always first so nothing is lost locally."""
+def build_sinks(names: Sequence[str], out_dir: Path, keep_going: bool = False) -> list[Sink]:
+    """Sink objects for ``--sink`` names; the file sink is always first so nothing is lost locally.
+    A sink whose settings cannot work is a usage error, or with ``keep_going`` (a deployed run) an
+    UnavailableSink whose findings are dead-lettered."""
+    from sinks.base import UnavailableSink
     from sinks.errors import SinkConfigError
     from sinks.registry import build_sink
 
@@ -48,7 +51,9 @@ def build_sinks(names: Sequence[str], out_dir: Path) -> list[Sink]:
         try:
             sinks.append(build_sink(name, out_dir))
         except SinkConfigError as exc:
-            raise UsageError(f"--sink {name}: {exc}") from None
+            if not keep_going:
+                raise UsageError(f"--sink {name}: {exc}") from None
+            sinks.append(UnavailableSink(name, f"sink {name} is not usable: {exc}"))
     return sinks
 
 

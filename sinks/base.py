@@ -49,3 +49,16 @@ def deliver_safely(sink: Sink, batch: Batch) -> DeliveryReport:
         # The exception's text may hold what the sink was configured with (a token): only its type is kept.
         reason = f"sink {sink.name} failed unexpectedly ({type(exc).__name__})"
         return DeliveryReport(sink=sink.name, undelivered=[Undelivered(sink.name, reason, f) for f in batch.findings])
+
+
+@dataclass
+class UnavailableSink:
+    """A sink whose settings cannot work, in a run that must go on (a deployed Deliver function): every
+    finding it should have delivered goes to the dead-letter store, to be replayed once it is fixed."""
+
+    name: str
+    reason: str
+
+    def deliver(self, batch: Batch) -> DeliveryReport:
+        return DeliveryReport(sink=self.name, undelivered=[Undelivered(self.name, self.reason, f)
+                                                           for f in batch.findings])

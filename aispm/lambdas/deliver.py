@@ -13,6 +13,7 @@ import gzip
 import json
 import shutil
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,12 @@ from aispm.pipeline import ScanOutcome, ScanRequest, UnitResult, finish_scan, no
 from aispm.scan import build_sinks
 from aispm.settings import Settings
 from collectors.base import ScopeError, ScopeUnit, one_line
+from sinks.base import Sink, UnavailableSink
 from sinks.deadletter import SqsDeadLetter
 from sinks.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE
 from sinks.state import DynamoStateStore
+
+DELIVERY_RESERVE_SECONDS = 90.0   # dead letters, the state save and the output upload after the sinks
 
 
 def manifest_keys(event: dict[str, Any], bucket: str, map_prefix: str) -> list[str]:
@@ -73,6 +77,20 @@ def unit_results(bucket: str, units: list[dict[str, Any]], succeeded: dict[int, 
     return results, plan_errors
 
 
+def set_deadlines(sinks: list[Sink], context: LambdaContext,
+                  reserve_seconds: float = DELIVERY_RESERVE_SECONDS) -> None:
+    """Sinks that can stop early (Security Hub) stop ``reserve_seconds`` before the function's timeout,
+    leaving time to dead-letter what is left and save the state."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return
+    at = time.monotonic() + max(0.0, remaining() / 1000 - reserve_seconds)
+    for sink in sinks:
+        setter = getattr(sink, "set_deadline", None)
+        if callable(setter):
+            setter(at)
+
+
 def _emit_metrics(outcome: ScanOutcome) -> None:
     summary = outcome.batch.summary
     metrics.add_metric(name="Assets", unit=MetricUnit.Count, value=summary["assets"])
@@ -110,8 +128,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     plan_errors = [ScopeError.model_validate(e) for e in meta.get("errors", [])] + plan_errors
     out_dir = Path(tempfile.gettempdir()) / "aispm" / run_id / "out"
     shutil.rmtree(out_dir, ignore_errors=True)
+    sinks = build_sinks(env.sinks, out_dir, keep_going=True)
+    for sink in sinks:
+        if isinstance(sink, UnavailableSink):
+            logger.error("sink not usable; its findings go to the dead-letter queue", extra={"sink": sink.name})
+    set_deadlines(sinks, context)
     request = ScanRequest(
-        providers=[], out_dir=out_dir, sinks=build_sinks(env.sinks, out_dir), scan_id=run_id,
+        providers=[], out_dir=out_dir, sinks=sinks, scan_id=run_id,
         state=DynamoStateStore(env.state_table) if env.state_table else None,
         dead_letter=SqsDeadLetter(env.dead_letter_queue_url) if env.dead_letter_queue_url else None,
     )

@@ -183,6 +183,45 @@ def test_undelivered_findings_go_to_the_dead_letter_queue(estate: dict[str, Any]
     assert token not in log_stream.getvalue()
 
 
+def test_a_sink_that_cannot_work_dead_letters_its_findings_instead_of_failing_the_run(
+        estate: dict[str, Any], monkeypatch: pytest.MonkeyPatch, log_stream: io.StringIO) -> None:
+    token = "hec-token-7c1d9e0f-5a2b-4c3d"
+    _lambda_env(estate, monkeypatch, AISPM_SINKS="splunk", AISPM_AZURE_CREDENTIALS_SECRET="",
+                AISPM_GCP_WIF_CONFIG_SECRET="", AISPM_SPLUNK_HEC_URL="https://127.0.0.1:9",
+                AISPM_SPLUNK_HEC_TOKEN_SECRET=_secret("aispm/hec-torn",
+                                                      json.dumps({"token": token[:9] + "\r\n" + token[9:]})))
+    _, delivered, _ = workflow.run_all("run-1", monkeypatch)
+    assert delivered["exit_code"] == 5
+    findings = s3_jsonl("runs/run-1/out/findings.ocsf.jsonl")
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = estate["env"]["AISPM_DEAD_LETTER_QUEUE_URL"]
+    bodies = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [json.loads(m["Body"]) for m in batch]
+    assert findings and {b["payload"]["finding_info"]["uid"] for b in bodies} == {
+        f["finding_info"]["uid"] for f in findings}
+    assert all("not usable" in b["reason"] and token[9:] not in b["reason"] for b in bodies)
+    assert token[9:] not in log_stream.getvalue()
+
+
+def test_the_security_hub_sink_stops_before_the_function_times_out(estate: dict[str, Any]) -> None:
+    from aispm.lambdas.deliver import set_deadlines
+    from sinks.base import Batch
+    from sinks.securityhub import SecurityHubSink
+    from tests.sinks.findings import aws_findings
+
+    findings = aws_findings(3)
+    sink = SecurityHubSink()
+    set_deadlines([sink], workflow.Context(remaining_ms=60_000), reserve_seconds=90)   # no time left for it
+    report = sink.deliver(Batch(scan_id="s", findings=findings, assets=[], summary={}))
+    assert sink.calls == 0
+    assert [u.payload for u in report.undelivered] == findings
+    roomy = SecurityHubSink()
+    set_deadlines([roomy], workflow.Context(remaining_ms=900_000), reserve_seconds=90)
+    boto3.client("securityhub", region_name=REGION).enable_security_hub()
+    assert roomy.deliver(Batch(scan_id="s", findings=findings, assets=[], summary={})).delivered == 3
+
+
 def test_unreadable_project_is_a_scope_error_not_a_crash(estate: dict[str, Any],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A cloud error inside a unit comes back in the unit's ``scopes`` (status error), as in the CLI."""

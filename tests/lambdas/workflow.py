@@ -23,6 +23,10 @@ class Context:
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:aispm-test"
     aws_request_id: str = "00000000-0000-0000-0000-000000000001"
+    remaining_ms: int = 900_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 def create_resources() -> dict[str, str]:
