@@ -57,6 +57,7 @@ def rule_record(rule: Rule) -> dict[str, Any]:
     return {
         "id": rule.id,
         "title": rule.title,
+        "pass_title": rule.pass_title,
         "severity": rule.severity.name,
         "providers": list(rule.providers),
         "kinds": {p: list(k) for p, k in rule.kinds.items()},
@@ -89,6 +90,7 @@ def rule_text(rule: Rule) -> str:
     lines.append("Applies to: " + "; ".join(f"{PROVIDER_DISPLAY[p]} {k}" for p, k in applies_to(rule).items()))
     if rule.requires_config:
         lines.append("Evaluated only when the config file sets required_tags.")
+    lines.append(f"When it passes: {rule.pass_title}")
     lines += ["", "Description", _para(rule.description), "", "Risk", _para(rule.risk), "", "Remediation",
               _para(rule.remediation.text)]
     for p in rule.providers:
@@ -134,7 +136,8 @@ def catalog_markdown() -> str:
         clouds = ", ".join(PROVIDER_DISPLAY[p] for p in r.providers)
         out.append(f"| [{r.id}](#{r.id.lower()}) | {_md_escape(r.title)} | {r.severity.name} | {clouds} |")
     for r in rules:
-        out += ["", f"## {r.id}", "", f"**{r.title}** — severity **{r.severity.name}**", ""]
+        out += ["", f"## {r.id}", "", f"**{r.title}** — severity **{r.severity.name}**", "",
+                f"When it passes: {_md_escape(r.pass_title)}", ""]
         out += ["Applies to:", ""]
         out += [f"- {PROVIDER_DISPLAY[p]}: {k}" for p, k in applies_to(r).items()]
         if r.requires_config:

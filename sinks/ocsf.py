@@ -76,7 +76,7 @@ def to_ocsf(ev: Evaluation, time_ms: int, product_version: str, scan_id: str = "
         status_id, detail = STATUS_SUPPRESSED, f"Suppressed: {ev.suppression} ({ev.detail})"
     else:
         status_id, detail = (STATUS_RESOLVED if passed else STATUS_NEW), ev.detail
-    standards, requirements = compliance_refs(rule, asset.provider)
+    standards, requirements = compliance_refs(rule, asset.provider, asset.kind)
     remediation: dict[str, Any] = {"desc": rule.remediation.text or rule.title}
     if rule.references:
         remediation["references"] = list(rule.references)

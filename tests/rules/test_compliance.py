@@ -315,8 +315,6 @@ def test_scan_without_framework_has_no_view(estate: None, tmp_path: Path) -> Non
     assert "frameworks" not in json.loads((out / "summary.json").read_text())
 
 
-@pytest.mark.xfail(strict=True, reason="needs sinks/ocsf.py to_ocsf to call compliance_refs(rule, asset.provider, "
-                                       "asset.kind); remove this marker once wired")
 def test_scan_lists_native_controls_in_ocsf_only_on_the_kinds_they_cover(estate: None, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["scan", "--provider", "aws", "--region", "us-east-1", "--out", str(out)]) == 0

@@ -11,7 +11,7 @@ from aispm.cli import main
 from rules.docs import DOCS_COMMAND, catalog_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
-FIELDS = {"id", "title", "severity", "providers", "kinds", "requires_config", "description", "risk",
+FIELDS = {"id", "title", "pass_title", "severity", "providers", "kinds", "requires_config", "description", "risk",
           "remediation", "references", "compliance", "mappings"}
 
 
