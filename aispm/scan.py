@@ -72,6 +72,13 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
     providers = list(dict.fromkeys(args.provider)) or configured_providers()
     if not providers:
         raise UsageError("no cloud credentials found; pass --provider aws|azure|gcp (or run 'aispm demo')")
+    if "gcp" in providers:
+        from collectors.gcp.endpoint import EndpointError, check_configuration
+
+        try:
+            check_configuration()
+        except EndpointError as exc:
+            raise UsageError(str(exc)) from None
     options = CollectOptions(
         regions=args.region or env.regions,
         all_regions=args.all_regions,

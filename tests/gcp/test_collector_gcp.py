@@ -548,8 +548,6 @@ def test_configuration_check_imports_no_google_sdk(tmp_path: Path) -> None:
     assert modules == "[]"
 
 
-@pytest.mark.xfail(strict=True, reason="needs collectors.gcp.check_configuration() called from aispm/scan.py "
-                                       "(request_from_args) when gcp is scanned; remove this marker once wired")
 def test_cleartext_endpoint_beyond_loopback_exits_2_before_any_cloud_call(
         key_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv(ENDPOINT_ENV, "http://psc.example.internal:8080")
