@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -27,3 +29,44 @@ def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
     for key in ("AISPM_STATE_TABLE", "AISPM_DEAD_LETTER_QUEUE_URL"):
         monkeypatch.delenv(key, raising=False)
+
+
+HEC_TOKEN = "3d1c0e4b-7f2a-4b8e-9a0c-5e6f7a8b9c0d"
+
+
+@pytest.fixture
+def sagemaker() -> Iterator[Any]:
+    """moto with the SageMaker execution role ``exec``; yields a function that creates notebook instances
+    ``(names, region="us-east-1")`` and returns that region's SageMaker client."""
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
+    with mock_aws():
+        role = boto3.client("iam", region_name="us-east-1").create_role(
+            RoleName="exec", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+        def notebooks(names: Sequence[str] = (), region: str = "us-east-1") -> Any:
+            sm = boto3.client("sagemaker", region_name=region)
+            for name in names:
+                sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=role)
+            return sm
+
+        notebooks.role = role  # type: ignore[attr-defined]
+        yield notebooks
+
+
+@pytest.fixture
+def hec(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The HEC test server, with the splunk sink's settings pointing at it and fast, short retries."""
+    from tests.fakes.hec import FakeHec
+
+    with FakeHec(HEC_TOKEN) as fake:
+        monkeypatch.setenv("AISPM_SPLUNK_HEC_URL", fake.url)
+        monkeypatch.setenv("AISPM_SPLUNK_HEC_TOKEN", HEC_TOKEN)
+        monkeypatch.setenv("AISPM_SPLUNK_RETRY_BASE_SECONDS", "0.001")
+        monkeypatch.setenv("AISPM_SPLUNK_MAX_ATTEMPTS", "2")
+        yield fake

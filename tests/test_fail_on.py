@@ -4,12 +4,10 @@ tripped threshold says so in one stderr line."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from aispm.cli import main
 
@@ -17,16 +15,8 @@ SCAN = ["scan", "--provider", "aws", "--region", "us-east-1"]
 
 
 @pytest.fixture
-def estate() -> Iterator[None]:
-    with mock_aws():
-        iam = boto3.client("iam", region_name="us-east-1")
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                         "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
-        role = iam.create_role(RoleName="exec", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-        sm = boto3.client("sagemaker", region_name="us-east-1")
-        for name in ("a", "b"):
-            sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=role)
-        yield
+def estate(sagemaker: Any) -> None:
+    sagemaker(["a", "b"])
 
 
 def test_fail_on_prints_one_line_naming_the_threshold_and_the_count(

@@ -134,29 +134,17 @@ def test_a_corrupt_scope_is_a_state_error_of_that_scope_only(dynamo: Any) -> Non
     assert SCOPE in loaded.errors[SCOPE] and "cannot be read" in loaded.errors[SCOPE]
 
 
-def _notebooks(region: str, names: list[str]) -> Any:
-    iam = boto3.client("iam", region_name="us-east-1")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
-    try:
-        role = iam.create_role(RoleName="exec", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    except iam.exceptions.EntityAlreadyExistsException:
-        role = iam.get_role(RoleName="exec")["Role"]["Arn"]
-    sm = boto3.client("sagemaker", region_name=region)
-    for name in names:
-        sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=role)
-    return sm
-
-
 def _findings(out: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in (out / "findings.ocsf.jsonl").read_text().splitlines()]
 
 
 def test_scan_with_a_corrupt_scope_in_the_table_exits_4_and_reconciles_the_rest(
-        dynamo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        sagemaker: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    _table()
+    dynamo = boto3.client("dynamodb", region_name="us-east-1")
     monkeypatch.setenv("AISPM_STATE_TABLE", TABLE)
-    east = _notebooks("us-east-1", ["keep", "gone"])
-    west = _notebooks("eu-west-1", ["west-keep", "west-gone"])
+    east = sagemaker(["keep", "gone"])
+    west = sagemaker(["west-keep", "west-gone"], region="eu-west-1")
     argv = ["scan", "--provider", "aws", "--region", "us-east-1", "--region", "eu-west-1"]
     assert main([*argv, "--out", str(tmp_path / "1")]) == 0
     first = _findings(tmp_path / "1")
@@ -231,19 +219,19 @@ def test_a_save_killed_at_any_point_leaves_a_readable_state_file(tmp_path: Path)
             assert sorted(loaded.states[SCOPE]) == expected
 
 
-def test_a_torn_state_file_exits_4_and_is_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with mock_aws():
-        _notebooks("us-east-1", ["nb"])
-        state = tmp_path / "state.json"
-        argv = ["scan", "--provider", "aws", "--region", "us-east-1", "--state", str(state)]
-        assert main([*argv, "--out", str(tmp_path / "1")]) == 0
-        torn = state.read_bytes()[: len(state.read_bytes()) // 2]
-        state.write_bytes(torn)
-        capsys.readouterr()
-        assert main([*argv, "--out", str(tmp_path / "2")]) == 4
-        assert "Traceback" not in capsys.readouterr().err
-        assert state.read_bytes() == torn
-        summary = json.loads((tmp_path / "2" / "summary.json").read_text())
-        assert summary["state"]["status"] == "error"
-        assert summary["findings"]["closed"] == 0
-        assert {f["activity_id"] for f in _findings(tmp_path / "2")} == {1}
+def test_a_torn_state_file_exits_4_and_is_kept(sagemaker: Any, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    sagemaker(["nb"])
+    state = tmp_path / "state.json"
+    argv = ["scan", "--provider", "aws", "--region", "us-east-1", "--state", str(state)]
+    assert main([*argv, "--out", str(tmp_path / "1")]) == 0
+    torn = state.read_bytes()[: len(state.read_bytes()) // 2]
+    state.write_bytes(torn)
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "2")]) == 4
+    assert "Traceback" not in capsys.readouterr().err
+    assert state.read_bytes() == torn
+    summary = json.loads((tmp_path / "2" / "summary.json").read_text())
+    assert summary["state"]["status"] == "error"
+    assert summary["findings"]["closed"] == 0
+    assert {f["activity_id"] for f in _findings(tmp_path / "2")} == {1}

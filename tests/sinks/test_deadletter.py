@@ -17,17 +17,7 @@ from sinks.deadletter import FileDeadLetter, SqsDeadLetter, open_store
 from tests.fakes.hec import FakeHec
 from tests.sinks.findings import aws_findings, uids
 
-TOKEN = "3d1c0e4b-7f2a-4b8e-9a0c-5e6f7a8b9c0d"
-
-
-@pytest.fixture
-def hec(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHec]:
-    with FakeHec(TOKEN) as fake:
-        monkeypatch.setenv("AISPM_SPLUNK_HEC_URL", fake.url)
-        monkeypatch.setenv("AISPM_SPLUNK_HEC_TOKEN", TOKEN)
-        monkeypatch.setenv("AISPM_SPLUNK_RETRY_BASE_SECONDS", "0.001")
-        monkeypatch.setenv("AISPM_SPLUNK_MAX_ATTEMPTS", "2")
-        yield fake
+TOKEN = "3d1c0e4b-7f2a-4b8e-9a0c-5e6f7a8b9c0d"   # the conftest hec fixture's
 
 
 @pytest.fixture

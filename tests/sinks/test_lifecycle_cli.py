@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from aispm.cli import main
 
@@ -17,16 +15,8 @@ SCOPE = "aws:123456789012:us-east-1"
 
 
 @pytest.fixture
-def aws() -> Iterator[Any]:
-    with mock_aws():
-        iam = boto3.client("iam", region_name="us-east-1")
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                         "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
-        role = iam.create_role(RoleName="exec", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-        sm = boto3.client("sagemaker", region_name="us-east-1")
-        for name in ("keep", "gone"):
-            sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=role)
-        yield sm
+def aws(sagemaker: Any) -> Any:
+    return sagemaker(["keep", "gone"])
 
 
 def _scan(out: Path, *extra: str) -> int:
