@@ -92,9 +92,10 @@ data "aws_iam_policy_document" "collector" {
     ]
   }
 
+  # Enabled regions: ec2:DescribeRegions, else account:ListRegions (collectors/aws/accounts.py).
   statement {
     sid       = "DiscoverAccountsAndRegions"
-    actions   = ["organizations:ListAccounts", "ec2:DescribeRegions"]
+    actions   = ["organizations:ListAccounts", "ec2:DescribeRegions", "account:ListRegions"]
     resources = ["*"]
   }
 

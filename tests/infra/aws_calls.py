@@ -7,6 +7,12 @@ this over-approximates: a handler may appear to reach a little more than it does
 ``x.<operation>(...)`` whose name is a boto3 client method of one of ``SERVICES``, and every
 ``get_paginator("<operation>")``, is an API call; ``ALIASES`` adds wrappers outside the project that call AWS
 (Powertools' ``parameters.get_secret``).
+
+A client handed to another function keeps its service: ``f(client(session, "sagemaker", ...))`` makes ``f``'s
+parameter a SageMaker client (followed through further calls), so ``sm.get_model_package_group_policy()`` in a
+module that makes no client of its own is still a SageMaker call. An operation chosen at run time on such a client
+(``sm.get_paginator(kind.list_op)``, ``getattr(sm, kind.describe_op)``) stands for every string constant of the
+module that names an operation of that service (the tables the name is picked from).
 """
 
 from __future__ import annotations
@@ -22,9 +28,13 @@ from botocore import xform_name
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("aispm", "collectors", "normalizer", "rules", "sinks")
-# The services whose grants the tests derive from the code: boto3 service name -> IAM prefix.
+# The services whose grants the tests derive from the code: boto3 service name -> IAM prefix. The first six are the
+# stack's own resources; AWS_READ_SERVICES are what the AWS collector reads in the scanned accounts.
 SERVICES = {"dynamodb": "dynamodb", "sqs": "sqs", "securityhub": "securityhub", "s3": "s3", "kms": "kms",
             "secretsmanager": "secretsmanager"}
+AWS_READ_SERVICES = {"sagemaker": "sagemaker", "iam": "iam", "resourcegroupstaggingapi": "tag",
+                     "organizations": "organizations", "sts": "sts", "ec2": "ec2", "account": "account"}
+SERVICES.update(AWS_READ_SERVICES)
 # Calls into libraries that call AWS themselves.
 ALIASES = {"aws_lambda_powertools.utilities.parameters.get_secret": ("secretsmanager", "GetSecretValue")}
 
@@ -51,6 +61,15 @@ class _Def:
     edges: set[str] = field(default_factory=set)          # qualnames
     by_name: set[str] = field(default_factory=set)        # attribute names called/read on unknown receivers
     calls: list[Call] = field(default_factory=list)
+    clients: dict[str, str] = field(default_factory=dict)  # parameter or local name -> service of the client it holds
+
+    @property
+    def params(self) -> list[str]:
+        """Positional parameters as a caller passes them (without self/cls)."""
+        args = self.node.args  # type: ignore[attr-defined]
+        names = [a.arg for a in args.posonlyargs + args.args]
+        static = any(getattr(dec, "id", "") == "staticmethod" for dec in self.node.decorator_list)  # type: ignore[attr-defined]
+        return names[1:] if self.cls and not static else names
 
 
 @cache
@@ -85,6 +104,19 @@ def _imports(tree: ast.Module) -> dict[str, str]:
     return names
 
 
+def _client_call_service(node: ast.AST) -> str | None:
+    """The service of ``x.client("svc", ...)`` or ``client(session, "svc", ...)``, else None."""
+    if not isinstance(node, ast.Call):
+        return None
+    name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+    if name != "client":
+        return None
+    for arg in node.args[:2]:
+        if isinstance(arg, ast.Constant) and arg.value in SERVICES:
+            return str(arg.value)
+    return None
+
+
 def _client_services(tree: ast.Module) -> set[str]:
     """Services this module makes clients of: ``x.client("svc", ...)`` or ``client(session, "svc", ...)``."""
     found = set()
@@ -111,6 +143,10 @@ def _tokens(node: ast.AST) -> set[str]:
     return out
 
 
+def _strings(tree: ast.Module) -> set[str]:
+    return {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+
+
 def _dict_keys(tree: ast.Module) -> set[str]:
     return {k.value for node in ast.walk(tree) if isinstance(node, ast.Dict)
             for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
@@ -130,8 +166,16 @@ class Graph:
                 tree = ast.parse(path.read_text(), filename=str(path))
                 trees[module] = tree
                 self._collect_defs(module, tree)
+        self._imports = {module: _imports(tree) for module, tree in trees.items()}
+        self._locals = {module: {} for module in trees}
+        for q in list(self.defs) + sorted(self.classes):
+            module, name = q.rsplit(".", 1)
+            if module in self._locals:
+                self._locals[module][name] = q
+        self._strings = {module: _strings(tree) for module, tree in trees.items()}
+        self._pass_clients()
         for module, tree in trees.items():
-            imports = _imports(tree)
+            imports = self._imports[module]
             services = _client_services(tree)
             self._entries = tuple(k for k in TRANSACT_ENTRIES if k in _dict_keys(tree))
             for d in [d for d in self.defs.values() if d.module == module]:
@@ -158,9 +202,63 @@ class Graph:
             return {q for q in (f"{qualified}.__init__", f"{qualified}.__post_init__") if q in self.defs}
         return set()
 
+    def _callees(self, d: _Def, func: ast.AST) -> set[str]:
+        """The project functions a call of ``func`` in ``d`` resolves to: ``f()``, ``module.f()``, ``self.m()``."""
+        imports = self._imports[d.module]
+        if isinstance(func, ast.Name):
+            return self._target(self._locals[d.module].get(func.id) or imports.get(func.id, ""))
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            if func.value.id in imports:
+                return self._target(f"{imports[func.value.id]}.{func.attr}")
+            if func.value.id in {"self", "cls"} and d.cls:
+                own = f"{d.module}.{d.cls}.{func.attr}"
+                return {own} if own in self.defs else set()
+        return set()
+
+    def _pass_clients(self) -> None:
+        """Which parameters (and locals) hold a client of which service, up to a fixed point: a local assigned
+        ``client(..., "svc", ...)``, or a parameter some call passes such a client, parameter or local to."""
+        for d in self.defs.values():
+            for node in ast.walk(d.node):
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    service = _client_call_service(node.value)
+                    if service:
+                        d.clients[node.targets[0].id] = service
+        calls = [(d, node) for d in self.defs.values() for node in ast.walk(d.node) if isinstance(node, ast.Call)]
+        changed = True
+        while changed:
+            changed = False
+            for d, node in calls:
+                passed = [(i, None, a) for i, a in enumerate(node.args)]
+                passed += [(None, k.arg, k.value) for k in node.keywords]
+                for position, keyword, arg in passed:
+                    service = self._known_client(d, arg)
+                    if not service:
+                        continue
+                    for callee in self._callees(d, node.func):
+                        target = self.defs[callee]
+                        params = target.params
+                        name = keyword if keyword in params else (
+                            params[position] if position is not None and position < len(params) else None)
+                        if name and target.clients.get(name) != service:
+                            target.clients[name] = service
+                            changed = True
+
+    def _known_client(self, d: _Def, node: ast.AST) -> str | None:
+        if isinstance(node, ast.Name):
+            return d.clients.get(node.id)
+        return _client_call_service(node)
+
+    def _dynamic(self, d: _Def, service: str, where: str) -> None:
+        """An operation of ``service`` picked at run time: every operation the module's string constants name."""
+        ops = operations()
+        for text in sorted(self._strings[d.module]):
+            op = ops.get(text, {}).get(service)
+            if op:
+                d.calls.append(Call(service, op, where))
+
     def _scan(self, d: _Def, imports: dict[str, str], services: set[str]) -> None:
-        local = {q.rsplit(".", 1)[1]: q for q in list(self.defs) + sorted(self.classes)
-                 if q.rsplit(".", 1)[0] == d.module}
+        local = self._locals[d.module]
         for node in ast.walk(d.node):
             if isinstance(node, ast.Call):
                 self._call(d, node, imports, services, local)
@@ -172,6 +270,17 @@ class Graph:
               local: dict[str, str]) -> None:
         func = node.func
         where = f"{d.module}:{node.lineno}"
+        if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) >= 2:
+            service = self._known_client(d, node.args[0])
+            if service:
+                name_arg = node.args[1]
+                if isinstance(name_arg, ast.Constant) and isinstance(name_arg.value, str):
+                    op = operations().get(name_arg.value, {}).get(service)
+                    if op:
+                        d.calls.append(Call(service, op, where))
+                else:
+                    self._dynamic(d, service, where)
+                return
         if isinstance(func, ast.Name):
             qualified = local.get(func.id) or imports.get(func.id, "")
             d.edges |= self._target(qualified)
@@ -199,6 +308,13 @@ class Graph:
         operation = name
         if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
             operation = str(node.args[0].value)
+        known = self._known_client(d, func.value)
+        if known:   # a client whose service is known: only that service's operations
+            if name == "get_paginator" and node.args and not isinstance(node.args[0], ast.Constant):
+                self._dynamic(d, known, where)
+            elif op := operations().get(operation, {}).get(known):
+                d.calls.append(Call(known, op, where, self._entries if op == "TransactWriteItems" else ()))
+            return
         # A client method name on a receiver that is (or names) a client of that service: ``self.client.x()``,
         # ``s3().x()``, or any call in a module that makes clients of the service. Same-named methods of other
         # objects (pydantic's ``SecretStr.get_secret_value()``, a JWT signer's ``sign()``) are not API calls.

@@ -7,6 +7,7 @@ installs the same `hcl2` module with a different output shape; both are handled 
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
@@ -19,7 +20,7 @@ import hcl2
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from tests.infra.aws_calls import SERVICES, Call, Graph, graph
+from tests.infra.aws_calls import AWS_READ_SERVICES, SERVICES, Call, Graph, graph
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -347,7 +348,7 @@ def test_collector_role_has_exactly_the_reads_the_rules_need(template):
     assert actions.issuperset(SAGEMAKER_READ_ACTIONS)
     assert actions.issuperset(IAM_READ_ACTIONS)
     assert actions.issuperset(TAG_READ_ACTIONS)
-    assert {"organizations:ListAccounts", "ec2:DescribeRegions", "sts:AssumeRole"} <= actions
+    assert {"organizations:ListAccounts", "ec2:DescribeRegions", "account:ListRegions", "sts:AssumeRole"} <= actions
     assert {a for a in actions if a.startswith("sagemaker:")} == SAGEMAKER_READ_ACTIONS
 
 
@@ -412,7 +413,8 @@ def test_member_role_is_read_only_and_requires_the_external_id(member_role):
         for action in as_list(st["Action"]):
             assert "*" not in action and READ_ACTION.match(action), f"member role grants {action}"
             actions.add(action)
-    assert actions == SAGEMAKER_READ_ACTIONS | TAG_READ_ACTIONS | IAM_READ_ACTIONS | {"ec2:DescribeRegions"}
+    assert actions == SAGEMAKER_READ_ACTIONS | TAG_READ_ACTIONS | IAM_READ_ACTIONS | {"ec2:DescribeRegions",
+                                                                                     "account:ListRegions"}
     assert cfn_str(props["RoleName"]) == "${MemberRoleName}"
     (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Action"] == "sts:AssumeRole"
@@ -504,10 +506,30 @@ KEY_USE = {
 KEY_USE_DYNAMODB = {"kms:Decrypt"}
 KEY_FREE = {"s3:ListBucket", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
 CODE_DERIVED_PREFIXES = set(SERVICES.values())
+AWS_READ_PREFIXES = set(AWS_READ_SERVICES.values())
+# Operations IAM does not authorize ("No permissions are required to perform this operation").
+NO_PERMISSION = {("sts", "GetCallerIdentity")}
+# Calls a deployment of these templates never makes: (service, operation, module) -> why.
+NOT_DEPLOYED = {
+    ("sts", "AssumeRole", "sinks.securityhub"): "only with AISPM_SECURITYHUB_ROLE_NAME, which the templates do not set",
+}
+# The AWS collector's code (collectors/aws): the shared collect handler reaches every provider's collector, but a
+# function runs only the one its AISPM_PROVIDER names, and Deliver/Replay reach it only through the scan's
+# over-approximation. Plan runs its planning (accounts, regions); CollectAws the rest.
+AWS_COLLECTOR_PACKAGE = "collectors.aws"
+AWS_COLLECTOR_FUNCTIONS = ["PlanFunction", "CollectAwsFunction"]
+# Reads the collector (and member) role grants though no code calls them now: the list is exact, so a new unused
+# grant fails, and so does calling one of these (then it is needed, not merely granted).
+GRANTED_NOT_CALLED = {"sagemaker:DescribeUserProfile", "sagemaker:DescribeSpace",
+                      "sagemaker:DescribeMonitoringSchedule", "iam:GetRole"}
+# What the collector reads with the caller's own session (never through a member role), checked in the code below.
+CALLER_SESSION_ONLY = {"organizations:ListAccounts", "sts:AssumeRole"}
 
 
 def iam_actions(call: Call) -> set[str]:
     prefix = SERVICES[call.service]
+    if (call.service, call.operation) in NO_PERMISSION:
+        return set()
     if (call.service, call.operation) == ("dynamodb", "TransactWriteItems"):
         assert call.entries, f"{call.where}: TransactWriteItems without Put/Update/Delete/ConditionCheck entries"
         return {f"dynamodb:{kind}Item" for kind in call.entries}
@@ -536,6 +558,11 @@ def _needed(template, functions: list[str]) -> dict[str, list[str]]:
     needed: dict[str, list[str]] = {}
     for fn in functions:
         for call in graph().calls_from(template["Resources"][fn]["Properties"]["Handler"]):
+            module = call.where.split(":")[0]
+            if (call.service, call.operation, module) in NOT_DEPLOYED:
+                continue
+            if module.startswith(AWS_COLLECTOR_PACKAGE + ".") and fn not in AWS_COLLECTOR_FUNCTIONS:
+                continue
             for action in iam_actions(call):
                 needed.setdefault(action, []).append(f"{fn} {call.where}")
                 for kms in key_use(action):
@@ -543,7 +570,7 @@ def _needed(template, functions: list[str]) -> dict[str, list[str]]:
     return needed
 
 
-def test_the_code_scan_finds_the_calls_of_the_handlers():
+def test_the_code_scan_finds_the_calls_of_the_handlers(template):
     # The scan must see the known calls, or the grant checks below would pass on an empty result.
     assert not graph().ambiguous, graph().ambiguous
     deliver = {(c.service, c.operation) for c in graph().calls_from("aispm.lambdas.deliver.handler")}
@@ -553,6 +580,19 @@ def test_the_code_scan_finds_the_calls_of_the_handlers():
     collect = {(c.service, c.operation) for c in graph().calls_from("aispm.lambdas.collect.handler")}
     assert ("s3", "PutObject") in collect
     assert not {c for c in collect if c[0] in {"dynamodb", "sqs", "securityhub"}}, collect
+    # The AWS collector's reads: region discovery (ec2, else account), the Organization, the member role, SageMaker
+    # lists and describes picked from a table at run time, a client passed to another module (group policies, tags),
+    # and the execution roles' policies.
+    plan = {(c.service, c.operation) for c in graph().calls_from("aispm.lambdas.plan.handler")}
+    assert {("ec2", "DescribeRegions"), ("account", "ListRegions"), ("organizations", "ListAccounts"),
+            ("sts", "AssumeRole")} <= plan
+    assert {("sagemaker", "ListNotebookInstances"), ("sagemaker", "DescribeNotebookInstance"),
+            ("sagemaker", "ListMonitoringSchedules"), ("sagemaker", "Search"),
+            ("sagemaker", "GetModelPackageGroupPolicy"), ("resourcegroupstaggingapi", "GetResources"),
+            ("iam", "ListAttachedRolePolicies"), ("iam", "GetPolicyVersion")} <= collect
+    aws_code = [c for c in graph().all_calls() if c.where.startswith(AWS_COLLECTOR_PACKAGE + ".")]
+    reached = set(_needed(template, AWS_COLLECTOR_FUNCTIONS))
+    assert {a for c in aws_code for a in iam_actions(c)} <= reached, "the AWS functions reach every AWS collector call"
 
 
 def test_code_scan_follows_calls_and_ignores_lookalikes(tmp_path):
@@ -578,6 +618,33 @@ def test_code_scan_follows_calls_and_ignores_lookalikes(tmp_path):
     assert {(c.service, c.operation) for c in scan.calls_from("pkg.handler.unused")} == {("sqs", "SendMessage")}
 
 
+def test_code_scan_follows_clients_into_other_functions_and_run_time_operations(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "reads.py").write_text(
+        "def policy(sm, name):\n    return sm.get_model_package_group_policy(ModelPackageGroupName=name)\n\n\n"
+        "def tags(tagging):\n    return tagging.get_paginator('get_resources').paginate()\n\n\n"
+        "def lookalike(finder):\n    finder.list_endpoints()\n")
+    (pkg / "collect.py").write_text(
+        "from pkg import reads\nfrom pkg.reads import policy\n\n"
+        "KINDS = [('list_models', 'describe_model'), ('list_endpoints', 'endpoint')]\n\n\n"
+        "def client(session, service):\n    return session.client(service)\n\n\n"
+        "def handler(session):\n    sm = client(session, 'sagemaker')\n    _each(sm)\n    policy(sm, 'g')\n"
+        "    reads.tags(client(session, 'resourcegroupstaggingapi'))\n"
+        "    acct = client(session, 'account')\n    acct.get_paginator('list_regions')\n\n\n"
+        "def _each(sm):\n    for list_op, describe_op in KINDS:\n        sm.get_paginator(list_op)\n"
+        "        getattr(sm, describe_op)(Name='x')\n")
+    scan = Graph(tmp_path, ("pkg",))
+    assert {(c.service, c.operation) for c in scan.calls_from("pkg.collect.handler")} == {
+        ("sagemaker", "ListModels"), ("sagemaker", "DescribeModel"), ("sagemaker", "ListEndpoints"),
+        ("sagemaker", "GetModelPackageGroupPolicy"), ("resourcegroupstaggingapi", "GetResources"),
+        ("account", "ListRegions")}
+    assert {a for c in scan.calls_from("pkg.collect.handler") for a in iam_actions(c)} >= {
+        "tag:GetResources", "account:ListRegions"}
+    # A same-named method of an object that is no client (in a module that makes none) is no API call.
+    assert scan.calls_from("pkg.reads.lookalike") == []
+
+
 @pytest.mark.parametrize("role", ["CollectorRole", "CollectAzureRole", "CollectGcpRole", "DeliveryRole"])
 def test_role_grants_exactly_what_its_functions_call(template, role):
     functions = _function_ids(template)[role]
@@ -586,13 +653,69 @@ def test_role_grants_exactly_what_its_functions_call(template, role):
     granted = {a for st in statements for a in as_list(st["Action"]) if a.split(":")[0] in CODE_DERIVED_PREFIXES}
     missing = {a: where for a, where in needed.items() if a not in granted}
     assert not missing, f"{role} ({', '.join(functions)}) lacks what the code calls: {missing}"
+    tolerated = GRANTED_NOT_CALLED if role == "CollectorRole" else set()
+    called = tolerated & set(needed)
+    assert not called, f"the code calls {sorted(called)}: drop it from GRANTED_NOT_CALLED"
     unused = granted - set(needed)
-    assert not unused, f"{role} grants {sorted(unused)}, which no code of {', '.join(functions)} calls"
+    assert unused == tolerated, (
+        f"{role} grants {sorted(unused - tolerated)}, which no code of {', '.join(functions)} calls")
     kms = [st for st in statements if any(a.startswith("kms:") for a in as_list(st["Action"]))]
     services = {a.split(":")[0] for a in needed if key_use(a)}
     for st in kms:
         assert cfn_str(st["Resource"]) == "${EncryptionKey.Arn}", role
         assert via_services(st) == {f"{s}.${{AWS::Region}}.amazonaws.com" for s in services}, role
+
+
+def _client_sessions(module: str, line: int, service: str) -> set[str]:
+    """The session arguments of the ``client(<session>, "<service>", ...)`` calls in the function around ``line``."""
+    tree = ast.parse((REPO / (module.replace(".", "/") + ".py")).read_text())
+    funcs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.lineno <= line <= n.end_lineno]
+    assert funcs, f"{module}:{line} is in no function"
+    inner = max(funcs, key=lambda n: n.lineno)
+    return {ast.unparse(c.args[0]) for c in ast.walk(inner)
+            if isinstance(c, ast.Call) and getattr(c.func, "id", "") == "client" and len(c.args) >= 2
+            and isinstance(c.args[1], ast.Constant) and c.args[1].value == service}
+
+
+def test_member_role_grants_exactly_what_the_collector_reads_in_a_member_account(template, member_role):
+    # The AWS collector reads a member account through the member role: everything it reads of SageMaker, IAM,
+    # tags and the regions. The Organization's accounts and the AssumeRole itself use the caller's own session.
+    needed = {a: w for a, w in _needed(template, AWS_COLLECTOR_FUNCTIONS).items()
+              if a.split(":")[0] in AWS_READ_PREFIXES}
+    for action in CALLER_SESSION_ONLY:
+        assert action in needed, f"{action} is no longer called: drop it from CALLER_SESSION_ONLY"
+        for where in needed[action]:
+            module, line = where.split()[1].split(":")
+            service = {v: k for k, v in AWS_READ_SERVICES.items()}[action.split(":")[0]]
+            sessions = _client_sessions(module, int(line), service)
+            assert sessions and all(s.endswith(".base") for s in sessions), (
+                f"{where}: {action} is made with {sorted(sessions)}, maybe a member session: "
+                "grant it to the member role")
+    member_needed = {a: w for a, w in needed.items() if a not in CALLER_SESSION_ONLY}
+    (role_id,) = resources_of(member_role, "AWS::IAM::Role")
+    granted = {a for st in role_statements(member_role, role_id) for a in as_list(st["Action"])}
+    missing = {a: w for a, w in member_needed.items() if a not in granted}
+    assert not missing, f"the member role lacks what the collector reads in a member account: {missing}"
+    called = GRANTED_NOT_CALLED & set(member_needed)
+    assert not called, f"the code calls {sorted(called)}: drop it from GRANTED_NOT_CALLED"
+    unused = granted - set(member_needed)
+    assert unused == GRANTED_NOT_CALLED, (
+        f"the member role grants {sorted(unused - GRANTED_NOT_CALLED)}, which no code calls")
+
+
+def test_aws_reads_needed_only_by_the_aws_functions_run_there(template):
+    assert sorted(f for f in resources_of(template, "AWS::Serverless::Function") if f in AWS_COLLECTOR_FUNCTIONS
+                  ) == sorted(AWS_COLLECTOR_FUNCTIONS)
+    providers = {f: template["Resources"][f]["Properties"].get("Environment", {}).get("Variables", {}).get(
+        "AISPM_PROVIDER") for f in AWS_COLLECTOR_FUNCTIONS}
+    assert providers == {"PlanFunction": None, "CollectAwsFunction": "aws"}
+    assert template["Resources"]["PlanFunction"]["Properties"]["Handler"] == "aispm.lambdas.plan.handler"
+    # NOT_DEPLOYED: no function is told a Security Hub role to assume.
+    for fn in resources_of(template, "AWS::Serverless::Function"):
+        env = template["Resources"][fn]["Properties"].get("Environment", {}).get("Variables", {})
+        assert "AISPM_SECURITYHUB_ROLE_NAME" not in env, fn
+    assert "AISPM_SECURITYHUB_ROLE_NAME" not in template["Globals"]["Function"]["Environment"]["Variables"]
+    assert "AISPM_SECURITYHUB_ROLE_NAME" not in "".join(p.read_text() for p in TF_DIR.glob("*.tf"))
 
 
 def _security_hub_arn(st) -> tuple[str, object]:
