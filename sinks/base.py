@@ -14,6 +14,7 @@ class Batch:
     findings: list[dict[str, Any]]
     assets: list[dict[str, Any]]
     summary: dict[str, Any]
+    replay: bool = False   # dead letters sent again: a newer record of the same finding may already be there
 
 
 @dataclass
