@@ -94,6 +94,25 @@ def hold_back(lifecycle: Lifecycle, lost: Sequence[Undelivered]) -> None:
                 lifecycle.states[scope][uid] = stored
 
 
+def save_ahead(store: StateStore | None, lifecycle: Lifecycle) -> None:
+    """Before delivery, save this run's findings together with those it is about to close.
+
+    A run killed after its findings reached a sink but before the final save then still knows them
+    next time (a resource seen once and gone before the next run is closed), and a closure it did not
+    finish is issued again. Saved again, final, after delivery.
+    """
+    if store is None or not lifecycle.states:
+        return
+    ahead = {scope: dict(state) for scope, state in lifecycle.states.items()}
+    for uid, (scope, stored) in lifecycle.previous.items():
+        if scope in ahead:
+            ahead[scope].setdefault(uid, stored)
+    try:
+        store.save(ahead)
+    except StateError as exc:
+        lifecycle.errors.append(f"lifecycle state not saved before delivery: {exc}")
+
+
 def save_state(store: StateStore | None, lifecycle: Lifecycle) -> None:
     if store is None or not lifecycle.states:
         return

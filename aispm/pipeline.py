@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from aispm import __version__, exitcodes
-from aispm.lifecycle import Kept, close_vanished, hold_back, keep_undelivered, save_state
+from aispm.lifecycle import Kept, close_vanished, hold_back, keep_undelivered, save_ahead, save_state
 from collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, build_collector, one_line
 from normalizer import MappingError, normalize, normalize_identities
 from normalizer.schema import Asset
@@ -270,6 +270,7 @@ def finish_scan(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError]
     lifecycle = close_vanished(request.state, results, time_ms, not_applicable(request.policy))
     summary["findings"]["closed"] = len(lifecycle.closed)
     summary["carried_over"] = lifecycle.carried_over
+    save_ahead(request.state, lifecycle)
     summary["state"] = lifecycle.status()
     batch = Batch(scan_id=scan_id, findings=findings + lifecycle.closed, assets=assets, summary=summary)
     sinks = list(request.sinks) or [FileSink(request.out_dir)]
