@@ -56,7 +56,8 @@ def replay(store: DeadLetterStore, targets: Sequence[str], out_dir: Path,
     failed: dict[str, Counter[str]] = {}
     scan_id = f"replay-{uuid.uuid4()}"
     for name, payloads in by_sink.items():
-        report = deliver_safely(sinks[name], Batch(scan_id=scan_id, findings=payloads, assets=[], summary={}, replay=True))
+        batch = Batch(scan_id=scan_id, findings=payloads, assets=[], summary={}, replay=True)
+        report = deliver_safely(sinks[name], batch)
         # Undelivered items keep the name they were replayed to, so the next replay retries that sink.
         remaining.extend(Undelivered(name, u.reason, u.payload) for u in report.undelivered)
         failed[name] = Counter(_key(u.payload) for u in report.undelivered)
