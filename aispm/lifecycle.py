@@ -123,8 +123,11 @@ def save_state(store: StateStore | None, lifecycle: Lifecycle) -> None:
 
 
 def keep_undelivered(deliveries: Sequence[DeliveryReport], store: DeadLetterStore | None,
-                     out_dir: Path) -> Kept:
-    """Put every undelivered item in the dead-letter store; fall back to the local file if it fails."""
+                     out_dir: Path, local_is_durable: bool = True) -> Kept:
+    """Put every undelivered item in the dead-letter store; fall back to the local file if it fails.
+
+    ``local_is_durable`` False (a Lambda's /tmp): the fallback file is written, but its items count as
+    lost for the lifecycle, so the state does not move past closures only that file holds."""
     items = [u for d in deliveries for u in d.undelivered]
     if not items:
         return Kept()
@@ -142,5 +145,9 @@ def keep_undelivered(deliveries: Sequence[DeliveryReport], store: DeadLetterStor
         except DeadLetterError as exc2:
             return Kept(items=len(items), lost=items,
                         warnings=[f"{len(items)} undelivered items could not be kept anywhere: {exc}; {exc2}"])
+        if not local_is_durable:
+            return Kept(items=len(items), kept_in=local.location, lost=items,
+                        warnings=[f"dead-letter queue unavailable ({exc}); {len(items)} items only in "
+                                  f"{local.location}, which does not outlive this run"])
         return Kept(items=len(items), kept_in=local.location,
                     warnings=[f"dead-letter queue unavailable ({exc}); {len(items)} items kept in {local.location}"])

@@ -31,7 +31,7 @@ from rules.policy import Policy
 from sinks.base import Batch, DeliveryReport, Sink, deliver_safely
 from sinks.deadletter import DeadLetterStore
 from sinks.files import FileSink, rewrite_summary
-from sinks.ocsf import STATUS_SUPPRESSED, to_ocsf
+from sinks.ocsf import ACTIVITY_CLOSE, STATUS_SUPPRESSED, to_ocsf
 from sinks.state import StateStore
 
 PROVIDERS = ("aws", "azure", "gcp")
@@ -68,6 +68,7 @@ class ScanRequest:
     frameworks: Sequence[str] = ()   # compliance views to add to summary.json (--framework)
     state: StateStore | None = None  # None: no lifecycle (nothing is closed)
     dead_letter: DeadLetterStore | None = None  # None: <out>/dead-letter.jsonl
+    local_is_durable: bool = True   # False where <out> does not outlive the run (a Lambda's /tmp)
 
 
 @dataclass
@@ -122,7 +123,10 @@ def scan_unit(
 
 
 def outcome_of(finding: dict[str, Any]) -> str:
-    """``pass``, ``fail`` or ``suppressed`` (a suppressed Fail is not failing: counted apart everywhere)."""
+    """``pass``, ``fail``, ``suppressed`` (a suppressed Fail is not failing: counted apart everywhere) or
+    ``closed`` (a closure re-issued by the lifecycle: no longer an outcome of this run)."""
+    if finding.get("activity_id") == ACTIVITY_CLOSE:
+        return "closed"
     if finding["compliance"]["status"] != "Fail":
         return "pass"
     return "suppressed" if finding.get("status_id") == STATUS_SUPPRESSED else "fail"
@@ -278,7 +282,7 @@ def finish_scan(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError]
     warnings = sorted({f"suppression expired and no longer applies: {s}" for r in results
                        for s in r.expired_suppressions})
     # ... keep what was not delivered, and save the state last, never past a closure that was lost.
-    kept = keep_undelivered(deliveries, request.dead_letter, request.out_dir)
+    kept = keep_undelivered(deliveries, request.dead_letter, request.out_dir, request.local_is_durable)
     warnings += kept.warnings
     hold_back(lifecycle, kept.lost)
     save_state(request.state, lifecycle)

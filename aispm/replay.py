@@ -70,9 +70,15 @@ def replay(store: DeadLetterStore, targets: Sequence[str], out_dir: Path,
 def run_replay(args: argparse.Namespace) -> int:
     store = open_store(args.source)
     try:
-        delivered, remaining = replay(store, list(dict.fromkeys(args.sink)), Path(args.out))
+        letters = store.read()
     except DeadLetterError as exc:
-        raise UsageError(f"replay: {exc}") from None
+        raise UsageError(f"replay: {exc}") from None   # the store cannot be opened: nothing was sent
+    try:
+        delivered, remaining = replay(store, list(dict.fromkeys(args.sink)), Path(args.out), letters)
+    except DeadLetterError as exc:
+        # Delivered, but the store could not be updated: the letters are still there and will be sent again.
+        warn(f"replay: the dead-letter store was not updated ({exc}); its letters remain and may be sent again")
+        return exitcodes.DELIVERY
     for skipped in store.skipped:
         warn(f"skipped an invalid dead letter: {skipped}")
     if remaining:

@@ -69,16 +69,16 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
         raise UsageError(f"--framework: {exc}") from None
     out_dir = Path(args.out)
     check_out_dir(out_dir)   # before any cloud call (a credential probe, a Secrets Manager token)
-    providers = list(dict.fromkeys(args.provider)) or configured_providers()
-    if not providers:
-        raise UsageError("no cloud credentials found; pass --provider aws|azure|gcp (or run 'aispm demo')")
-    if "gcp" in providers:
+    if "gcp" in args.provider or not args.provider:   # reads only the environment
         from collectors.gcp.endpoint import EndpointError, check_configuration
 
         try:
             check_configuration()
         except EndpointError as exc:
             raise UsageError(str(exc)) from None
+    providers = list(dict.fromkeys(args.provider)) or configured_providers()
+    if not providers:
+        raise UsageError("no cloud credentials found; pass --provider aws|azure|gcp (or run 'aispm demo')")
     options = CollectOptions(
         regions=args.region or env.regions,
         all_regions=args.all_regions,
@@ -143,8 +143,10 @@ def report(outcome: ScanOutcome, out_dir: Path, fail_on: Severity | None = None)
                  f"{_kept_line(outcome)}")
     say(summary_table(summary, outcome.batch.findings))
     f = summary["findings"]
+    files_ok = all(not d.undelivered for d in outcome.deliveries if d.sink == "file")
+    where = f"Files in {out_dir.resolve()}" if files_ok else f"The files in {out_dir.resolve()} are incomplete"
     say(f"\n{summary['assets']} assets, {f['fail']} failing, {f['suppressed']} suppressed, {f['pass']} passing and "
-        f"{f['closed']} closed findings, {summary['errors']} errors. Files in {out_dir.resolve()}")
+        f"{f['closed']} closed findings, {summary['errors']} errors. {where}")
     for fw in summary.get("frameworks", {}).values():
         say(f"\n{fw['name']}\n{framework_table(fw)}")
     if fail_on is not None and (n := reaching(outcome.batch.findings, fail_on)):

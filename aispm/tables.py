@@ -47,5 +47,6 @@ def framework_table(framework: dict[str, Any], title_width: int = 60) -> str:
     rows = []
     for r in framework["requirements"]:
         title = r["title"] if len(r["title"]) <= title_width else r["title"][: title_width - 1] + "…"
-        rows.append([r["id"], title, r["pass"], r["fail"], ", ".join(r["failing_rules"]) or "-"])
-    return render_table(["requirement", "title", "pass", "fail", "failing rules"], rows)
+        failing = ", ".join(r["failing_rules"]) or "-"
+        rows.append([r["id"], title, r["pass"], r["fail"], r.get("suppressed", 0), failing])
+    return render_table(["requirement", "title", "pass", "fail", "suppressed", "failing rules"], rows)

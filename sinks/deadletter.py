@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,13 @@ from sinks.base import Undelivered
 
 DEAD_LETTER_FILE = "dead-letter.jsonl"
 _SQS_MAX_BATCH_BYTES = 200_000  # below the SQS limit of 256 KiB per SendMessageBatch, with room for attributes
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")   # what surrogateescape makes of bytes that are not UTF-8
+
+
+def _raw(line: str) -> bytes:
+    return (line + "\n").encode("utf-8", "surrogateescape")
 
 
 class DeadLetterError(Exception):
@@ -110,11 +118,14 @@ class FileDeadLetter:
 
     def _lines(self) -> list[str]:
         try:
-            return self.path.read_bytes().decode("utf-8", errors="replace").splitlines()
+            data = self.path.read_bytes()
         except FileNotFoundError:
             raise DeadLetterError(f"no dead-letter file at {self.path}") from None
         except OSError as exc:
             raise DeadLetterError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        # Bytes that are not UTF-8 survive as surrogates, so such a line is recognised as invalid and
+        # moved aside byte for byte, never delivered with replacement characters.
+        return [line.rstrip("\r") for line in data.decode("utf-8", "surrogateescape").split("\n")]
 
     def read(self) -> list[Letter]:
         lock = self._lock()
@@ -128,6 +139,8 @@ class FileDeadLetter:
             if not line.strip():
                 continue
             try:
+                if _NOT_UTF8.search(line):
+                    raise DeadLetterError(f"{self.path}:{n}: not UTF-8")
                 letters.append(Letter(from_json(line, f"{self.path}:{n}"), line))
             except DeadLetterError as exc:
                 self.skipped.append(f"{exc}; moved to {self.invalid_path}")
@@ -139,8 +152,8 @@ class FileDeadLetter:
             lock = self._lock()
             try:
                 if self._invalid:
-                    with self.invalid_path.open("a", encoding="utf-8") as fh:
-                        fh.writelines(line + "\n" for line in self._invalid)
+                    with self.invalid_path.open("ab") as fh:
+                        fh.writelines(_raw(line) for line in self._invalid)
                         fh.flush()
                         os.fsync(fh.fileno())
                 gone = Counter(str(letter.handle) for letter in read)
@@ -152,7 +165,7 @@ class FileDeadLetter:
                     elif line.strip():
                         kept.append(line)   # stored since the read (e.g. by a scan): not ours to remove
                 kept += [to_json(item) for item in remaining]
-                write_atomic(self.path, [(line + "\n").encode("utf-8") for line in kept])
+                write_atomic(self.path, [_raw(line) for line in kept])
                 self._invalid = []
             finally:
                 lock.release()

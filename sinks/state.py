@@ -33,6 +33,13 @@ ScopeState = dict[str, dict[str, Any]]  # finding uid -> the OCSF finding last d
 _DYNAMO_CHUNK_BYTES = 350_000  # an item may hold 400 KB; a large scope spills into extra items
 
 
+_READ_ATTEMPTS = 3   # reads of a scope whose chunks a concurrent save replaced meanwhile
+
+
+class _Switched(Exception):
+    """A scope's chunks were replaced between reading its main item and its chunks."""
+
+
 class StateError(Exception):
     """The state store as a whole cannot be read or written."""
 
@@ -165,38 +172,54 @@ class DynamoStateStore:
         gen = item.get("gen", {}).get("S")
         return [f"{scope}#{gen}#{n}" if gen else f"{scope}#{n}" for n in range(1, chunks)]
 
-    def load(self, scopes: Iterable[str]) -> Loaded:
-        wanted = list(dict.fromkeys(scopes))
-        out = Loaded()
+    def _read_items(self, scopes: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """(main items, chunk items) of ``scopes``; StateError when the table cannot be read."""
         try:
-            mains = self._batch_get(wanted)
+            mains = self._batch_get(scopes)
             extra: list[str] = []
             for scope, main in mains.items():
-                with contextlib.suppress(KeyError, TypeError, ValueError):   # reported below, for that scope
+                with contextlib.suppress(KeyError, TypeError, ValueError):   # reported by load, for that scope
                     extra += self._chunk_keys(scope, main)
-            chunks = self._batch_get(extra) if extra else {}
+            return mains, (self._batch_get(extra) if extra else {})
         except Exception as exc:  # noqa: BLE001 - reported as one line by the caller
             raise StateError(f"cannot read {self.location}: {_one_line(exc)}") from None
-        for scope in wanted:
-            item = mains.get(scope)
-            self._seen[scope] = item
-            if item is None:
-                continue
-            try:
-                parts = [bytes(item["findings"]["B"])]
-                for key in self._chunk_keys(scope, item):
-                    chunk = chunks.get(key)
-                    if chunk is None:
-                        raise ValueError(f"chunk {key} is missing")
-                    parts.append(bytes(chunk["findings"]["B"]))
-                findings = _scope_findings({"findings": json.loads(gzip.decompress(b"".join(parts)))})
-                if findings is None:
-                    raise ValueError("not a map of findings")
-            except (KeyError, TypeError, ValueError, OSError, EOFError, zlib.error, RecursionError) as exc:
-                # gzip raises OSError, EOFError or zlib.error, JSON ValueError: this scope's state is corrupt.
-                out.errors[scope] = f"{self.location}: state of {scope} cannot be read ({_one_line(exc)})"
-                continue
-            out.states[scope] = findings
+
+    def load(self, scopes: Iterable[str]) -> Loaded:
+        """A scope whose chunks are missing is read again: a concurrent save may have switched its
+        generation between the two reads. Still missing after that, the scope's state is corrupt."""
+        out = Loaded()
+        pending = list(dict.fromkeys(scopes))
+        for attempt in range(_READ_ATTEMPTS):
+            mains, chunks = self._read_items(pending)
+            switched: list[str] = []
+            for scope in pending:
+                item = mains.get(scope)
+                self._seen[scope] = item
+                if item is None:
+                    continue
+                try:
+                    parts = [bytes(item["findings"]["B"])]
+                    for key in self._chunk_keys(scope, item):
+                        chunk = chunks.get(key)
+                        if chunk is None:
+                            if attempt + 1 < _READ_ATTEMPTS:
+                                raise _Switched
+                            raise ValueError(f"chunk {key} is missing")
+                        parts.append(bytes(chunk["findings"]["B"]))
+                    findings = _scope_findings({"findings": json.loads(gzip.decompress(b"".join(parts)))})
+                    if findings is None:
+                        raise ValueError("not a map of findings")
+                except _Switched:
+                    switched.append(scope)
+                    continue
+                except (KeyError, TypeError, ValueError, OSError, EOFError, zlib.error, RecursionError) as exc:
+                    # gzip raises OSError, EOFError or zlib.error, JSON ValueError: this scope's state is corrupt.
+                    out.errors[scope] = f"{self.location}: state of {scope} cannot be read ({_one_line(exc)})"
+                    continue
+                out.states[scope] = findings
+            if not switched:
+                break
+            pending = switched
         return out
 
     def save(self, states: Mapping[str, ScopeState]) -> None:

@@ -137,6 +137,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         providers=[], out_dir=out_dir, sinks=sinks, scan_id=run_id,
         state=DynamoStateStore(env.state_table) if env.state_table else None,
         dead_letter=SqsDeadLetter(env.dead_letter_queue_url) if env.dead_letter_queue_url else None,
+        local_is_durable=False,
     )
     started = dt.datetime.fromisoformat(str(meta.get("started") or dt.datetime.now(dt.UTC).isoformat()))
     outcome = finish_scan(results, plan_errors, request, scan_id=run_id, started=started, time_ms=now_ms())

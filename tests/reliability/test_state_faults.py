@@ -114,6 +114,26 @@ def test_a_concurrent_newer_save_is_not_overwritten(dynamo: Any) -> None:
     assert tag == "theirs"
 
 
+def test_a_save_that_switches_generations_while_another_run_reads_is_read_again(dynamo: Any) -> None:
+    DynamoStateStore(TABLE, client=dynamo).save({SCOPE: _big_state(1200, "old")})
+    newer = _big_state(1200, "new")
+    reader_client = boto3.client("dynamodb", region_name="us-east-1")
+    calls = {"n": 0}
+
+    def between_reads(**_: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:   # the main item is read, its chunks not yet: another run saves now
+            writer = DynamoStateStore(TABLE, client=dynamo)
+            writer.load([SCOPE])
+            writer.save({SCOPE: newer})
+
+    reader_client.meta.events.register("before-call.dynamodb.BatchGetItem", between_reads)
+    loaded = DynamoStateStore(TABLE, client=reader_client).load([SCOPE])
+    assert calls["n"] > 2
+    assert loaded.errors == {}
+    assert loaded.states[SCOPE] == newer
+
+
 def _torn_old_layout(client: Any, scope: str) -> dict[str, Any]:
     """What the older save left after dying between chunks: a main item whose chunk belongs to another save."""
     blob = gzip.compress(json.dumps(_big_state(1200, "old")).encode())
@@ -206,6 +226,7 @@ def test_a_save_killed_at_any_point_leaves_a_readable_state_file(tmp_path: Path)
     expected = sorted(uids([finding(aws_asset(i)) for i in range(300)]))
     ctx = multiprocessing.get_context("fork")
     rng = random.Random(7)
+    rounds_with_state = 0
     for _ in range(8):
         proc = ctx.Process(target=_save_forever, args=(str(path),))
         proc.start()
@@ -217,6 +238,8 @@ def test_a_save_killed_at_any_point_leaves_a_readable_state_file(tmp_path: Path)
         assert loaded.errors == {}
         if loaded.states:   # the first kill may land before the first save completed
             assert sorted(loaded.states[SCOPE]) == expected
+            rounds_with_state += 1
+    assert rounds_with_state >= 4
 
 
 def test_a_torn_state_file_exits_4_and_is_kept(sagemaker: Any, tmp_path: Path,
@@ -235,3 +258,38 @@ def test_a_torn_state_file_exits_4_and_is_kept(sagemaker: Any, tmp_path: Path,
     assert summary["state"]["status"] == "error"
     assert summary["findings"]["closed"] == 0
     assert {f["activity_id"] for f in _findings(tmp_path / "2")} == {1}
+
+
+def test_a_scan_whose_state_save_dies_half_way_exits_4_and_the_next_scan_closes_only_what_vanished(
+        sagemaker: Any, tmp_path: Path) -> None:
+    from aispm.pipeline import ScanRequest, run_scan
+    from collectors.base import CollectOptions
+
+    _table()
+    sm = sagemaker(["keep", "gone"])
+    options = CollectOptions(regions=["us-east-1"])
+    healthy = boto3.client("dynamodb", region_name="us-east-1")
+    first = run_scan(ScanRequest(providers=["aws"], options=options, out_dir=tmp_path / "1",
+                                 state=DynamoStateStore(TABLE, client=healthy)))
+    assert first.exit_code == 0
+
+    sm.stop_notebook_instance(NotebookInstanceName="gone")
+    sm.delete_notebook_instance(NotebookInstanceName="gone")
+    crashing = boto3.client("dynamodb", region_name="us-east-1")
+    _fail_put(crashing, lambda p: p["Item"]["scope"]["S"] == SCOPE)
+    second = run_scan(ScanRequest(providers=["aws"], options=options, out_dir=tmp_path / "2",
+                                  state=DynamoStateStore(TABLE, client=crashing)))
+    summary = json.loads((tmp_path / "2" / "summary.json").read_text())
+    assert second.exit_code == 4
+    assert summary["state"]["status"] == "error" and "Rate exceeded" in summary["state"]["error"]
+    gone = sorted(uids([f for f in first.batch.findings if f["resources"][0]["name"] == "gone"]))
+    assert sorted(uids([f for f in second.batch.findings if f["activity_id"] == 3])) == gone
+
+    # The state still holds the first scan: the next healthy run closes the vanished notebook again
+    # (delivered at least once, never lost) and nothing of the notebook that still exists.
+    third = run_scan(ScanRequest(providers=["aws"], options=options, out_dir=tmp_path / "3",
+                                 state=DynamoStateStore(TABLE, client=healthy)))
+    assert third.exit_code == 0
+    closed = [f for f in third.batch.findings if f["activity_id"] == 3]
+    assert sorted(uids(closed)) == gone
+    assert not [f for f in closed if f["resources"][0]["name"] == "keep"]

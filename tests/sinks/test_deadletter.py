@@ -153,4 +153,9 @@ def test_sqs_outage_falls_back_to_the_local_file(tmp_path: Path, aws: None) -> N
     kept = keep_undelivered([report], SqsDeadLetter(missing), tmp_path)
     assert "dead-letter queue unavailable" in kept.warnings[0]
     assert kept.lost == [] and kept.kept_in == str(tmp_path / "dead-letter.jsonl")
+    # Where the local folder does not outlive the run (a Lambda's /tmp), the fallback is written but the
+    # items count as lost, so the lifecycle does not move past them.
+    ephemeral = keep_undelivered([report], SqsDeadLetter(missing), tmp_path / "tmp", local_is_durable=False)
+    assert ephemeral.lost == report.undelivered
+    assert [x["payload"] for x in _lines(tmp_path / "tmp" / "dead-letter.jsonl")] == findings
     assert [x["payload"] for x in _lines(tmp_path / "dead-letter.jsonl")] == findings
