@@ -237,3 +237,33 @@ def test_closures_never_trip_fail_on(sm: Any, tmp_path: Path, capsys: pytest.Cap
     assert main([*argv, "--out", str(tmp_path / "2")]) == 0
     assert [f for f in _lines(tmp_path / "2" / "findings.ocsf.jsonl") if f["activity_id"] == 3]
     assert "--fail-on" not in capsys.readouterr().err
+
+
+def test_a_line_that_is_not_utf8_is_set_aside_byte_for_byte(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "dead-letter.jsonl"
+    good = finding(aws_asset(1))
+    FileDeadLetter(path).put([Undelivered("file", "busy", good)])
+    bad = b'{"sink":"file","reason":"x","payload":{"name":"caf\xe9"}}'
+    with path.open("ab") as fh:
+        fh.write(bad + b"\n")
+    out = tmp_path / "replayed"
+    assert main(["replay", str(path), "--out", str(out)]) == 0
+    assert "not UTF-8" in capsys.readouterr().err
+    assert uids(_lines(out / "findings.ocsf.jsonl")) == uids([good])
+    assert (tmp_path / "dead-letter.jsonl.invalid").read_bytes() == bad + b"\n"
+    assert path.read_bytes() == b""
+
+
+def test_a_store_that_cannot_be_updated_after_delivery_exits_5_and_keeps_its_letters(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "dead-letter.jsonl"
+    letters = [finding(aws_asset(i)) for i in range(2)]
+    FileDeadLetter(path).put([Undelivered("file", "busy", f) for f in letters])
+    with path.open("a") as fh:
+        fh.write("torn\n")
+    (tmp_path / "dead-letter.jsonl.invalid").mkdir()   # setting the torn line aside fails, even for root
+    assert main(["replay", str(path), "--out", str(tmp_path / "replayed")]) == 5
+    err = capsys.readouterr().err
+    assert "was not updated" in err and "Traceback" not in err
+    assert uids([x.item.payload for x in FileDeadLetter(path).read()]) == uids(letters)   # sent again next time
