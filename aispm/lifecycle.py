@@ -30,6 +30,7 @@ class Lifecycle:
     states: dict[str, ScopeState] = field(default_factory=dict)
     previous: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     carried_over: int = 0
+    became_suppressed: frozenset[str] | None = None   # None: no state to compare with
     errors: list[str] = field(default_factory=list)   # state that could not be read or written
 
     def status(self) -> dict[str, Any]:
@@ -80,7 +81,8 @@ def close_vanished(store: StateStore | None, results: Sequence[UnitResult], time
     runs = [run for run in scope_runs(results) if run.scope not in loaded.errors]
     done = reconcile(loaded.states, runs, time_ms, not_applicable)
     return Lifecycle(closed=done.closed, states=done.states, previous=done.previous,
-                     carried_over=done.carried_over, errors=list(loaded.errors.values()))
+                     carried_over=done.carried_over, errors=list(loaded.errors.values()),
+                     became_suppressed=None if loaded.errors else frozenset(done.became_suppressed))
 
 
 def hold_back(lifecycle: Lifecycle, lost: Sequence[Undelivered]) -> None:

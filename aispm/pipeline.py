@@ -276,7 +276,8 @@ def finish_scan(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError]
     summary["carried_over"] = lifecycle.carried_over
     save_ahead(request.state, lifecycle)
     summary["state"] = lifecycle.status()
-    batch = Batch(scan_id=scan_id, findings=findings + lifecycle.closed, assets=assets, summary=summary)
+    batch = Batch(scan_id=scan_id, findings=findings + lifecycle.closed, assets=assets, summary=summary,
+                  became_suppressed=lifecycle.became_suppressed)
     sinks = list(request.sinks) or [FileSink(request.out_dir)]
     deliveries = [deliver_safely(sink, batch) for sink in sinks]
     warnings = sorted({f"suppression expired and no longer applies: {s}" for r in results

@@ -15,6 +15,9 @@ class Batch:
     assets: list[dict[str, Any]]
     summary: dict[str, Any]
     replay: bool = False   # dead letters sent again: a newer record of the same finding may already be there
+    # Uids of findings suppressed in this run that were not suppressed in the last one (from the lifecycle
+    # state); None when there is no state to tell.
+    became_suppressed: frozenset[str] | None = None
 
 
 @dataclass

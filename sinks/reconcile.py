@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sinks.ocsf import closed
+from sinks.ocsf import STATUS_SUPPRESSED, closed
 from sinks.state import ScopeState
 
 VANISHED = "The resource no longer exists."
@@ -39,6 +39,7 @@ class Reconciled:
     states: dict[str, ScopeState] = field(default_factory=dict)  # new state of every reconciled scope
     previous: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # closed uid -> (scope, stored)
     carried_over: int = 0   # unseen findings kept open: their resource was outside this run's listing
+    became_suppressed: set[str] = field(default_factory=set)   # suppressed now, not in the stored finding
 
 
 def _uid(finding: Mapping[str, Any]) -> str:
@@ -74,7 +75,10 @@ def reconcile(previous: Mapping[str, ScopeState], runs: Sequence[ScopeRun], time
         before = previous.get(run.scope, {})
         now: ScopeState = {}
         for f in run.findings:
-            first_seen(f, before.get(_uid(f)))
+            stored = before.get(_uid(f))
+            first_seen(f, stored)
+            if f.get("status_id") == STATUS_SUPPRESSED and (stored or {}).get("status_id") != STATUS_SUPPRESSED:
+                out.became_suppressed.add(_uid(f))
             now[_uid(f)] = f
         for uid in run.unevaluated_uids:
             if uid not in now and uid in before:

@@ -128,3 +128,12 @@ def test_finding_that_no_longer_applies_to_an_existing_resource() -> None:
     res = before[0]["resources"][0]["uid"]
     done = reconcile({SCOPE: _state(before)}, [ScopeRun(SCOPE, True, [], resource_uids=frozenset({res}))], 5)
     assert done.closed[0]["status_detail"] == NO_LONGER_APPLIES
+
+
+def test_reconcile_names_the_findings_that_became_suppressed() -> None:
+    old = [finding(aws_asset(0)), finding(aws_asset(1), suppression="accepted"), finding(aws_asset(2))]
+    now = [finding(aws_asset(0), suppression="accepted"), finding(aws_asset(1), suppression="accepted"),
+           finding(aws_asset(2)), finding(aws_asset(3), suppression="accepted")]
+    done = reconcile({SCOPE: _state(old)}, [ScopeRun(SCOPE, True, now)], time_ms=9)
+    # Newly suppressed (0) and new and suppressed (3); already suppressed (1) and unsuppressed (2) are not.
+    assert done.became_suppressed == {now[0]["finding_info"]["uid"], now[3]["finding_info"]["uid"]}
