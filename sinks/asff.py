@@ -13,6 +13,15 @@ its label from the OCSF ``severity_id``. ``Original`` is the rule's own severity
 after policy overrides (``unmapped.rule_severity``, or the OCSF ``severity`` text
 when a finding does not carry it), the same in ``Severity`` and
 ``FindingProviderFields.Severity``.
+
+Times come from the finding, never from the clock of the delivery: ``UpdatedAt``
+and ``LastObservedAt`` are the OCSF ``time`` of the scan that produced it (for a
+closed finding, the closing scan's), ``CreatedAt`` its ``finding_info.first_seen_time``
+(the first scan that saw its current outcome), else ``time``. Successive scans have
+growing times, so each scan's import is an update of the one before, and the same
+record sent again later (a dead letter replayed) keeps the ``UpdatedAt`` of its
+scan: the ``securityhub`` sink compares it with what Security Hub holds to never
+replace a newer record with an older one.
 """
 
 from __future__ import annotations
@@ -125,13 +134,39 @@ def resource(finding: dict[str, Any], region: str) -> dict[str, Any]:
     return out
 
 
-def to_asff(finding: dict[str, Any], *, product: str, account: str, region: str, updated: str) -> dict[str, Any]:
-    """The ASFF object of one OCSF finding; ``updated`` must grow between imports so updates apply."""
+def _epoch_ms(value: Any) -> int | None:
+    """A positive epoch-milliseconds value, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return int(value)
+
+
+def record_times(finding: dict[str, Any]) -> tuple[int, int]:
+    """(created, updated) in epoch ms: the first scan that saw the finding's current outcome
+    (``finding_info.first_seen_time``, else ``time``) and the scan that produced this record (``time``).
+
+    Raises ValueError for a finding without a valid ``time``: it cannot be ordered against other records.
+    """
+    updated = _epoch_ms(finding.get("time"))
+    if updated is None:
+        raise ValueError(f"the finding has no valid OCSF time (epoch ms): {finding.get('time')!r}")
+    first = _epoch_ms((finding.get("finding_info") or {}).get("first_seen_time"))
+    return (updated if first is None else min(first, updated)), updated
+
+
+def to_asff(finding: dict[str, Any], *, product: str, account: str, region: str) -> dict[str, Any]:
+    """The ASFF object of one OCSF finding.
+
+    ``UpdatedAt`` and ``LastObservedAt`` are the finding's OCSF ``time`` (the scan that produced this record),
+    ``CreatedAt`` its ``finding_info.first_seen_time`` when present, else ``time`` (never after ``time``).
+    Raises ValueError when the finding has no valid ``time``.
+    """
     info = finding.get("finding_info") or {}
     compliance = finding.get("compliance") or {}
     remediation = finding.get("remediation") or {}
     rule_id = str(compliance.get("control", ""))
-    observed = iso(int(finding.get("time") or 0))
+    created_ms, updated_ms = record_times(finding)
+    observed = iso(updated_ms)
     recommendation: dict[str, str] = {"Text": _text(remediation.get("desc"), 512)}
     refs = remediation.get("references") or []
     if refs:
@@ -155,8 +190,8 @@ def to_asff(finding: dict[str, Any], *, product: str, account: str, region: str,
         "GeneratorId": rule_id,
         "AwsAccountId": account,
         "Types": types,
-        "CreatedAt": observed,
-        "UpdatedAt": updated,
+        "CreatedAt": iso(created_ms),
+        "UpdatedAt": observed,
         "LastObservedAt": observed,
         "Severity": sev,
         # Security Hub applies later Severity and Types changes of a provider only through these.

@@ -28,6 +28,22 @@ filtered by their Ids, 20 at a time) and, for each whose workflow is not yet
 justification, written by ``aispm``. Nothing else of the workflow is ever sent.
 A finding whose suppression could not be read or set is returned as undelivered
 (replaying it repeats both steps, which is harmless).
+
+Replays never regress (a ``Batch`` with ``replay`` set: dead letters sent again by
+``aispm replay``). A finding's ``UpdatedAt`` is the time of the scan that produced
+it (see ``sinks.asff``), and Security Hub may already hold a newer record of it,
+imported by a later scan while the letter waited. So before importing a replay the
+sink reads what Security Hub holds for those Ids (the same ``GetFindings`` lookup
+as for suppression, 20 Ids at a time) and imports only letters whose ``UpdatedAt``
+is later than the record held (or whose Id it does not hold); of several letters
+with one Id, only the newest. A letter that is not later is superseded by the
+newer record: it is counted as delivered (and so leaves the dead-letter store),
+since importing it would only bring back an outdated outcome or reopen an
+archived finding. When the lookup fails, or the deadline comes first, those
+letters are returned as undelivered and stay in the store for the next replay.
+That lookup also serves the suppression step of the letters imported (an import
+does not change an existing finding's workflow), so a replay reads each Id once.
+A delivery that is not a replay makes no extra calls.
 """
 
 from __future__ import annotations
@@ -47,7 +63,6 @@ from sinks.asff import (
     NOTE_AUTHOR,
     SUPPRESSED,
     is_suppressed,
-    iso,
     product_arn,
     size,
     suppression_note,
@@ -90,6 +105,34 @@ class SecurityHubSettings(BaseSettings):
 class _Item:
     finding: dict[str, Any]
     asff: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What Security Hub holds for one finding Id, as far as the sink reads it back."""
+
+    workflow: str                    # Workflow.Status (NEW when absent)
+    updated_at: dt.datetime | None   # UpdatedAt; None when absent or unreadable
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    """An ASFF timestamp (ISO 8601; UTC when it names no offset), or None when it is not one."""
+    if isinstance(value, dt.datetime):  # a client that parses timestamps itself
+        parsed = value
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+_NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _updated_at(item: _Item) -> dt.datetime:
+    """The UpdatedAt of a finding the sink converted (``sinks.asff.iso`` of its OCSF ``time``)."""
+    return _timestamp(item.asff["UpdatedAt"]) or _NEVER
 
 
 class _NoAccess(Exception):
@@ -156,6 +199,7 @@ class SecurityHubSink:
         self.calls = 0    # BatchImportFindings calls made, for tests and benchmarks
         self.lookups = 0  # GetFindings calls
         self.updates = 0  # BatchUpdateFindings calls
+        self.superseded = 0  # replayed letters not imported: Security Hub holds a newer record (or the batch did)
 
     def set_deadline(self, at: float | None) -> None:
         """Deliveries end by ``at`` (the sink's clock, ``time.monotonic`` by default), e.g. from a Lambda's
@@ -230,7 +274,6 @@ class SecurityHubSink:
                                   for f in batch.findings]
             return report
         home = self.settings.region or self.session.region_name
-        updated = iso(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
         groups: dict[tuple[str, str], list[_Item]] = defaultdict(list)
         for finding in batch.findings:
             cloud = finding.get("cloud") or {}
@@ -244,8 +287,7 @@ class SecurityHubSink:
             if account != caller and not self.settings.role_name:
                 account = caller  # no way into the finding's own account: the caller's account aggregates
             try:
-                asff = to_asff(finding, product=product_arn(region, account), account=account, region=region,
-                               updated=updated)
+                asff = to_asff(finding, product=product_arn(region, account), account=account, region=region)
             except Exception as exc:  # noqa: BLE001 - one malformed finding costs only itself
                 report.undelivered.append(Undelivered(
                     self.name, f"cannot convert the finding to ASFF: {type(exc).__name__}: {_one_line(exc)}",
@@ -257,6 +299,9 @@ class SecurityHubSink:
                 continue
             groups[(account, region)].append(_Item(finding, asff))
         for (account, region), items in groups.items():
+            held: dict[str, _Held] | None = None
+            if batch.replay:
+                items, held = self._newer_only(account, region, items, report)
             for start in range(0, len(items), MAX_PER_CALL):
                 chunk = items[start:start + MAX_PER_CALL]
                 if self._out_of_time():
@@ -264,7 +309,7 @@ class SecurityHubSink:
                     continue
                 imported = self._import(account, region, chunk, report)
                 suppressed = [i for i in imported if is_suppressed(i.finding)]
-                failed = self._suppress(account, region, suppressed, report) if suppressed else 0
+                failed = self._suppress(account, region, suppressed, report, held) if suppressed else 0
                 report.delivered += len(imported) - failed
         return report
 
@@ -272,6 +317,44 @@ class SecurityHubSink:
         before = len(report.undelivered)
         report.undelivered.extend(Undelivered(self.name, reason, i.finding) for i in items)
         return len(report.undelivered) - before
+
+    # -------------------------------------------------------------- replay
+    def _newer_only(self, account: str, region: str, items: list[_Item],
+                    report: DeliveryReport) -> tuple[list[_Item], dict[str, _Held]]:
+        """Of replayed ``items``, those to import: newer than the record Security Hub holds (or not held).
+
+        Superseded letters (an older or equal ``UpdatedAt`` than the record held, or than another letter of the
+        same Id) are counted as delivered; letters whose record could not be read are reported undelivered.
+        Returns the letters to import and what Security Hub holds for them (for the suppression step).
+        """
+        newest: dict[str, _Item] = {}
+        for item in items:
+            uid = item.asff["Id"]
+            kept = newest.get(uid)
+            if kept is None or _updated_at(item) >= _updated_at(kept):  # ties: the later letter
+                newest[uid] = item
+        superseded = len(items) - len(newest)
+        held, readable = self._read_back(
+            account, region, list(newest.values()), report,
+            unchecked="not imported: a replay is checked against the record Security Hub holds first",
+            unread="not imported: the record Security Hub holds could not be read to check this replay is newer")
+        out: list[_Item] = []
+        for item in readable:
+            record = held.get(item.asff["Id"])
+            if record is None:
+                out.append(item)   # not held: nothing newer to protect
+                continue
+            if record.updated_at is None:
+                self._fail(report, [item], "not imported: the record Security Hub holds has no readable "
+                                           "UpdatedAt, so this replay cannot be shown to be newer")
+                continue
+            if _updated_at(item) > record.updated_at:
+                out.append(item)
+            else:
+                superseded += 1
+        self.superseded += superseded
+        report.delivered += superseded
+        return out, held
 
     # -------------------------------------------------------------- import
     def _import(self, account: str, region: str, items: list[_Item], report: DeliveryReport) -> list[_Item]:
@@ -326,50 +409,67 @@ class SecurityHubSink:
         return imported
 
     # ---------------------------------------------------------- suppression
-    def _suppress(self, account: str, region: str, items: list[_Item], report: DeliveryReport) -> int:
+    def _suppress(self, account: str, region: str, items: list[_Item], report: DeliveryReport,
+                  held: dict[str, _Held] | None = None) -> int:
         """Set ``SUPPRESSED`` on imported suppressed findings whose workflow is not that yet.
 
+        ``held``: what Security Hub held for these Ids just before the import (a replay's check), which the import
+        did not change for an existing finding; without it the findings are read back now.
         Returns how many of ``items`` are reported undelivered (their suppression could not be read or set).
         """
         failed = 0
-        product = items[0].asff["ProductArn"]
-        by_id = {i.asff["Id"]: i for i in items}
-        status: dict[str, str] = {}
-        ids = list(by_id)
-        for start in range(0, len(ids), MAX_FILTER_VALUES):
-            chunk = ids[start:start + MAX_FILTER_VALUES]
-            if self._out_of_time():
-                failed += self._fail(report, (by_id[i] for i in chunk),
-                                     self._deadline_reason("imported, but its suppression was not checked"))
-                for uid in chunk:
-                    by_id.pop(uid)
-                continue
-            try:
-                status.update(self._workflow_status(account, region, product, chunk))
-            except Exception as exc:  # noqa: BLE001 - replaying the findings repeats the check
-                reason = (f"imported, but its workflow could not be read (GetFindings in {account}/{region}): "
-                          f"{_one_line(exc)}")
-                failed += self._fail(report, (by_id[i] for i in chunk), reason)
-                for uid in chunk:
-                    by_id.pop(uid)
+        if held is None:
+            before = len(report.undelivered)
+            held, checked = self._read_back(
+                account, region, items, report,
+                unchecked="imported, but its suppression was not checked",
+                unread="imported, but its workflow could not be read")
+            failed += len(report.undelivered) - before
+        else:
+            checked = items
         # Found and not suppressed yet: an existing finding, whose workflow the import did not change.
         # Not found: new, so the import's Workflow applied.
         to_update: dict[str, list[_Item]] = defaultdict(list)
-        for uid, item in by_id.items():
-            if uid in status and status[uid] != SUPPRESSED:
+        for item in checked:
+            record = held.get(item.asff["Id"])
+            if record is not None and record.workflow != SUPPRESSED:
                 to_update[suppression_note(item.finding)].append(item)
         for note, group in to_update.items():
             for start in range(0, len(group), MAX_PER_CALL):
                 failed += self._update(account, region, note, group[start:start + MAX_PER_CALL], report)
         return failed
 
-    def _workflow_status(self, account: str, region: str, product: str, ids: list[str]) -> dict[str, str]:
-        """Id -> Workflow.Status of those of ``ids`` that Security Hub holds under ``product``."""
+    # ------------------------------------------------------------- lookup
+    def _read_back(self, account: str, region: str, items: list[_Item], report: DeliveryReport, *,
+                   unchecked: str, unread: str) -> tuple[dict[str, _Held], list[_Item]]:
+        """What Security Hub holds for ``items`` (GetFindings, ``MAX_FILTER_VALUES`` Ids at a time), and the
+        items whose lookup succeeded. The others are reported undelivered: ``unchecked`` (the deadline came
+        first) or ``unread`` (GetFindings failed) says what that means for them."""
+        held: dict[str, _Held] = {}
+        checked: list[_Item] = []
+        if not items:
+            return held, checked
+        product = items[0].asff["ProductArn"]
+        for start in range(0, len(items), MAX_FILTER_VALUES):
+            chunk = items[start:start + MAX_FILTER_VALUES]
+            if self._out_of_time():
+                self._fail(report, chunk, self._deadline_reason(unchecked))
+                continue
+            try:
+                held.update(self._held(account, region, product, [i.asff["Id"] for i in chunk]))
+            except Exception as exc:  # noqa: BLE001 - those findings stay undelivered, replaying repeats the lookup
+                self._fail(report, chunk, f"{unread} (GetFindings in {account}/{region}): {_one_line(exc)}")
+                continue
+            checked.extend(chunk)
+        return held, checked
+
+    def _held(self, account: str, region: str, product: str, ids: list[str]) -> dict[str, _Held]:
+        """Id -> what Security Hub holds (workflow status, UpdatedAt) for those of ``ids`` under ``product``."""
         wanted = set(ids)
         filters = {"Id": [{"Value": uid, "Comparison": "EQUALS"} for uid in ids],
                    "ProductArn": [{"Value": product, "Comparison": "EQUALS"}]}
         kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
-        out: dict[str, str] = {}
+        out: dict[str, _Held] = {}
         while True:
             self._lookup_limiter.acquire()
             self.lookups += 1
@@ -377,7 +477,8 @@ class SecurityHubSink:
             for f in page.get("Findings", []):
                 uid = f.get("Id")
                 if uid in wanted and f.get("ProductArn") == product:  # never trust a filter blindly
-                    out[uid] = str((f.get("Workflow") or {}).get("Status") or "NEW")
+                    out[uid] = _Held(workflow=str((f.get("Workflow") or {}).get("Status") or "NEW"),
+                                     updated_at=_timestamp(f.get("UpdatedAt")))
             token = page.get("NextToken")
             if not token or wanted <= set(out):
                 return out

@@ -9,15 +9,16 @@ import pytest
 
 from rules.catalog import rules_by_id
 from rules.model import Evaluation, Severity
-from sinks.asff import suppression_note, to_asff
+from sinks.asff import iso, suppression_note, to_asff
 from sinks.ocsf import closed, to_ocsf
+from sinks.reconcile import first_seen
 from tests.sinks.findings import ACCOUNT, TIME_MS, aws_asset, finding
 
 ANALYST_FIELDS = {"Note", "UserDefinedFields", "WorkflowState", "VerificationState", "Confidence", "Criticality"}
 
 
 def asff(f: dict[str, Any]) -> dict[str, Any]:
-    return to_asff(f, product="p", account=ACCOUNT, region="us-east-1", updated="2026-01-01T00:00:00.000Z")
+    return to_asff(f, product="p", account=ACCOUNT, region="us-east-1")
 
 
 def overridden(status: str, severity: Severity, suppression: str | None = None) -> dict[str, Any]:
@@ -78,3 +79,57 @@ def test_other_findings_never_carry_workflow() -> None:
         assert "Workflow" not in a
         assert not ANALYST_FIELDS & set(a)
     assert asff(gone)["RecordState"] == "ARCHIVED"
+
+
+# ------------------------------------------------------------------ times
+DAY = 86_400_000
+
+
+def test_updated_and_last_observed_are_the_scans_time_not_the_delivery_time() -> None:
+    a = asff(finding(aws_asset(1), time_ms=TIME_MS))
+    assert a["UpdatedAt"] == a["LastObservedAt"] == "2026-01-01T00:00:00.000Z" == iso(TIME_MS)
+    assert a["CreatedAt"] == iso(TIME_MS)   # first seen by this scan
+    # The same record converted again (a dead letter replayed later) keeps its scan's times.
+    assert asff(finding(aws_asset(1), time_ms=TIME_MS)) == a
+
+
+def test_created_is_when_the_current_outcome_was_first_seen() -> None:
+    before = finding(aws_asset(1), status="fail", time_ms=TIME_MS)
+    now = finding(aws_asset(1), status="fail", time_ms=TIME_MS + DAY)
+    first_seen(now, before)   # the lifecycle carries first_seen_time over while the outcome holds
+    a = asff(now)
+    assert (a["CreatedAt"], a["UpdatedAt"], a["LastObservedAt"]) == (iso(TIME_MS), iso(TIME_MS + DAY),
+                                                                       iso(TIME_MS + DAY))
+    flipped = finding(aws_asset(1), status="pass", time_ms=TIME_MS + 2 * DAY)
+    first_seen(flipped, now)  # a new outcome starts again
+    assert asff(flipped)["CreatedAt"] == iso(TIME_MS + 2 * DAY)
+
+
+def test_without_first_seen_time_created_is_the_scans_time() -> None:
+    f = finding(aws_asset(1), time_ms=TIME_MS + DAY)
+    del f["finding_info"]["first_seen_time"]
+    assert asff(f)["CreatedAt"] == asff(f)["UpdatedAt"] == iso(TIME_MS + DAY)
+    # Never created after it was updated, whatever a producer put in first_seen_time.
+    f["finding_info"]["first_seen_time"] = TIME_MS + 2 * DAY
+    assert asff(f)["CreatedAt"] == iso(TIME_MS + DAY)
+
+
+def test_a_closure_is_newer_than_the_finding_it_closes() -> None:
+    open_ = finding(aws_asset(1), time_ms=TIME_MS)
+    gone = closed(open_, TIME_MS + DAY)
+    a, c = asff(open_), asff(gone)
+    assert c["UpdatedAt"] == c["LastObservedAt"] == iso(TIME_MS + DAY) > a["UpdatedAt"]
+    assert c["CreatedAt"] == a["CreatedAt"] == iso(TIME_MS)
+    assert c["RecordState"] == "ARCHIVED"
+
+
+def test_successive_scans_give_growing_updated_at() -> None:
+    stamps = [asff(finding(aws_asset(1), time_ms=TIME_MS + i * 1000))["UpdatedAt"] for i in range(3)]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 3
+
+
+@pytest.mark.parametrize("bad", [None, 0, -5, "1767225600000", True])
+def test_a_finding_without_a_valid_time_is_refused(bad: Any) -> None:
+    f = dict(finding(aws_asset(1)), time=bad)
+    with pytest.raises(ValueError, match="time"):
+        asff(f)

@@ -121,10 +121,9 @@ def test_azure_and_gcp_findings_are_other_resources_in_the_callers_account(hub: 
 
 def test_closed_finding_is_archived_and_pass_is_passed() -> None:
     f = finding(aws_asset(1), status="pass")
-    a = to_asff(f, product="p", account=ACCOUNT, region="us-east-1", updated="2026-01-01T00:00:00.000Z")
+    a = to_asff(f, product="p", account=ACCOUNT, region="us-east-1")
     assert (a["Compliance"]["Status"], a["RecordState"]) == ("PASSED", "ACTIVE")
-    c = to_asff(closed(f, TIME_MS), product="p", account=ACCOUNT, region="us-east-1",
-                updated="2026-01-01T00:00:00.000Z")
+    c = to_asff(closed(f, TIME_MS), product="p", account=ACCOUNT, region="us-east-1")
     assert c["RecordState"] == "ARCHIVED"
     assert not FORBIDDEN & set(c)
 
@@ -150,7 +149,7 @@ def test_asff_stays_under_the_size_limit() -> None:
     f["compliance"] = dict(f["compliance"], requirements=["x" * 200] * 32)
     big = dict(f, resources=[dict(f["resources"][0], type="model",
                                   data={f"k{i}": "v" * 1000 for i in range(300)})])
-    a = to_asff(big, product="p", account=ACCOUNT, region="us-east-1", updated="u")
+    a = to_asff(big, product="p", account=ACCOUNT, region="us-east-1")
     assert len(json.dumps(a)) < MAX_FINDING_BYTES  # Details.Other is capped at 50 keys of 1024 characters
 
 
@@ -292,5 +291,15 @@ def test_without_a_role_another_accounts_finding_lands_in_the_callers_account(hu
 
 
 def test_severity_and_types_are_also_provider_fields() -> None:
-    a = to_asff(finding(aws_asset(1)), product="p", account=ACCOUNT, region="us-east-1", updated="u")
+    a = to_asff(finding(aws_asset(1)), product="p", account=ACCOUNT, region="us-east-1")
     assert a["FindingProviderFields"] == {"Severity": a["Severity"], "Types": a["Types"]}
+
+
+def test_a_finding_without_a_time_is_undelivered_not_imported_as_1970(hub: Any) -> None:
+    good, timeless = aws_findings(2)
+    timeless = dict(timeless, time=None)
+    report = sink().deliver(batch([good, timeless]))
+    assert report.delivered == 1
+    [left] = report.undelivered
+    assert left.payload is timeless and "cannot convert" in left.reason and "time" in left.reason
+    assert [f["Id"] for f in all_findings()] == [good["finding_info"]["uid"]]

@@ -59,7 +59,7 @@ def stored(session: Any) -> dict[str, dict[str, Any]]:
 
 def as_stored(f: dict[str, Any], workflow: str) -> dict[str, Any]:
     """What GetFindings returns for ``f`` once Security Hub holds it with this workflow status."""
-    a = to_asff(f, product=PRODUCT, account=ACCOUNT, region="us-east-1", updated="2026-01-01T00:00:00.000Z")
+    a = to_asff(f, product=PRODUCT, account=ACCOUNT, region="us-east-1")
     return dict(a, Workflow={"Status": workflow})
 
 
