@@ -118,7 +118,9 @@ def test_a_delivery_deadline_returns_the_rest_at_once(session: Any, fake_time: F
     tried = sum(1 for u in report.undelivered if "ThrottlingException" in u.reason)
     never_sent = [u for u in report.undelivered if u.reason.startswith("not imported")]
     assert all("deadline" in u.reason for u in never_sent)
-    assert tried >= 100 and len(never_sent) >= 800
+    # Backoff jitter decides whether the first batch stops at about 15 s or 21 s, so a second and a third
+    # batch may each get a call in before the margin; a fourth never can (each call costs 3 s).
+    assert 100 <= tried <= 300 and len(never_sent) >= 700
     assert tried + len(never_sent) == 1000
 
 
