@@ -95,14 +95,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def rule_record(rule: Any) -> dict[str, Any]:
-    """Everything the catalog knows about a rule, as JSON (see rules.docs)."""
-    from rules.docs import rule_record as record
+    """Everything the catalog knows about a rule, as JSON (see aispm.rules.docs)."""
+    from aispm.rules.docs import rule_record as record
 
     return record(rule)
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
-    from rules.catalog import all_rules, rules_by_id
+    from aispm.rules.catalog import all_rules, rules_by_id
 
     if args.rules_command == "show":
         rule = rules_by_id().get(args.rule_id.upper())
@@ -111,7 +111,7 @@ def _cmd_rules(args: argparse.Namespace) -> int:
         if args.format == "json":
             print(json.dumps(rule_record(rule), indent=2))
         else:
-            from rules.docs import rule_text
+            from aispm.rules.docs import rule_text
 
             print(rule_text(rule))
         return exitcodes.OK

@@ -43,7 +43,7 @@ def azure_configured(timeout: float = AZURE_TOKEN_TIMEOUT) -> bool:
     if not azure_hinted():
         return False
     try:
-        from collectors.azure.arm import current_settings, token_problem
+        from aispm.collectors.azure.arm import current_settings, token_problem
     except ImportError:
         return False   # the Azure SDK is not installed: no Azure credential can work
     try:

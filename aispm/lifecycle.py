@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sinks.base import DeliveryReport, Undelivered
-from sinks.deadletter import DEAD_LETTER_FILE, DeadLetterError, DeadLetterStore, FileDeadLetter
-from sinks.ocsf import finding_uid
-from sinks.reconcile import ScopeRun, reconcile
-from sinks.state import ScopeState, StateError, StateStore
+from aispm.sinks.base import DeliveryReport, Undelivered
+from aispm.sinks.deadletter import DEAD_LETTER_FILE, DeadLetterError, DeadLetterStore, FileDeadLetter
+from aispm.sinks.ocsf import finding_uid
+from aispm.sinks.reconcile import ScopeRun, reconcile
+from aispm.sinks.state import ScopeState, StateError, StateStore
 
 if TYPE_CHECKING:
     from aispm.pipeline import UnitResult

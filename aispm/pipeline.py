@@ -19,20 +19,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from aispm import __version__, exitcodes
+from aispm.collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, build_collector, one_line
 from aispm.lifecycle import Kept, close_vanished, hold_back, keep_undelivered, save_ahead, save_state
-from collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, build_collector, one_line
-from normalizer import MappingError, normalize, normalize_identities
-from normalizer.schema import Asset
-from rules.catalog import all_rules
-from rules.compliance import framework_summary
-from rules.engine import evaluate
-from rules.model import Severity
-from rules.policy import Policy
-from sinks.base import Batch, DeliveryReport, Sink, deliver_safely
-from sinks.deadletter import DeadLetterStore
-from sinks.files import FileSink, rewrite_summary
-from sinks.ocsf import ACTIVITY_CLOSE, STATUS_SUPPRESSED, to_ocsf
-from sinks.state import StateStore
+from aispm.normalizer import MappingError, normalize, normalize_identities
+from aispm.normalizer.schema import Asset
+from aispm.rules.catalog import all_rules
+from aispm.rules.compliance import framework_summary
+from aispm.rules.engine import evaluate
+from aispm.rules.model import Severity
+from aispm.rules.policy import Policy
+from aispm.sinks.base import Batch, DeliveryReport, Sink, deliver_safely
+from aispm.sinks.deadletter import DeadLetterStore
+from aispm.sinks.files import FileSink, rewrite_summary
+from aispm.sinks.ocsf import ACTIVITY_CLOSE, STATUS_SUPPRESSED, to_ocsf
+from aispm.sinks.state import StateStore
 
 PROVIDERS = ("aws", "azure", "gcp")
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from aispm import exitcodes
 from aispm.exitcodes import UsageError
+from aispm.sinks.base import Batch, Sink, Undelivered, deliver_safely
+from aispm.sinks.deadletter import DeadLetterError, DeadLetterStore, Letter, open_store
+from aispm.sinks.errors import SinkConfigError
 from aispm.terminal import say, warn
-from sinks.base import Batch, Sink, Undelivered, deliver_safely
-from sinks.deadletter import DeadLetterError, DeadLetterStore, Letter, open_store
-from sinks.errors import SinkConfigError
 
 
 def _key(payload: dict[str, Any]) -> str:
@@ -27,7 +27,7 @@ def _key(payload: dict[str, Any]) -> str:
 
 
 def _sinks(names: Sequence[str], out_dir: Path) -> dict[str, Sink]:
-    from sinks.registry import build_sink
+    from aispm.sinks.registry import build_sink
 
     built: dict[str, Sink] = {}
     for name in names:

@@ -11,20 +11,20 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from aispm import exitcodes
+from aispm.collectors.base import CollectOptions
 from aispm.credentials import configured_providers
 from aispm.exitcodes import UsageError
 from aispm.pipeline import PROVIDERS, ScanOutcome, ScanRequest, reaching, run_scan
+from aispm.rules.compliance import UnknownFramework, check_framework_ids
+from aispm.rules.model import Severity
+from aispm.rules.policy import Policy, PolicyError, load_policy
 from aispm.settings import Settings
+from aispm.sinks.base import Sink
+from aispm.sinks.deadletter import SqsDeadLetter
+from aispm.sinks.files import FileSink
+from aispm.sinks.state import open_state
 from aispm.tables import framework_table, summary_table
 from aispm.terminal import say, warn
-from collectors.base import CollectOptions
-from rules.compliance import UnknownFramework, check_framework_ids
-from rules.model import Severity
-from rules.policy import Policy, PolicyError, load_policy
-from sinks.base import Sink
-from sinks.deadletter import SqsDeadLetter
-from sinks.files import FileSink
-from sinks.state import open_state
 
 
 def load_settings() -> Settings:
@@ -40,9 +40,9 @@ def build_sinks(names: Sequence[str], out_dir: Path, keep_going: bool = False) -
     """Sink objects for ``--sink`` names; the file sink is always first so nothing is lost locally.
     A sink whose settings cannot work is a usage error, or with ``keep_going`` (a deployed run) an
     UnavailableSink whose findings are dead-lettered."""
-    from sinks.base import UnavailableSink
-    from sinks.errors import SinkConfigError
-    from sinks.registry import build_sink
+    from aispm.sinks.base import UnavailableSink
+    from aispm.sinks.errors import SinkConfigError
+    from aispm.sinks.registry import build_sink
 
     sinks: list[Sink] = [FileSink(out_dir)]
     for name in names:
@@ -70,7 +70,7 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
     out_dir = Path(args.out)
     check_out_dir(out_dir)   # before any cloud call (a credential probe, a Secrets Manager token)
     if "gcp" in args.provider or not args.provider:   # reads only the environment
-        from collectors.gcp.endpoint import EndpointError, check_configuration
+        from aispm.collectors.gcp.endpoint import EndpointError, check_configuration
 
         try:
             check_configuration()

@@ -25,8 +25,8 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from sinks.base import Batch  # noqa: E402
-from sinks.securityhub import SecurityHubSink  # noqa: E402
+from aispm.sinks.base import Batch  # noqa: E402
+from aispm.sinks.securityhub import SecurityHubSink  # noqa: E402
 from tests.sinks.findings import aws_asset, finding  # noqa: E402
 
 

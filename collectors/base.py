@@ -136,7 +136,7 @@ def build_collector(provider: str, options: CollectOptions) -> Collector:
     """The collector of ``provider``; its SDK is imported only when that provider is scanned."""
     import importlib
 
-    module = importlib.import_module(f"collectors.{provider}")
+    module = importlib.import_module(f"aispm.collectors.{provider}")
     collector: Collector = module.build(options)
     return collector
 

@@ -6,8 +6,8 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from collectors.base import RawRecord
-from normalizer.schema import Asset, Identity
+from aispm.collectors.base import RawRecord
+from aispm.normalizer.schema import Asset, Identity
 
 _MALFORMED = (KeyError, TypeError, AttributeError, ValueError, IndexError)
 
@@ -17,7 +17,7 @@ class MappingError(ValueError):
 
 
 def _mapper(provider: str) -> object:
-    return importlib.import_module(f"normalizer.{provider}")
+    return importlib.import_module(f"aispm.normalizer.{provider}")
 
 
 def normalize(provider: str, records: Sequence[RawRecord], errors: list[str] | None = None) -> list[Asset]:

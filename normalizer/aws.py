@@ -10,9 +10,9 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from collectors.base import RawRecord
-from normalizer.common import dig, fact, identity_fields, not_equal_fact, present
-from normalizer.schema import (
+from aispm.collectors.base import RawRecord
+from aispm.normalizer.common import dig, fact, identity_fields, not_equal_fact, present
+from aispm.normalizer.schema import (
     Access,
     Asset,
     Encryption,
@@ -26,7 +26,7 @@ from normalizer.schema import (
     Relation,
     Resilience,
 )
-from normalizer.secrets import env_vars
+from aispm.normalizer.secrets import env_vars
 
 # Instance families whose storage is local NVMe instance store: AWS refuses a volume KMS key on them.
 NVME_FAMILIES = frozenset({

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from collectors.azure.principals import principals
-from collectors.base import RawRecord
-from normalizer.common import dig, fact, identity_fields, not_equal_fact, present
-from normalizer.schema import (
+from aispm.collectors.azure.principals import principals
+from aispm.collectors.base import RawRecord
+from aispm.normalizer.common import dig, fact, identity_fields, not_equal_fact, present
+from aispm.normalizer.schema import (
     Access,
     Asset,
     Encryption,
@@ -25,7 +25,7 @@ from normalizer.schema import (
     Resilience,
     RoleAssignment,
 )
-from normalizer.secrets import env_vars
+from aispm.normalizer.secrets import env_vars
 
 KEY_CREDENTIALS = frozenset({"accountkey", "sas", "serviceprincipal", "certificate"})
 ISOLATED_MODES = frozenset({"allowinternetoutbound", "allowonlyapprovedoutbound"})

@@ -6,8 +6,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from collectors.base import RawRecord
-from normalizer.schema import PROVIDER_SERVICE, Fact
+from aispm.collectors.base import RawRecord
+from aispm.normalizer.schema import PROVIDER_SERVICE, Fact
 
 ABSENT = "absent"
 

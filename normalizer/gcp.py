@@ -11,9 +11,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from collectors.base import RawRecord
-from normalizer.common import dig, fact, identity_fields, present
-from normalizer.schema import (
+from aispm.collectors.base import RawRecord
+from aispm.normalizer.common import dig, fact, identity_fields, present
+from aispm.normalizer.schema import (
     Asset,
     Encryption,
     EnvVar,
@@ -25,7 +25,7 @@ from normalizer.schema import (
     Relation,
     Resilience,
 )
-from normalizer.secrets import env_vars
+from aispm.normalizer.secrets import env_vars
 
 MONITORING_LISTED = "monitoring_jobs_listed"
 _DEFAULT_COMPUTE_SA = re.compile(r"^\d+-compute@developer\.gserviceaccount\.com$", re.IGNORECASE)

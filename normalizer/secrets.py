@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable
 from itertools import pairwise
 
-from normalizer.schema import EnvVar
+from aispm.normalizer.schema import EnvVar
 
 REDACTED = "***REDACTED***"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from rules import checks
-from rules.frameworks import FRAMEWORKS, CatalogError, Framework
-from rules.metadata import RuleMeta, load_metadata, problems
-from rules.model import Remediation, Rule, Severity
+from aispm.rules import checks
+from aispm.rules.frameworks import FRAMEWORKS, CatalogError, Framework
+from aispm.rules.metadata import RuleMeta, load_metadata, problems
+from aispm.rules.model import Remediation, Rule, Severity
 
 _ALL = ("*",)
 

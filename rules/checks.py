@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from normalizer.schema import Asset, Fact
-from rules.model import Context, Outcome
+from aispm.normalizer.schema import Asset, Fact
+from aispm.rules.model import Context, Outcome
 
 
 def _said(fact: Fact) -> str:

@@ -10,10 +10,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from normalizer.schema import PROVIDER_DISPLAY
-from rules.catalog import all_rules
-from rules.frameworks import FRAMEWORKS, Framework
-from rules.model import Rule
+from aispm.normalizer.schema import PROVIDER_DISPLAY
+from aispm.rules.catalog import all_rules
+from aispm.rules.frameworks import FRAMEWORKS, Framework
+from aispm.rules.model import Rule
 
 _PROVIDER_OF_DISPLAY = {display: key for key, display in PROVIDER_DISPLAY.items()}
 _ACTIVITY_CLOSE = 3

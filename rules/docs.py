@@ -2,7 +2,7 @@
 
 Everything here is rendered from the validated catalog, so the CLI, the docs
 and the findings never disagree. Regenerate the docs with
-``python -m rules.docs > docs/rules.md`` (a test fails when they are stale).
+``python -m aispm.rules.docs > docs/rules.md`` (a test fails when they are stale).
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from normalizer.schema import PROVIDER_DISPLAY
-from rules.catalog import all_rules
-from rules.frameworks import FRAMEWORKS, framework_name
-from rules.model import Rule
+from aispm.normalizer.schema import PROVIDER_DISPLAY
+from aispm.rules.catalog import all_rules
+from aispm.rules.frameworks import FRAMEWORKS, framework_name
+from aispm.rules.model import Rule
 
-DOCS_COMMAND = "python -m rules.docs > docs/rules.md"
+DOCS_COMMAND = "python -m aispm.rules.docs > docs/rules.md"
 
 
 def applies_to(rule: Rule) -> dict[str, str]:

@@ -6,11 +6,11 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from normalizer.schema import Asset, Identity
-from rules.catalog import all_rules
-from rules.identity import IdentityVerdicts
-from rules.model import Context, Evaluation, Rule
-from rules.policy import Policy, Suppression
+from aispm.normalizer.schema import Asset, Identity
+from aispm.rules.catalog import all_rules
+from aispm.rules.identity import IdentityVerdicts
+from aispm.rules.model import Context, Evaluation, Rule
+from aispm.rules.policy import Policy, Suppression
 
 
 @dataclass

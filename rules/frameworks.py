@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from normalizer.schema import ASSET_KINDS, Provider
+from aispm.normalizer.schema import ASSET_KINDS, Provider
 
 
 class CatalogError(ValueError):
@@ -120,7 +120,7 @@ def _read(path: Traversable) -> Any:
 
 def load_frameworks(data_dir: Traversable | None = None) -> dict[str, Framework]:
     """Every catalog, standards first (sorted by id), then native control sets in file order."""
-    data = data_dir or resources.files("rules") / "data"
+    data = data_dir or resources.files("aispm.rules") / "data"
     out: dict[str, Framework] = {}
     files = sorted((f for f in (data / "frameworks").iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
     for f in files:

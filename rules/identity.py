@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
-from normalizer.schema import Identity, PolicyStatement
+from aispm.normalizer.schema import Identity, PolicyStatement
 
 AZURE_PRIVILEGED_ROLES: dict[str, str] = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",

@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rules.frameworks import CatalogError, Framework
-from rules.model import Rule
+from aispm.rules.frameworks import CatalogError, Framework
+from aispm.rules.model import Rule
 
 # Every rule maps at least to these (rules-v1.md, "Compliance mappings").
 REQUIRED_NIST = "MEASURE 2.7"
@@ -74,7 +74,7 @@ class RuleMeta(_Model):
 
 def load_metadata(path: Traversable | None = None) -> list[RuleMeta]:
     """Parse rules.yaml; a malformed entry raises CatalogError naming the rule and key."""
-    p = path or resources.files("rules") / "data" / "rules.yaml"
+    p = path or resources.files("aispm.rules") / "data" / "rules.yaml"
     raw: Any = yaml.safe_load(p.read_text(encoding="utf-8"))
     entries = raw.get("rules") if isinstance(raw, dict) else None
     if not isinstance(entries, list):

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Literal
 
-from normalizer.schema import Asset
-from rules.identity import IdentityVerdicts
+from aispm.normalizer.schema import Asset
+from aispm.rules.identity import IdentityVerdicts
 
 
 class Severity(IntEnum):

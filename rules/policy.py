@@ -25,9 +25,9 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from normalizer.schema import Asset
-from rules.catalog import rules_by_id
-from rules.model import Severity
+from aispm.normalizer.schema import Asset
+from aispm.rules.catalog import rules_by_id
+from aispm.rules.model import Severity
 
 
 class PolicyError(ValueError):

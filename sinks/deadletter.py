@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sinks.atomic import file_lock, write_atomic
-from sinks.base import Undelivered
+from aispm.sinks.atomic import file_lock, write_atomic
+from aispm.sinks.base import Undelivered
 
 DEAD_LETTER_FILE = "dead-letter.jsonl"
 _SQS_MAX_BATCH_BYTES = 200_000  # below the SQS limit of 256 KiB per SendMessageBatch, with room for attributes
@@ -188,7 +188,7 @@ class SqsDeadLetter:
         if self._client is None:
             import boto3
 
-            from sinks.aws import client_config
+            from aispm.sinks.aws import client_config
 
             region = _queue_region(self.queue_url)
             self._client = boto3.client("sqs", region_name=region, config=client_config())

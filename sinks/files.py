@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sinks.atomic import write_atomic
-from sinks.base import Batch, DeliveryReport, Undelivered
+from aispm.sinks.atomic import write_atomic
+from aispm.sinks.base import Batch, DeliveryReport, Undelivered
 
 FINDINGS_FILE = "findings.ocsf.jsonl"
 ASSETS_FILE = "assets.jsonl"

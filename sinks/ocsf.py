@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from normalizer.schema import PROVIDER_DISPLAY, Asset
-from rules.frameworks import FRAMEWORKS
-from rules.model import Evaluation, Rule, Severity
+from aispm.normalizer.schema import PROVIDER_DISPLAY, Asset
+from aispm.rules.frameworks import FRAMEWORKS
+from aispm.rules.model import Evaluation, Rule, Severity
 
 OCSF_VERSION = "1.3.0"
 VENDOR = "aispm project"

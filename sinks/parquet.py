@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from sinks.errors import SinkConfigError
+from aispm.sinks.errors import SinkConfigError
 
 
 def require_pyarrow() -> None:

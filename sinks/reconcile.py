@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sinks.ocsf import STATUS_SUPPRESSED, closed
-from sinks.state import ScopeState
+from aispm.sinks.ocsf import STATUS_SUPPRESSED, closed
+from aispm.sinks.state import ScopeState
 
 VANISHED = "The resource no longer exists."
 NO_LONGER_APPLIES = "The rule no longer applies to the resource."

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sinks.base import Sink
-from sinks.errors import SinkConfigError
-from sinks.files import FileSink
+from aispm.sinks.base import Sink
+from aispm.sinks.errors import SinkConfigError
+from aispm.sinks.files import FileSink
 
 
 class UnknownSink(SinkConfigError):
@@ -18,15 +18,15 @@ def build_sink(name: str, out_dir: Path) -> Sink:
     if name == "file":
         return FileSink(out_dir)
     if name == "splunk":
-        from sinks.splunk import SplunkSink
+        from aispm.sinks.splunk import SplunkSink
 
         return SplunkSink()
     if name == "securityhub":
-        from sinks.securityhub import SecurityHubSink
+        from aispm.sinks.securityhub import SecurityHubSink
 
         return SecurityHubSink()
     if name.startswith("s3://"):
-        from sinks.s3 import S3Sink
+        from aispm.sinks.s3 import S3Sink
 
         return S3Sink(name)
     raise UnknownSink(f"unknown sink {name!r} (use file, splunk, securityhub or s3://bucket/prefix)")

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sinks.base import Batch, DeliveryReport, Undelivered
-from sinks.errors import SinkConfigError, settings_error
-from sinks.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE, jsonl
+from aispm.sinks.base import Batch, DeliveryReport, Undelivered
+from aispm.sinks.errors import SinkConfigError, settings_error
+from aispm.sinks.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE, jsonl
 
 
 class S3Settings(BaseSettings):
@@ -53,7 +53,7 @@ class S3Sink:
         except ValidationError as exc:
             raise settings_error("AISPM_S3_", exc) from None
         if self.settings.security_lake:
-            from sinks.parquet import require_pyarrow
+            from aispm.sinks.parquet import require_pyarrow
 
             require_pyarrow()
         self._client = client
@@ -63,7 +63,7 @@ class S3Sink:
         if self._client is None:
             import boto3
 
-            from sinks.aws import client_config
+            from aispm.sinks.aws import client_config
 
             self._client = boto3.client("s3", config=client_config())
         return self._client
@@ -92,7 +92,7 @@ class S3Sink:
             for name, body in reversed(files):
                 self._put(f"{base}/{name}.gz", gzip.compress(body), "application/json", gzipped=True)
             if self.settings.security_lake and batch.findings:
-                from sinks.parquet import security_lake_objects
+                from aispm.sinks.parquet import security_lake_objects
 
                 for key, body in security_lake_objects(batch.findings, self.settings.security_lake_source,
                                                        batch.scan_id, when):

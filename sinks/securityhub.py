@@ -58,7 +58,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sinks.asff import (
+from aispm.sinks.asff import (
     MAX_FINDING_BYTES,
     NOTE_AUTHOR,
     SUPPRESSED,
@@ -68,9 +68,9 @@ from sinks.asff import (
     suppression_note,
     to_asff,
 )
-from sinks.base import Batch, DeliveryReport, Undelivered
-from sinks.errors import settings_error
-from sinks.retry import Backoff, RateLimiter
+from aispm.sinks.base import Batch, DeliveryReport, Undelivered
+from aispm.sinks.errors import settings_error
+from aispm.sinks.retry import Backoff, RateLimiter
 
 MAX_PER_CALL = 100          # BatchImportFindings and BatchUpdateFindings
 MAX_FILTER_VALUES = 20      # GetFindings: values per filter attribute
@@ -170,7 +170,7 @@ def sdk_config(max_attempts: int) -> Any:
     """The shared client settings with botocore's own retries capped (standard mode, attempts in total)."""
     from botocore.config import Config
 
-    from sinks.aws import client_config
+    from aispm.sinks.aws import client_config
 
     return client_config().merge(Config(retries={"mode": "standard", "total_max_attempts": max_attempts}))
 
@@ -221,7 +221,7 @@ class SecurityHubSink:
         if account not in self._sessions:
             import boto3
 
-            from sinks.aws import client_config
+            from aispm.sinks.aws import client_config
 
             role = f"arn:{self._partition}:iam::{account}:role/{self.settings.role_name}"
             kwargs: dict[str, Any] = {"RoleArn": role, "RoleSessionName": "aispm-securityhub"}

@@ -39,11 +39,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from collectors.base import loopback_host
-from sinks.base import Batch, DeliveryReport, Undelivered
-from sinks.errors import SinkConfigError, settings_error
-from sinks.retry import Backoff
-from sinks.tls import client_context
+from aispm.collectors.base import loopback_host
+from aispm.sinks.base import Batch, DeliveryReport, Undelivered
+from aispm.sinks.errors import SinkConfigError, settings_error
+from aispm.sinks.retry import Backoff
+from aispm.sinks.tls import client_context
 
 try:  # orjson serializes findings about ten times faster; the standard library is the fallback
     import orjson

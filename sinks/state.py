@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from filelock import Timeout
 
-from sinks.atomic import file_lock, write_atomic
+from aispm.sinks.atomic import file_lock, write_atomic
 
 ScopeState = dict[str, dict[str, Any]]  # finding uid -> the OCSF finding last delivered for it
 
@@ -149,7 +149,7 @@ class DynamoStateStore:
         if self._client is None:
             import boto3
 
-            from sinks.aws import client_config
+            from aispm.sinks.aws import client_config
 
             self._client = boto3.client("dynamodb", config=client_config())
         return self._client

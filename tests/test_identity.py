@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from normalizer.schema import Identity, PolicyStatement, RoleAssignment
-from rules.identity import IdentityVerdicts, privileged_grants
+from aispm.normalizer.schema import Identity, PolicyStatement, RoleAssignment
+from aispm.rules.identity import IdentityVerdicts, privileged_grants
 
 
 def aws(*stmts: PolicyStatement) -> Identity:

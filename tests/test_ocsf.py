@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from normalizer import normalize
-from rules.engine import evaluate
-from rules.model import Severity
-from rules.policy import Policy, RuleSettings, Suppression
-from sinks.ocsf import finding_uid, to_ocsf
+from aispm.normalizer import normalize
+from aispm.rules.engine import evaluate
+from aispm.rules.model import Severity
+from aispm.rules.policy import Policy, RuleSettings, Suppression
+from aispm.sinks.ocsf import finding_uid, to_ocsf
 from tests.aws.records import record
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nb"
@@ -93,6 +93,6 @@ def test_a_fail_names_the_title_and_every_finding_declares_the_cloud_profile_and
 
 
 def test_every_rule_has_pass_wording() -> None:
-    from rules.catalog import all_rules
+    from aispm.rules.catalog import all_rules
 
     assert all(r.pass_title and r.pass_title != r.title for r in all_rules())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from normalizer.secrets import (
+from aispm.normalizer.secrets import (
     REDACTED,
     env_vars,
     is_reference,

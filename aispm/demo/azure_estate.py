@@ -18,9 +18,9 @@ from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
+from aispm.collectors.azure.arm import ENDPOINT_ENV, arm_overrides
 from aispm.demo.env import patched_env
 from aispm.demo.fake_arm import FakeArm
-from collectors.azure.arm import ENDPOINT_ENV, arm_overrides
 
 _BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from aispm.collectors.gcp.clients import ENDPOINT_ENV
 from aispm.demo.env import patched_env
 from aispm.demo.fake_google import FakeGoogle, demo_estate
-from collectors.gcp.clients import ENDPOINT_ENV
 
 DEMO_SERVICE_ACCOUNT = "aispm-demo-reader@aispm-demo.iam.gserviceaccount.com"
 

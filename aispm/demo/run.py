@@ -16,13 +16,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from aispm.collectors.base import CollectOptions
 from aispm.demo.env import patched_env
+from aispm.normalizer.schema import PROVIDER_DISPLAY
 from aispm.pipeline import PROVIDERS, ScanRequest, run_scan
+from aispm.rules.policy import load_policy
 from aispm.scan import check_out_dir, report
-from collectors.base import CollectOptions
-from normalizer.schema import PROVIDER_DISPLAY
-from rules.policy import load_policy
-from sinks.files import FileSink
+from aispm.sinks.files import FileSink
 
 # Credentials and switches that keep every SDK on loopback: no metadata servers, no real accounts.
 SAFE_ENV = {

@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from aispm.collectors.base import CollectOptions, Collector, ScopeError, ScopeUnit, build_collector
 from aispm.lambdas.credentials import provider_credentials
 from aispm.lambdas.runtime import (
     FunctionSettings,
@@ -26,10 +27,9 @@ from aispm.lambdas.runtime import (
     tracer,
 )
 from aispm.pipeline import UnitResult, now_ms, scan_unit, summarize
+from aispm.rules.policy import Policy
 from aispm.settings import Settings
-from collectors.base import CollectOptions, Collector, ScopeError, ScopeUnit, build_collector
-from rules.policy import Policy
-from sinks.files import jsonl
+from aispm.sinks.files import jsonl
 
 RESULTS_FILE = "results.json.gz"
 
@@ -37,7 +37,7 @@ RESULTS_FILE = "results.json.gz"
 def _collector(provider: str, options: CollectOptions, fn: FunctionSettings) -> Collector:
     credentials = provider_credentials(provider, fn)
     if provider == "gcp":
-        from collectors.gcp import build
+        from aispm.collectors.gcp import build
 
         collector: Collector = build(options, credentials=credentials)  # type: ignore[assignment]
         return collector

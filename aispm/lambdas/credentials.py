@@ -67,7 +67,7 @@ def google_credentials(arn: str) -> Any:
     from google.auth import aws, exceptions
     from google.oauth2 import service_account
 
-    from collectors.gcp.clients import SCOPES
+    from aispm.collectors.gcp.clients import SCOPES
 
     info = _json_object(arn, "a google-auth credential configuration")
     kind = info.get("type")

@@ -21,15 +21,15 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from aispm.collectors.base import ScopeError, ScopeUnit, one_line
 from aispm.lambdas.runtime import function_settings, get_bytes, get_json, list_keys, logger, metrics, put_bytes, tracer
 from aispm.pipeline import ScanOutcome, ScanRequest, UnitResult, finish_scan, now_ms
 from aispm.scan import build_sinks
 from aispm.settings import Settings
-from collectors.base import ScopeError, ScopeUnit, one_line
-from sinks.base import Sink, UnavailableSink
-from sinks.deadletter import SqsDeadLetter
-from sinks.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE
-from sinks.state import DynamoStateStore
+from aispm.sinks.base import Sink, UnavailableSink
+from aispm.sinks.deadletter import SqsDeadLetter
+from aispm.sinks.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE
+from aispm.sinks.state import DynamoStateStore
 
 DELIVERY_RESERVE_SECONDS = 90.0   # dead letters, the state save and the output upload after the sinks
 

@@ -14,10 +14,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from aispm.collectors.base import ScopeError
 from aispm.lambdas.runtime import collect_options, function_settings, logger, metrics, put_json, tracer
 from aispm.pipeline import PROVIDERS, plan_scan
 from aispm.settings import Settings
-from collectors.base import ScopeError
 
 PLAN_FILE = "plan.json"   # the run's start time and planning errors, for Deliver's summary
 

@@ -13,8 +13,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aispm.collectors.base import CollectOptions
 from aispm.settings import Settings
-from collectors.base import CollectOptions
 
 SERVICE = "aispm"
 
@@ -75,7 +75,7 @@ def collect_options(env: Settings, fn: FunctionSettings, provider: str) -> Colle
 def s3() -> Any:
     import boto3
 
-    from sinks.aws import client_config
+    from aispm.sinks.aws import client_config
 
     return boto3.client("s3", config=client_config())
 

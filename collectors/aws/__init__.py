@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collectors.aws.sagemaker import AwsCollector, AwsOptions
-from collectors.base import CollectOptions
+from aispm.collectors.aws.sagemaker import AwsCollector, AwsOptions
+from aispm.collectors.base import CollectOptions
 
 
 def build(options: CollectOptions) -> AwsCollector:

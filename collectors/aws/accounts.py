@@ -16,8 +16,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from collectors.aws.session import client
-from collectors.base import ApiCalls, one_line
+from aispm.collectors.aws.session import client
+from aispm.collectors.base import ApiCalls, one_line
 
 SESSION_NAME = "aispm"
 _RENEW_BEFORE = dt.timedelta(minutes=10)

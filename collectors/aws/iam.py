@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from collectors.base import RawRecord, one_line
+from aispm.collectors.base import RawRecord, one_line
 
 # Where each SageMaker record names the role it runs as.
 ROLE_FIELDS: dict[str, tuple[str, ...]] = {

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from collectors.aws.session import error_code
+from aispm.collectors.aws.session import error_code
 
 _NO_POLICY_CODES = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
 

@@ -23,13 +23,13 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from collectors.aws.accounts import Sessions, TargetError, account_of, enabled_regions, org_accounts
-from collectors.aws.iam import RoleCache
-from collectors.aws.iam import role_arns as _role_arns
-from collectors.aws.registry import GroupGone, group_policy
-from collectors.aws.session import client, error_code
-from collectors.aws.tags import region_tags
-from collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit, one_line
+from aispm.collectors.aws.accounts import Sessions, TargetError, account_of, enabled_regions, org_accounts
+from aispm.collectors.aws.iam import RoleCache
+from aispm.collectors.aws.iam import role_arns as _role_arns
+from aispm.collectors.aws.registry import GroupGone, group_policy
+from aispm.collectors.aws.session import client, error_code
+from aispm.collectors.aws.tags import region_tags
+from aispm.collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit, one_line
 
 # Errors that mean "the resource vanished between List and Describe": not a scope failure.
 _GONE = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}

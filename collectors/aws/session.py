@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from collectors.base import ApiCalls
+from aispm.collectors.base import ApiCalls
 
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},

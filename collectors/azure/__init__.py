@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from collectors.base import CollectOptions
+from aispm.collectors.base import CollectOptions
 
 if TYPE_CHECKING:
-    from collectors.azure.collector import AzureCollector
+    from aispm.collectors.azure.collector import AzureCollector
 
 
 def build(options: CollectOptions) -> AzureCollector:
-    from collectors.azure.arm import current_settings
-    from collectors.azure.collector import AzureCollector
+    from aispm.collectors.azure.arm import current_settings
+    from aispm.collectors.azure.collector import AzureCollector
 
     return AzureCollector(subscriptions=tuple(options.subscriptions), settings=current_settings())
 

@@ -31,7 +31,7 @@ from azure.core.rest import HttpRequest, HttpResponse
 from azure.mgmt.machinelearningservices import MachineLearningServicesMgmtClient
 from urllib3.util.retry import Retry
 
-from collectors.base import ApiCalls, one_line
+from aispm.collectors.base import ApiCalls, one_line
 
 DEFAULT_ENDPOINT = "https://management.azure.com"
 ENDPOINT_ENV = "AISPM_AZURE_ARM_ENDPOINT"

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from collectors.azure.arm import (
+from aispm.collectors.azure.arm import (
     AUTHORIZATION_API,
     ML_API,
     SUBSCRIPTIONS_API,
@@ -27,8 +27,8 @@ from collectors.azure.arm import (
     make_client,
     token_problem,
 )
-from collectors.azure.principals import IDENTITY_BEARING, principals
-from collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit
+from aispm.collectors.azure.principals import IDENTITY_BEARING, principals
+from aispm.collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit
 
 _ML = "providers/Microsoft.MachineLearningServices"
 

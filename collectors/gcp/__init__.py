@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from collectors.base import CollectOptions
-from collectors.gcp.endpoint import EndpointError, check_configuration
+from aispm.collectors.base import CollectOptions
+from aispm.collectors.gcp.endpoint import EndpointError, check_configuration
 
 if TYPE_CHECKING:
-    from collectors.gcp.vertex import GcpCollector, GcpOptions
+    from aispm.collectors.gcp.vertex import GcpCollector, GcpOptions
 
 
 def build(options: CollectOptions, credentials: Any = None) -> GcpCollector:
     """The collector for ``options``; ``credentials`` (tests, demo) replaces Application Default Credentials."""
-    from collectors.gcp.vertex import GcpCollector, GcpOptions
+    from aispm.collectors.gcp.vertex import GcpCollector, GcpOptions
 
     return GcpCollector(
         options=GcpOptions(
@@ -33,7 +33,7 @@ def build(options: CollectOptions, credentials: Any = None) -> GcpCollector:
 
 def __getattr__(name: str) -> Any:
     if name in ("GcpCollector", "GcpOptions"):
-        from collectors.gcp import vertex
+        from aispm.collectors.gcp import vertex
 
         return getattr(vertex, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.api_core.client_options import ClientOptions
 
-from collectors.gcp.endpoint import ENDPOINT_ENV, EndpointError, endpoint_override
+from aispm.collectors.gcp.endpoint import ENDPOINT_ENV, EndpointError, endpoint_override
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 RESOURCE_MANAGER_HOST = "cloudresourcemanager.googleapis.com"

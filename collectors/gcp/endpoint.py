@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from collectors.base import loopback_host
+from aispm.collectors.base import loopback_host
 
 ENDPOINT_ENV = "AISPM_GCP_ENDPOINT"
 

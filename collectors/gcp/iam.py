@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from collectors.base import RawRecord
+from aispm.collectors.base import RawRecord
 
 
 def service_accounts(record: RawRecord) -> list[str]:

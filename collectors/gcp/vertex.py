@@ -20,9 +20,9 @@ from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exceptions
 from google.protobuf import json_format
 
-from collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit, one_line
-from collectors.gcp.clients import Clients, RetrySettings, default_credentials
-from collectors.gcp.iam import PolicyCache, identity_records, project_number, service_accounts
+from aispm.collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit, one_line
+from aispm.collectors.gcp.clients import Clients, RetrySettings, default_credentials
+from aispm.collectors.gcp.iam import PolicyCache, identity_records, project_number, service_accounts
 
 # Cloud answers and malformed payloads that fail one call (hence one scope), never the scan.
 CALL_ERRORS: tuple[type[Exception], ...] = (

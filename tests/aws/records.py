@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.base import RawRecord
+from aispm.collectors.base import RawRecord
 
 
 def record(type_: str, data: dict[str, Any], account: str = "123456789012", region: str = "us-east-1") -> RawRecord:

@@ -16,10 +16,10 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 
+from aispm.collectors.aws import AwsCollector, AwsOptions
+from aispm.collectors.base import CollectOptions
 from aispm.pipeline import ScanRequest, exit_code_for, run_scan, scan_unit, summarize
-from collectors.aws import AwsCollector, AwsOptions
-from collectors.base import CollectOptions
-from rules.policy import Policy
+from aispm.rules.policy import Policy
 from tests.aws.faults import Fault, _Raw, body_has, json_error, region_is, xml_error
 
 MGMT = "123456789012"
@@ -249,8 +249,8 @@ def test_access_denied_reading_a_role_is_an_iam001_error(aws: None) -> None:
 
 
 def test_assumed_sessions_are_cached_and_renewed_before_expiry(aws: None) -> None:
-    from collectors.aws.accounts import Sessions
-    from collectors.base import ApiCalls
+    from aispm.collectors.aws.accounts import Sessions
+    from aispm.collectors.base import ApiCalls
 
     calls = ApiCalls()
     role = "arn:aws:iam::210987654321:role/scanner"

@@ -7,8 +7,8 @@ from typing import Any
 
 import boto3
 
-from collectors.aws import AwsCollector, AwsOptions
-from collectors.base import ScopeUnit
+from aispm.collectors.aws import AwsCollector, AwsOptions
+from aispm.collectors.base import ScopeUnit
 
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]})

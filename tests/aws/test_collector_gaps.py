@@ -21,12 +21,12 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from collectors.aws import AwsCollector, AwsOptions
-from collectors.aws.registry import group_policy
-from collectors.aws.session import client
-from collectors.base import ApiCalls, CollectResult, ScopeUnit
-from normalizer import normalize
-from rules.engine import evaluate
+from aispm.collectors.aws import AwsCollector, AwsOptions
+from aispm.collectors.aws.registry import group_policy
+from aispm.collectors.aws.session import client
+from aispm.collectors.base import ApiCalls, CollectResult, ScopeUnit
+from aispm.normalizer import normalize
+from aispm.rules.engine import evaluate
 
 ACCT = "123456789012"
 BASE = f"arn:aws:sagemaker:us-east-1:{ACCT}"
@@ -205,7 +205,7 @@ def test_group_policy_distinguishes_vanished_group() -> None:
     with Stubber(sm) as stub:
         stub.add_client_error("get_model_package_group_policy", "ValidationException",
                               "ModelPackageGroup arn:...:model-package-group/gone does not exist.", 400)
-        from collectors.aws.registry import GroupGone
+        from aispm.collectors.aws.registry import GroupGone
 
         with pytest.raises(GroupGone):
             group_policy(sm, "gone")

@@ -8,10 +8,10 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from aispm.collectors.aws import AwsCollector, AwsOptions
 from aispm.demo import sagemaker_gaps
 from aispm.pipeline import scan_unit
-from collectors.aws import AwsCollector, AwsOptions
-from rules.policy import Policy
+from aispm.rules.policy import Policy
 
 ACCT = "123456789012"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [

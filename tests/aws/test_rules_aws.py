@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from normalizer import normalize
-from rules.engine import evaluate
+from aispm.normalizer import normalize
+from aispm.rules.engine import evaluate
 from tests.aws.records import record
 
 ACCT = "123456789012"
@@ -142,7 +142,7 @@ def test_rules_emit_nothing_for_kinds_they_do_not_cover() -> None:
 
 
 def test_gov003_is_an_error_not_a_fail_when_tags_could_not_be_read() -> None:
-    from rules.policy import Policy
+    from aispm.rules.policy import Policy
 
     data = nb(TagsError="AccessDenied: tag:GetResources")
     assets = normalize("aws", [record("notebook_instance", data)])

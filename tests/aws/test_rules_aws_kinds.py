@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from collectors.base import RawRecord
-from normalizer import normalize, normalize_identities
-from rules.engine import evaluate
+from aispm.collectors.base import RawRecord
+from aispm.normalizer import normalize, normalize_identities
+from aispm.rules.engine import evaluate
 from tests.aws.records import record
 
 ACCT = "123456789012"
@@ -25,7 +25,7 @@ VPC = {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
 
 def verdicts(records: list[RawRecord], rule: str, identities: list[RawRecord] | None = None,
              known: tuple[str, ...] = (ACCT,), tags: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    from rules.policy import Policy
+    from aispm.rules.policy import Policy
 
     assets = normalize("aws", records)
     ids = {i.uid: i for i in normalize_identities("aws", identities or [])}

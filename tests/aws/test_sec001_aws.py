@@ -17,7 +17,7 @@ import pytest
 from moto import mock_aws
 
 from aispm.cli import main
-from normalizer import normalize
+from aispm.normalizer import normalize
 from tests.aws.records import record
 from tests.aws.test_rules_aws_kinds import one, pj, tj
 from tests.sec001_cases import CLEAN_ENV, PASSWORDS, SECRET_ENV, assert_scan_output, named, sec001

@@ -16,12 +16,12 @@ import pytest
 from azure.core.rest import HttpRequest
 
 from aispm.cli import main
+from aispm.collectors.azure import build
+from aispm.collectors.azure.arm import ArmSettings, ReadOnlyViolation, arm_overrides, make_client
+from aispm.collectors.base import CollectOptions
 from aispm.demo.fake_arm import FakeArm
 from aispm.pipeline import scan_unit
-from collectors.azure import build
-from collectors.azure.arm import ArmSettings, ReadOnlyViolation, arm_overrides, make_client
-from collectors.base import CollectOptions
-from rules.policy import Policy
+from aispm.rules.policy import Policy
 from tests.azure.conftest import AllowPlainHttpForTests, StaticTokenCredential
 from tests.azure.helpers import ML, SUB, collect_all, collector, estate
 

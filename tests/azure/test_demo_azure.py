@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
+from aispm.collectors.azure import build
+from aispm.collectors.base import CollectOptions
 from aispm.demo.azure_estate import serve
-from collectors.azure import build
-from collectors.base import CollectOptions
 
 
 def test_demo_serves_the_estate_over_verified_tls_and_restores_the_environment() -> None:

@@ -36,7 +36,7 @@ def test_demo_estate_outcomes_are_the_expected_ones(fake_arm: FakeArm, estate: d
 
 
 def test_secret_values_never_reach_the_assets(fake_arm: FakeArm) -> None:
-    from normalizer import normalize
+    from aispm.normalizer import normalize
 
     results = collect_all(fake_arm)
     dumped = json.dumps([a.model_dump(mode="json") for r in results for a in normalize("azure", r.records)])

@@ -16,16 +16,16 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 
 from aispm.cli import main
+from aispm.collectors.base import CollectOptions, CollectResult, ScopeUnit
+from aispm.collectors.gcp import GcpCollector, GcpOptions, build
+from aispm.collectors.gcp.clients import ENDPOINT_ENV, RetrySettings
 from aispm.demo.fake_google import FakeGoogle, demo_estate
 from aispm.demo.gcp_estate import DEMO_SERVICE_ACCOUNT, service_account_file
+from aispm.normalizer import normalize, normalize_identities
+from aispm.normalizer.schema import Asset
 from aispm.pipeline import scan_unit
-from collectors.base import CollectOptions, CollectResult, ScopeUnit
-from collectors.gcp import GcpCollector, GcpOptions, build
-from collectors.gcp.clients import ENDPOINT_ENV, RetrySettings
-from normalizer import normalize, normalize_identities
-from normalizer.schema import Asset
-from rules.engine import evaluate
-from rules.policy import Policy
+from aispm.rules.engine import evaluate
+from aispm.rules.policy import Policy
 
 PROJECT_A, NUMBER_A = "ml-prod-4821", "418203957711"
 PROJECT_B, NUMBER_B = "genai-sandbox-7730", "772045316829"
@@ -501,8 +501,8 @@ def test_demo_shows_gcp_rows_and_stays_on_loopback(tmp_path: Path, restore_env: 
     ("", None),
 ])
 def test_usable_endpoint_overrides(monkeypatch: pytest.MonkeyPatch, value: str, expected: str | None) -> None:
-    from collectors.gcp import check_configuration
-    from collectors.gcp.clients import endpoint_override
+    from aispm.collectors.gcp import check_configuration
+    from aispm.collectors.gcp.clients import endpoint_override
 
     monkeypatch.setenv(ENDPOINT_ENV, value)
     check_configuration()
@@ -522,7 +522,7 @@ def test_usable_endpoint_overrides(monkeypatch: pytest.MonkeyPatch, value: str, 
 ])
 def test_unusable_endpoint_is_a_configuration_error_before_any_client(
         monkeypatch: pytest.MonkeyPatch, value: str, message: str) -> None:
-    from collectors.gcp import EndpointError, check_configuration
+    from aispm.collectors.gcp import EndpointError, check_configuration
 
     monkeypatch.setenv(ENDPOINT_ENV, value)
     with pytest.raises(EndpointError) as info:

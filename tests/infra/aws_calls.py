@@ -27,7 +27,9 @@ import botocore.session
 from botocore import xform_name
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("aispm", "collectors", "normalizer", "rules", "sinks")
+# Import name -> folder: the stage folders install under the aispm namespace (aispm/<stage> links to them).
+PACKAGES = {"aispm": "aispm", "aispm.collectors": "collectors", "aispm.normalizer": "normalizer",
+            "aispm.rules": "rules", "aispm.sinks": "sinks"}
 # The services whose grants the tests derive from the code: boto3 service name -> IAM prefix. The first six are the
 # stack's own resources; AWS_READ_SERVICES are what the AWS collector reads in the scanned accounts.
 SERVICES = {"dynamodb": "dynamodb", "sqs": "sqs", "securityhub": "securityhub", "s3": "s3", "kms": "kms",
@@ -83,11 +85,17 @@ def operations() -> dict[str, dict[str, str]]:
     return dict(out)
 
 
-def _module_name(root: Path, path: Path) -> str:
-    parts = list(path.relative_to(root).with_suffix("").parts)
+def _module_name(package: str, folder: Path, path: Path) -> str:
+    parts = [package, *path.relative_to(folder).with_suffix("").parts]
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
+
+
+def _sources(folder: Path) -> list[Path]:
+    """The package's own files, not those under a link to another stage's folder (aispm/collectors)."""
+    return [p for p in sorted(folder.rglob("*.py"))
+            if not any(d.is_symlink() for d in p.parents if folder in d.parents)]
 
 
 def _imports(tree: ast.Module) -> dict[str, str]:
@@ -153,16 +161,18 @@ def _dict_keys(tree: ast.Module) -> set[str]:
 
 
 class Graph:
-    def __init__(self, root: Path = REPO, packages: tuple[str, ...] = PACKAGES) -> None:
+    def __init__(self, root: Path = REPO, packages: dict[str, str] | tuple[str, ...] = PACKAGES) -> None:
+        if isinstance(packages, tuple):   # packages whose import name is their folder's
+            packages = {p: p for p in packages}
         self.defs: dict[str, _Def] = {}
         self.methods: dict[str, set[str]] = defaultdict(set)   # method/property name -> qualnames
         self.classes: set[str] = set()
         self.ambiguous: list[str] = []
         self._entries: tuple[str, ...] = ()
         trees = {}
-        for package in packages:
-            for path in sorted((root / package).rglob("*.py")):
-                module = _module_name(root, path)
+        for package, folder in packages.items():
+            for path in _sources(root / folder):
+                module = _module_name(package, root / folder, path)
                 tree = ast.parse(path.read_text(), filename=str(path))
                 trees[module] = tree
                 self._collect_defs(module, tree)

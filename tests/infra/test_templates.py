@@ -511,12 +511,13 @@ AWS_READ_PREFIXES = set(AWS_READ_SERVICES.values())
 NO_PERMISSION = {("sts", "GetCallerIdentity")}
 # Calls a deployment of these templates never makes: (service, operation, module) -> why.
 NOT_DEPLOYED = {
-    ("sts", "AssumeRole", "sinks.securityhub"): "only with AISPM_SECURITYHUB_ROLE_NAME, which the templates do not set",
+    ("sts", "AssumeRole", "aispm.sinks.securityhub"):
+        "only with AISPM_SECURITYHUB_ROLE_NAME, which the templates do not set",
 }
 # The AWS collector's code (collectors/aws): the shared collect handler reaches every provider's collector, but a
 # function runs only the one its AISPM_PROVIDER names, and Deliver/Replay reach it only through the scan's
 # over-approximation. Plan runs its planning (accounts, regions); CollectAws the rest.
-AWS_COLLECTOR_PACKAGE = "collectors.aws"
+AWS_COLLECTOR_PACKAGE = "aispm.collectors.aws"
 AWS_COLLECTOR_FUNCTIONS = ["PlanFunction", "CollectAwsFunction"]
 # Reads the collector (and member) role grants though no code calls them now: the list is exact, so a new unused
 # grant fails, and so does calling one of these (then it is needed, not merely granted).

@@ -9,8 +9,8 @@ import pytest
 from moto import mock_aws
 
 from aispm.lambdas import replay
-from sinks.base import Undelivered
-from sinks.deadletter import SqsDeadLetter
+from aispm.sinks.base import Undelivered
+from aispm.sinks.deadletter import SqsDeadLetter
 from tests.lambdas.workflow import Context
 from tests.sinks.findings import aws_findings
 

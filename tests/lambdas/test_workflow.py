@@ -15,11 +15,11 @@ from typing import Any
 import boto3
 import pytest
 
+from aispm.collectors.base import CollectOptions
 from aispm.demo import aws_estate, azure_estate, gcp_estate
 from aispm.demo.run import safe_env
 from aispm.pipeline import ScanRequest, run_scan
-from collectors.base import CollectOptions
-from sinks.files import FileSink
+from aispm.sinks.files import FileSink
 from tests.lambdas import workflow
 from tests.lambdas.workflow import REGION, TABLE, s3_json, s3_jsonl
 
@@ -206,8 +206,8 @@ def test_a_sink_that_cannot_work_dead_letters_its_findings_instead_of_failing_th
 
 def test_the_security_hub_sink_stops_before_the_function_times_out(estate: dict[str, Any]) -> None:
     from aispm.lambdas.deliver import set_deadlines
-    from sinks.base import Batch
-    from sinks.securityhub import SecurityHubSink
+    from aispm.sinks.base import Batch
+    from aispm.sinks.securityhub import SecurityHubSink
     from tests.sinks.findings import aws_findings
 
     findings = aws_findings(3)

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from aispm.cli import main
-from sinks.base import Undelivered
-from sinks.deadletter import FileDeadLetter
+from aispm.sinks.base import Undelivered
+from aispm.sinks.deadletter import FileDeadLetter
 from tests.fakes.hec import FakeHec
 from tests.sinks.findings import aws_asset, finding, uids
 

@@ -18,10 +18,10 @@ import pytest
 from moto import mock_aws
 
 from aispm.cli import main
-from sinks.base import Batch
-from sinks.errors import SinkConfigError
-from sinks.registry import build_sink
-from sinks.splunk import SplunkSettings, SplunkSink
+from aispm.sinks.base import Batch
+from aispm.sinks.errors import SinkConfigError
+from aispm.sinks.registry import build_sink
+from aispm.sinks.splunk import SplunkSettings, SplunkSink
 from tests.fakes.hec import FakeHec
 from tests.sinks.findings import aws_findings, uids
 

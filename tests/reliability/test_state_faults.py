@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from aispm.cli import main
-from sinks.state import DynamoStateStore, FileStateStore, StateError
+from aispm.sinks.state import DynamoStateStore, FileStateStore, StateError
 from tests.sinks.findings import aws_asset, finding, uids
 
 TABLE = "aispm-state"
@@ -262,8 +262,8 @@ def test_a_torn_state_file_exits_4_and_is_kept(sagemaker: Any, tmp_path: Path,
 
 def test_a_scan_whose_state_save_dies_half_way_exits_4_and_the_next_scan_closes_only_what_vanished(
         sagemaker: Any, tmp_path: Path) -> None:
+    from aispm.collectors.base import CollectOptions
     from aispm.pipeline import ScanRequest, run_scan
-    from collectors.base import CollectOptions
 
     _table()
     sm = sagemaker(["keep", "gone"])

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rules.catalog import _RULES, all_rules, build_catalog
-from rules.frameworks import FRAMEWORKS, CatalogError, load_frameworks
-from rules.metadata import RuleMeta, load_metadata, problems
-from rules.model import Rule
-from sinks.ocsf import compliance_refs
+from aispm.rules.catalog import _RULES, all_rules, build_catalog
+from aispm.rules.frameworks import FRAMEWORKS, CatalogError, load_frameworks
+from aispm.rules.metadata import RuleMeta, load_metadata, problems
+from aispm.rules.model import Rule
+from aispm.sinks.ocsf import compliance_refs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -167,15 +167,15 @@ def test_framework_catalog_errors_are_named(tmp_path: Path) -> None:
 
 
 def test_an_unknown_compliance_id_in_the_shipped_data_fails_at_import(tmp_path: Path) -> None:
-    # A copy of the rules package whose rules.yaml maps a rule to an ISO control that does not exist.
-    pkg = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    rules_yaml = pkg / "data" / "rules.yaml"
+    # A copy of the package whose rules.yaml maps a rule to an ISO control that does not exist.
+    pkg = tmp_path / "aispm"
+    shutil.copytree(ROOT / "aispm", pkg, ignore=shutil.ignore_patterns("__pycache__"))   # links copied as folders
+    rules_yaml = pkg / "rules" / "data" / "rules.yaml"
     text = rules_yaml.read_text()
     assert 'iso-42001: ["A.6.2.8"]' in text
     rules_yaml.write_text(text.replace('iso-42001: ["A.6.2.8"]', 'iso-42001: ["A.6.2.99"]', 1))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    proc = subprocess.run([sys.executable, "-c", "import rules.catalog"], capture_output=True, text=True,
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", "import aispm.rules.catalog"], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=120, check=False)
     assert proc.returncode != 0
     assert "CatalogError" in proc.stderr

@@ -17,11 +17,11 @@ import pytest
 from moto import mock_aws
 
 from aispm.cli import main
-from normalizer.schema import ASSET_KINDS
-from rules.catalog import all_rules
-from rules.compliance import UnknownFramework, check_framework_ids, framework_summary
-from rules.frameworks import FRAMEWORKS, CatalogError, load_frameworks
-from sinks.ocsf import compliance_refs
+from aispm.normalizer.schema import ASSET_KINDS
+from aispm.rules.catalog import all_rules
+from aispm.rules.compliance import UnknownFramework, check_framework_ids, framework_summary
+from aispm.rules.frameworks import FRAMEWORKS, CatalogError, load_frameworks
+from aispm.sinks.ocsf import compliance_refs
 
 
 def finding(rule: str, cloud: str, status: str, suppressed: bool = False, closed: bool = False,

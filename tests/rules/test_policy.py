@@ -15,11 +15,11 @@ import pytest
 from moto import mock_aws
 
 from aispm.cli import main
-from normalizer.schema import PROVIDER_SERVICE, Asset
-from rules.engine import evaluate
-from rules.model import Severity
-from rules.policy import MAX_POLICY_BYTES, MAX_POLICY_DEPTH, Policy, PolicyError, Suppression, load_policy
-from sinks.ocsf import to_ocsf
+from aispm.normalizer.schema import PROVIDER_SERVICE, Asset
+from aispm.rules.engine import evaluate
+from aispm.rules.model import Severity
+from aispm.rules.policy import MAX_POLICY_BYTES, MAX_POLICY_DEPTH, Policy, PolicyError, Suppression, load_policy
+from aispm.sinks.ocsf import to_ocsf
 
 NB_ARN = "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/sandbox-1"
 OPEN = {"network": {"direct_internet_access": {"value": True, "source": "DirectInternetAccess",

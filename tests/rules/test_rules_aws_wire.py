@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from collectors.base import RawRecord
-from normalizer import normalize, normalize_identities
-from rules.engine import evaluate
-from rules.policy import Policy
+from aispm.collectors.base import RawRecord
+from aispm.normalizer import normalize, normalize_identities
+from aispm.rules.engine import evaluate
+from aispm.rules.policy import Policy
 from tests.aws.records import record
 
 ACCT = "123456789012"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aispm.cli import main
-from rules.docs import DOCS_COMMAND, catalog_markdown
+from aispm.rules.docs import DOCS_COMMAND, catalog_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {"id", "title", "pass_title", "severity", "providers", "kinds", "requires_config", "description", "risk",

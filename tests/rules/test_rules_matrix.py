@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from normalizer.schema import PROVIDER_SERVICE, Asset, EnvVar, Identity, PolicyStatement, RoleAssignment
-from rules.catalog import all_rules
-from rules.engine import evaluate
-from rules.model import Evaluation
-from rules.policy import Policy
+from aispm.normalizer.schema import PROVIDER_SERVICE, Asset, EnvVar, Identity, PolicyStatement, RoleAssignment
+from aispm.rules.catalog import all_rules
+from aispm.rules.engine import evaluate
+from aispm.rules.model import Evaluation
+from aispm.rules.policy import Policy
 
 # rules-v1.md "Per-cloud semantics": rule -> provider -> asset kinds.
 APPLIES: dict[str, dict[str, tuple[str, ...]]] = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from normalizer.schema import Asset
-from rules.catalog import rules_by_id
-from rules.model import Evaluation
-from sinks.ocsf import to_ocsf
+from aispm.normalizer.schema import Asset
+from aispm.rules.catalog import rules_by_id
+from aispm.rules.model import Evaluation
+from aispm.sinks.ocsf import to_ocsf
 
 TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 ACCOUNT = "123456789012"

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from rules.catalog import rules_by_id
-from rules.model import Evaluation, Severity
-from sinks.asff import iso, suppression_note, to_asff
-from sinks.ocsf import closed, to_ocsf
-from sinks.reconcile import first_seen
+from aispm.rules.catalog import rules_by_id
+from aispm.rules.model import Evaluation, Severity
+from aispm.sinks.asff import iso, suppression_note, to_asff
+from aispm.sinks.ocsf import closed, to_ocsf
+from aispm.sinks.reconcile import first_seen
 from tests.sinks.findings import ACCOUNT, TIME_MS, aws_asset, finding
 
 ANALYST_FIELDS = {"Note", "UserDefinedFields", "WorkflowState", "VerificationState", "Confidence", "Criticality"}

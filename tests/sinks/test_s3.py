@@ -13,10 +13,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sinks.base import Batch
-from sinks.errors import SinkConfigError
-from sinks.registry import build_sink
-from sinks.s3 import S3Settings, S3Sink
+from aispm.sinks.base import Batch
+from aispm.sinks.errors import SinkConfigError
+from aispm.sinks.registry import build_sink
+from aispm.sinks.s3 import S3Settings, S3Sink
 from tests.sinks.findings import aws_findings, azure_asset, finding, gcp_asset
 
 

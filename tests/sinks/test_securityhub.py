@@ -14,15 +14,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from aispm.collectors.base import CollectOptions
 from aispm.pipeline import ScanRequest, run_scan
-from collectors.base import CollectOptions
-from sinks.asff import MAX_FINDING_BYTES, product_arn, to_asff
-from sinks.base import Batch
-from sinks.files import FileSink
-from sinks.ocsf import closed
-from sinks.retry import RateLimiter
-from sinks.securityhub import SecurityHubSettings, SecurityHubSink
-from sinks.state import FileStateStore
+from aispm.sinks.asff import MAX_FINDING_BYTES, product_arn, to_asff
+from aispm.sinks.base import Batch
+from aispm.sinks.files import FileSink
+from aispm.sinks.ocsf import closed
+from aispm.sinks.retry import RateLimiter
+from aispm.sinks.securityhub import SecurityHubSettings, SecurityHubSink
+from aispm.sinks.state import FileStateStore
 from tests.sinks.findings import ACCOUNT, TIME_MS, aws_asset, aws_findings, azure_asset, finding, gcp_asset
 
 FORBIDDEN = {"Workflow", "WorkflowState", "Note", "UserDefinedFields", "VerificationState", "Confidence",

@@ -18,8 +18,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from sinks.base import Batch
-from sinks.securityhub import SecurityHubSettings, SecurityHubSink
+from aispm.sinks.base import Batch
+from aispm.sinks.securityhub import SecurityHubSettings, SecurityHubSink
 from tests.sinks.findings import aws_findings, uids
 
 CALL_SECONDS = 3.0

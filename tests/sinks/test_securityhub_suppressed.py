@@ -18,9 +18,9 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from sinks.asff import product_arn, to_asff
-from sinks.base import Batch
-from sinks.securityhub import SecurityHubSettings, SecurityHubSink
+from aispm.sinks.asff import product_arn, to_asff
+from aispm.sinks.base import Batch
+from aispm.sinks.securityhub import SecurityHubSettings, SecurityHubSink
 from tests.sinks.findings import ACCOUNT, aws_asset, finding, uids
 
 PRODUCT = product_arn("us-east-1", ACCOUNT)

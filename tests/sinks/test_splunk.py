@@ -10,11 +10,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sinks.base import Batch
-from sinks.errors import SinkConfigError
-from sinks.registry import build_sink
-from sinks.retry import Backoff
-from sinks.splunk import SplunkSettings, SplunkSink
+from aispm.sinks.base import Batch
+from aispm.sinks.errors import SinkConfigError
+from aispm.sinks.registry import build_sink
+from aispm.sinks.retry import Backoff
+from aispm.sinks.splunk import SplunkSettings, SplunkSink
 from tests.fakes.hec import FakeHec
 from tests.sinks.findings import TIME_MS, aws_findings, uids
 

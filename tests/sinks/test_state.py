@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sinks.reconcile import NO_LONGER_APPLIES, VANISHED, ScopeRun, reconcile
-from sinks.state import DynamoStateStore, FileStateStore, StateError, StateStore, default_state_path, open_state
+from aispm.sinks.reconcile import NO_LONGER_APPLIES, VANISHED, ScopeRun, reconcile
+from aispm.sinks.state import DynamoStateStore, FileStateStore, StateError, StateStore, default_state_path, open_state
 from tests.sinks.findings import aws_asset, aws_findings, finding, uids
 
 SCOPE = "aws:123456789012:us-east-1"
