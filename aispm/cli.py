@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from aispm import __version__, exitcodes
+from aispm.collectors.base import one_line
 from aispm.exitcodes import UsageError
 from aispm.tables import render_table, summary_table
 from aispm.terminal import warn
@@ -150,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the contract: exit 1, one line; the traceback only on request
         if os.environ.get("AISPM_DEBUG"):
             raise
-        warn(f"unexpected error: {type(exc).__name__}: {' '.join(str(exc).split())[:500]} "
+        warn(f"unexpected error: {type(exc).__name__}: {one_line(exc)} "
              "(set AISPM_DEBUG=1 for details)")
         return exitcodes.UNEXPECTED
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aispm.pipeline_types import Kept, UnitResult
 from aispm.sinks.base import DeliveryReport, Undelivered
 from aispm.sinks.deadletter import DEAD_LETTER_FILE, DeadLetterError, DeadLetterStore, FileDeadLetter
 from aispm.sinks.ocsf import finding_uid
 from aispm.sinks.reconcile import ScopeRun, reconcile
 from aispm.sinks.state import ScopeState, StateError, StateStore
-
-if TYPE_CHECKING:
-    from aispm.pipeline import UnitResult
 
 
 @dataclass
@@ -38,16 +36,6 @@ class Lifecycle:
         if self.errors:
             return {"status": "error", "error": "; ".join(self.errors)[:1000]}
         return {"status": "ok"}
-
-
-@dataclass
-class Kept:
-    """What became of the undelivered items."""
-
-    items: int = 0                     # undelivered items in all
-    kept_in: str = ""                  # where they were kept (empty: nowhere)
-    lost: list[Undelivered] = field(default_factory=list)   # neither delivered nor kept
-    warnings: list[str] = field(default_factory=list)
 
 
 def scope_runs(results: Sequence[UnitResult]) -> list[ScopeRun]:

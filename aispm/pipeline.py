@@ -12,73 +12,23 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from aispm import __version__, exitcodes
 from aispm.collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, build_collector, one_line
-from aispm.lifecycle import Kept, close_vanished, hold_back, keep_undelivered, save_ahead, save_state
+from aispm.lifecycle import close_vanished, hold_back, keep_undelivered, save_ahead, save_state
 from aispm.normalizer import MappingError, normalize, normalize_identities
-from aispm.normalizer.schema import Asset
+from aispm.pipeline_types import ScanOutcome, ScanRequest, UnitResult
 from aispm.rules.catalog import all_rules
 from aispm.rules.compliance import framework_summary
 from aispm.rules.engine import evaluate
 from aispm.rules.model import Severity
 from aispm.rules.policy import Policy
-from aispm.sinks.base import Batch, DeliveryReport, Sink, deliver_safely
-from aispm.sinks.deadletter import DeadLetterStore
+from aispm.sinks.base import Batch, DeliveryReport, deliver_safely
 from aispm.sinks.files import FileSink, rewrite_summary
 from aispm.sinks.ocsf import ACTIVITY_CLOSE, STATUS_SUPPRESSED, to_ocsf
-from aispm.sinks.state import StateStore
 
 PROVIDERS = ("aws", "azure", "gcp")
-
-
-class UnitResult(BaseModel):
-    """Everything one scope unit produced; serializable so fan-out workers can hand it on."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    unit: ScopeUnit
-    errors: list[ScopeError] = Field(default_factory=list)
-    assets: list[Asset] = Field(default_factory=list)
-    findings: list[dict[str, Any]] = Field(default_factory=list)
-    evaluation_errors: list[dict[str, str]] = Field(default_factory=list)
-    expired_suppressions: list[str] = Field(default_factory=list)
-    api_calls: dict[str, dict[str, int]] = Field(default_factory=dict)
-    partial_kinds: dict[str, str] = Field(default_factory=dict)   # see CollectResult.partial_kinds
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-@dataclass
-class ScanRequest:
-    providers: Sequence[str]
-    options: CollectOptions = field(default_factory=CollectOptions)
-    policy: Policy = field(default_factory=Policy)
-    out_dir: Path = Path("aispm-out")
-    sinks: Sequence[Sink] = ()
-    fail_on: Severity | None = None
-    scan_id: str = ""
-    frameworks: Sequence[str] = ()   # compliance views to add to summary.json (--framework)
-    state: StateStore | None = None  # None: no lifecycle (nothing is closed)
-    dead_letter: DeadLetterStore | None = None  # None: <out>/dead-letter.jsonl
-    local_is_durable: bool = True   # False where <out> does not outlive the run (a Lambda's /tmp)
-
-
-@dataclass
-class ScanOutcome:
-    batch: Batch
-    unit_results: list[UnitResult]
-    deliveries: list[DeliveryReport]
-    exit_code: int
-    warnings: list[str] = field(default_factory=list)
-    kept: Kept = field(default_factory=Kept)
 
 
 def now_ms() -> int:

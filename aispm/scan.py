@@ -14,14 +14,16 @@ from aispm import exitcodes
 from aispm.collectors.base import CollectOptions
 from aispm.credentials import configured_providers
 from aispm.exitcodes import UsageError
-from aispm.pipeline import PROVIDERS, ScanOutcome, ScanRequest, reaching, run_scan
+from aispm.pipeline import PROVIDERS, reaching, run_scan
+from aispm.pipeline_types import ScanOutcome, ScanRequest
 from aispm.rules.compliance import UnknownFramework, check_framework_ids
 from aispm.rules.model import Severity
 from aispm.rules.policy import Policy, PolicyError, load_policy
 from aispm.settings import Settings
 from aispm.sinks.base import Sink
 from aispm.sinks.deadletter import SqsDeadLetter
-from aispm.sinks.files import FileSink
+from aispm.sinks.errors import SinkConfigError, setting_line
+from aispm.sinks.registry import build_sinks
 from aispm.sinks.state import open_state
 from aispm.tables import framework_table, summary_table
 from aispm.terminal import say, warn
@@ -31,30 +33,14 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = "AISPM_" + "_".join(str(x) for x in err["loc"]).upper()
-        raise UsageError(f"environment variable {key}: {err['msg']}") from None
+        raise UsageError(setting_line("AISPM_", exc)) from None
 
 
-def build_sinks(names: Sequence[str], out_dir: Path, keep_going: bool = False) -> list[Sink]:
-    """Sink objects for ``--sink`` names; the file sink is always first so nothing is lost locally.
-    A sink whose settings cannot work is a usage error, or with ``keep_going`` (a deployed run) an
-    UnavailableSink whose findings are dead-lettered."""
-    from aispm.sinks.base import UnavailableSink
-    from aispm.sinks.errors import SinkConfigError
-    from aispm.sinks.registry import build_sink
-
-    sinks: list[Sink] = [FileSink(out_dir)]
-    for name in names:
-        if name == "file":
-            continue
-        try:
-            sinks.append(build_sink(name, out_dir))
-        except SinkConfigError as exc:
-            if not keep_going:
-                raise UsageError(f"--sink {name}: {exc}") from None
-            sinks.append(UnavailableSink(name, f"sink {name} is not usable: {exc}"))
-    return sinks
+def _sinks(names: Sequence[str], out_dir: Path) -> list[Sink]:
+    try:
+        return build_sinks(names, out_dir)
+    except SinkConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = None) -> ScanRequest:
@@ -98,7 +84,7 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
         options=options,
         policy=policy,
         out_dir=out_dir,
-        sinks=build_sinks(args.sink or env.sinks, out_dir),
+        sinks=_sinks(args.sink or env.sinks, out_dir),
         fail_on=Severity[args.fail_on] if args.fail_on else None,
         frameworks=frameworks,
         state=open_state(args.state, env.state_table),

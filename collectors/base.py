@@ -8,13 +8,29 @@ findings.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 ProviderName = Literal["aws", "azure", "gcp"]
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The wall clock as an aware UTC datetime: the collectors' clock unless one is injected."""
+    return dt.datetime.now(dt.UTC)
+
+
+def window_start(now: Clock, days: int) -> dt.datetime:
+    """Start of the recent-jobs window: ``days`` back from ``now()`` (an aware datetime, converted to UTC)."""
+    current = now()
+    if current.tzinfo is None:
+        raise ValueError("the collectors' clock must return an aware datetime")
+    return current.astimezone(dt.UTC) - dt.timedelta(days=days)
 
 
 class ScopeUnit(BaseModel):
@@ -106,10 +122,11 @@ class Collector(Protocol):
         ...
 
 
-def one_line(exc: BaseException) -> str:
-    """A single-line, secret-free description of an exception for summary.json."""
+def one_line(exc: BaseException, limit: int = 500) -> str:
+    """An exception as one line of at most ``limit`` characters (its type when it has no text), for
+    summary.json, dead letters and the terminal. The one helper for this: every stage imports it from here."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:500]
+    return text[:limit]
 
 
 class CollectOptions(BaseModel):
@@ -130,6 +147,8 @@ class CollectOptions(BaseModel):
     collect_tags: bool = False
     page_size: int | None = None
     workers: int = 8
+    # The one clock the collectors count the job window back from; tests and replays pin it.
+    now: Clock = Field(default=utc_now, exclude=True, repr=False)
 
 
 def build_collector(provider: str, options: CollectOptions) -> Collector:

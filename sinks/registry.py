@@ -1,10 +1,14 @@
-"""Sink names of the contract -> sink objects."""
+"""Sink names of the contract -> sink objects: one registry, plus the ``s3://bucket/prefix`` form.
+
+A sink's module is imported only when it is asked for (the AWS SDK is not needed for a file-only run).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aispm.sinks.base import Sink
+from aispm.sinks.base import Sink, UnavailableSink
 from aispm.sinks.errors import SinkConfigError
 from aispm.sinks.files import FileSink
 
@@ -13,20 +17,54 @@ class UnknownSink(SinkConfigError):
     """A ``--sink`` name that is not one of the contract's."""
 
 
+def _splunk(_: Path) -> Sink:
+    from aispm.sinks.splunk import SplunkSink
+
+    return SplunkSink()
+
+
+def _securityhub(_: Path) -> Sink:
+    from aispm.sinks.securityhub import SecurityHubSink
+
+    return SecurityHubSink()
+
+
+def _s3(url: str) -> Sink:
+    from aispm.sinks.s3 import S3Sink
+
+    return S3Sink(url)
+
+
+# Contract name -> factory taking the --out directory. Settings come from AISPM_* (SinkConfigError when they
+# cannot work).
+SINKS: dict[str, Callable[[Path], Sink]] = {"file": FileSink, "splunk": _splunk, "securityhub": _securityhub}
+S3_PREFIX = "s3://"
+
+
 def build_sink(name: str, out_dir: Path) -> Sink:
-    """The sink for a contract name; settings come from ``AISPM_*`` (SinkConfigError when they cannot work)."""
-    if name == "file":
-        return FileSink(out_dir)
-    if name == "splunk":
-        from aispm.sinks.splunk import SplunkSink
+    """The sink for a contract name."""
+    if name.startswith(S3_PREFIX):
+        return _s3(name)
+    factory = SINKS.get(name)
+    if factory is None:
+        raise UnknownSink(f"unknown sink {name!r} (use {', '.join(SINKS)} or {S3_PREFIX}bucket/prefix)")
+    return factory(out_dir)
 
-        return SplunkSink()
-    if name == "securityhub":
-        from aispm.sinks.securityhub import SecurityHubSink
 
-        return SecurityHubSink()
-    if name.startswith("s3://"):
-        from aispm.sinks.s3 import S3Sink
+def build_sinks(names: Sequence[str], out_dir: Path, keep_going: bool = False) -> list[Sink]:
+    """Sink objects for ``--sink`` names; the file sink is always first so nothing is lost locally.
 
-        return S3Sink(name)
-    raise UnknownSink(f"unknown sink {name!r} (use file, splunk, securityhub or s3://bucket/prefix)")
+    A sink whose settings cannot work raises SinkConfigError naming it, or with ``keep_going`` (a deployed
+    run, which must go on) becomes an UnavailableSink whose findings are dead-lettered.
+    """
+    sinks: list[Sink] = [FileSink(out_dir)]
+    for name in names:
+        if name == "file":
+            continue
+        try:
+            sinks.append(build_sink(name, out_dir))
+        except SinkConfigError as exc:
+            if not keep_going:
+                raise SinkConfigError(f"--sink {name}: {exc}") from None
+            sinks.append(UnavailableSink(name, f"sink {name} is not usable: {exc}"))
+    return sinks

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aispm.collectors.base import one_line
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
 from aispm.sinks.errors import SinkConfigError, settings_error
 from aispm.sinks.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE, jsonl
@@ -38,10 +39,6 @@ def parse_url(url: str) -> tuple[str, str]:
 
 def _join(*parts: str) -> str:
     return "/".join(p.strip("/") for p in parts if p.strip("/"))
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 class S3Sink:
@@ -98,7 +95,7 @@ class S3Sink:
                                                        batch.scan_id, when):
                     self._put(_join(self.prefix, key), body, "application/vnd.apache.parquet", gzipped=False)
         except Exception as exc:  # noqa: BLE001 - any S3 failure leaves the findings for the dead-letter store
-            reason = f"cannot write to s3://{self.bucket}/{base}: {_one_line(exc)}"
+            reason = f"cannot write to s3://{self.bucket}/{base}: {one_line(exc, 300)}"
             report.undelivered = [Undelivered(self.name, reason, f) for f in batch.findings]
             return report
         report.delivered = len(batch.findings)

@@ -58,6 +58,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aispm.collectors.base import one_line
 from aispm.sinks.asff import (
     MAX_FINDING_BYTES,
     NOTE_AUTHOR,
@@ -137,10 +138,6 @@ def _updated_at(item: _Item) -> dt.datetime:
 
 class _NoAccess(Exception):
     """The role in a finding's own account cannot be assumed."""
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 def _error_code(exc: BaseException) -> str:
@@ -230,7 +227,7 @@ class SecurityHubSink:
             try:
                 creds = self.session.client("sts", config=client_config()).assume_role(**kwargs)["Credentials"]
             except Exception as exc:  # noqa: BLE001 - reported per finding, the other accounts go on
-                raise _NoAccess(f"cannot assume {role}: {_one_line(exc)}") from None
+                raise _NoAccess(f"cannot assume {role}: {one_line(exc, 300)}") from None
             self._sessions[account] = boto3.Session(
                 aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                 aws_session_token=creds["SessionToken"], region_name=self.session.region_name)
@@ -270,7 +267,7 @@ class SecurityHubSink:
             caller = self._caller = str(identity["Account"])
             self._partition = str(identity.get("Arn", "arn:aws:")).split(":")[1] or "aws"
         except Exception as exc:  # noqa: BLE001 - without an identity nothing can be imported
-            report.undelivered = [Undelivered(self.name, f"cannot identify the AWS caller: {_one_line(exc)}", f)
+            report.undelivered = [Undelivered(self.name, f"cannot identify the AWS caller: {one_line(exc, 300)}", f)
                                   for f in batch.findings]
             return report
         home = self.settings.region or self.session.region_name
@@ -290,7 +287,7 @@ class SecurityHubSink:
                 asff = to_asff(finding, product=product_arn(region, account), account=account, region=region)
             except Exception as exc:  # noqa: BLE001 - one malformed finding costs only itself
                 report.undelivered.append(Undelivered(
-                    self.name, f"cannot convert the finding to ASFF: {type(exc).__name__}: {_one_line(exc)}",
+                    self.name, f"cannot convert the finding to ASFF: {type(exc).__name__}: {one_line(exc, 300)}",
                     finding))
                 continue
             if size(asff) > MAX_FINDING_BYTES:
@@ -377,7 +374,7 @@ class SecurityHubSink:
                 self._fail(report, pending.values(), str(exc))
                 return imported
             except Exception as exc:  # noqa: BLE001 - botocore already retried; ours are bounded below
-                reason = f"BatchImportFindings in {account}/{region} failed: {_one_line(exc)}"
+                reason = f"BatchImportFindings in {account}/{region} failed: {one_line(exc, 300)}"
                 if not _retryable(exc):
                     self._fail(report, pending.values(), reason)
                     return imported
@@ -458,7 +455,7 @@ class SecurityHubSink:
             try:
                 held.update(self._held(account, region, product, [i.asff["Id"] for i in chunk]))
             except Exception as exc:  # noqa: BLE001 - those findings stay undelivered, replaying repeats the lookup
-                self._fail(report, chunk, f"{unread} (GetFindings in {account}/{region}): {_one_line(exc)}")
+                self._fail(report, chunk, f"{unread} (GetFindings in {account}/{region}): {one_line(exc, 300)}")
                 continue
             checked.extend(chunk)
         return held, checked
@@ -499,7 +496,7 @@ class SecurityHubSink:
             )
         except Exception as exc:  # noqa: BLE001 - replaying the findings repeats the update
             reason = (f"imported, but BatchUpdateFindings in {account}/{region} could not suppress it: "
-                      f"{_one_line(exc)}")
+                      f"{one_line(exc, 300)}")
             return self._fail(report, items, reason)
         unprocessed = {str((u.get("FindingIdentifier") or {}).get("Id", "")): u
                        for u in answer.get("UnprocessedFindings", [])}

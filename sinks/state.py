@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from filelock import Timeout
 
+from aispm.collectors.base import one_line
 from aispm.sinks.atomic import file_lock, write_atomic
 
 ScopeState = dict[str, dict[str, Any]]  # finding uid -> the OCSF finding last delivered for it
@@ -73,10 +74,6 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
-
-
 def _scope_findings(entry: Any) -> ScopeState | None:
     findings = entry.get("findings") if isinstance(entry, dict) else None
     if not isinstance(findings, dict) or not all(isinstance(f, dict) for f in findings.values()):
@@ -97,7 +94,7 @@ class FileStateStore:
         except FileNotFoundError:
             return {"version": 1, "scopes": {}}
         except (OSError, ValueError, RecursionError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _one_line(exc)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc, 300)
             raise StateError(f"cannot read state file {self.path}: {reason}") from None
         if not isinstance(data, dict) or not isinstance(data.get("scopes"), dict):
             raise StateError(f"state file {self.path} is not an aispm state file")
@@ -182,7 +179,7 @@ class DynamoStateStore:
                     extra += self._chunk_keys(scope, main)
             return mains, (self._batch_get(extra) if extra else {})
         except Exception as exc:  # noqa: BLE001 - reported as one line by the caller
-            raise StateError(f"cannot read {self.location}: {_one_line(exc)}") from None
+            raise StateError(f"cannot read {self.location}: {one_line(exc, 300)}") from None
 
     def load(self, scopes: Iterable[str]) -> Loaded:
         """A scope whose chunks are missing is read again: a concurrent save may have switched its
@@ -214,7 +211,7 @@ class DynamoStateStore:
                     continue
                 except (KeyError, TypeError, ValueError, OSError, EOFError, zlib.error, RecursionError) as exc:
                     # gzip raises OSError, EOFError or zlib.error, JSON ValueError: this scope's state is corrupt.
-                    out.errors[scope] = f"{self.location}: state of {scope} cannot be read ({_one_line(exc)})"
+                    out.errors[scope] = f"{self.location}: state of {scope} cannot be read ({one_line(exc, 300)})"
                     continue
                 out.states[scope] = findings
             if not switched:
@@ -228,7 +225,7 @@ class DynamoStateStore:
             try:
                 self._save_scope(scope, findings)
             except Exception as exc:  # noqa: BLE001 - one scope's failure leaves the others saved
-                failed.append(f"{scope}: {_one_line(exc)}")
+                failed.append(f"{scope}: {one_line(exc, 300)}")
         if failed:
             raise StateError(f"cannot write {self.location}: " + "; ".join(failed))
 

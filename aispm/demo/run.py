@@ -19,7 +19,8 @@ from typing import Any
 from aispm.collectors.base import CollectOptions
 from aispm.demo.env import patched_env
 from aispm.normalizer.schema import PROVIDER_DISPLAY
-from aispm.pipeline import PROVIDERS, ScanRequest, run_scan
+from aispm.pipeline import PROVIDERS, run_scan
+from aispm.pipeline_types import ScanRequest
 from aispm.rules.policy import load_policy
 from aispm.scan import check_out_dir, report
 from aispm.sinks.files import FileSink

@@ -26,7 +26,8 @@ from aispm.lambdas.runtime import (
     put_bytes,
     tracer,
 )
-from aispm.pipeline import UnitResult, now_ms, scan_unit, summarize
+from aispm.pipeline import now_ms, scan_unit, summarize
+from aispm.pipeline_types import UnitResult
 from aispm.rules.policy import Policy
 from aispm.settings import Settings
 from aispm.sinks.files import jsonl

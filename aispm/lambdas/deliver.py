@@ -23,12 +23,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from aispm.collectors.base import ScopeError, ScopeUnit, one_line
 from aispm.lambdas.runtime import function_settings, get_bytes, get_json, list_keys, logger, metrics, put_bytes, tracer
-from aispm.pipeline import ScanOutcome, ScanRequest, UnitResult, finish_scan, now_ms
-from aispm.scan import build_sinks
+from aispm.pipeline import finish_scan, now_ms
+from aispm.pipeline_types import ScanOutcome, ScanRequest, UnitResult
 from aispm.settings import Settings
 from aispm.sinks.base import Sink, UnavailableSink
 from aispm.sinks.deadletter import SqsDeadLetter
 from aispm.sinks.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE
+from aispm.sinks.registry import build_sinks
 from aispm.sinks.state import DynamoStateStore
 
 DELIVERY_RESERVE_SECONDS = 90.0   # dead letters, the state save and the output upload after the sinks

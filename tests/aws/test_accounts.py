@@ -18,7 +18,8 @@ from botocore.awsrequest import AWSResponse
 
 from aispm.collectors.aws import AwsCollector, AwsOptions
 from aispm.collectors.base import CollectOptions
-from aispm.pipeline import ScanRequest, exit_code_for, run_scan, scan_unit, summarize
+from aispm.pipeline import exit_code_for, run_scan, scan_unit, summarize
+from aispm.pipeline_types import ScanRequest
 from aispm.rules.policy import Policy
 from tests.aws.faults import Fault, _Raw, body_has, json_error, region_is, xml_error
 

@@ -18,7 +18,8 @@ import pytest
 from aispm.collectors.base import CollectOptions
 from aispm.demo import aws_estate, azure_estate, gcp_estate
 from aispm.demo.run import safe_env
-from aispm.pipeline import ScanRequest, run_scan
+from aispm.pipeline import run_scan
+from aispm.pipeline_types import ScanRequest
 from aispm.sinks.files import FileSink
 from tests.lambdas import workflow
 from tests.lambdas.workflow import REGION, TABLE, s3_json, s3_jsonl

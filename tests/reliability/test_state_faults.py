@@ -263,7 +263,8 @@ def test_a_torn_state_file_exits_4_and_is_kept(sagemaker: Any, tmp_path: Path,
 def test_a_scan_whose_state_save_dies_half_way_exits_4_and_the_next_scan_closes_only_what_vanished(
         sagemaker: Any, tmp_path: Path) -> None:
     from aispm.collectors.base import CollectOptions
-    from aispm.pipeline import ScanRequest, run_scan
+    from aispm.pipeline import run_scan
+    from aispm.pipeline_types import ScanRequest
 
     _table()
     sm = sagemaker(["keep", "gone"])

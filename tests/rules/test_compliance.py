@@ -231,14 +231,13 @@ def test_kinds_on_a_framework_requirement_are_refused(tmp_path: Path) -> None:
 
 
 def test_an_unknown_kind_in_the_shipped_data_fails_at_import(tmp_path: Path) -> None:
-    pkg = tmp_path / "rules"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "rules", pkg,
+    pkg = tmp_path / "aispm"   # a copy of the package (links copied as folders)
+    shutil.copytree(Path(__file__).resolve().parents[2] / "aispm", pkg,
                     ignore=shutil.ignore_patterns("__pycache__"))
-    native = pkg / "data" / "native-controls.yaml"
+    native = pkg / "rules" / "data" / "native-controls.yaml"
     native.write_text(native.read_text().replace("kinds: [monitoring_schedule]", "kinds: [monitor]", 1))
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])}
-    proc = subprocess.run([sys.executable, "-c", "import rules.frameworks"], capture_output=True, text=True,
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", "import aispm.rules.frameworks"], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=120, check=False)
     assert proc.returncode != 0
     assert "CatalogError" in proc.stderr and "unknown asset kind 'monitor'" in proc.stderr

@@ -15,7 +15,8 @@ import pytest
 from moto import mock_aws
 
 from aispm.collectors.base import CollectOptions
-from aispm.pipeline import ScanRequest, run_scan
+from aispm.pipeline import run_scan
+from aispm.pipeline_types import ScanRequest
 from aispm.sinks.asff import MAX_FINDING_BYTES, product_arn, to_asff
 from aispm.sinks.base import Batch
 from aispm.sinks.files import FileSink
