@@ -1,46 +1,45 @@
-"""The rule catalog v1: ids are permanent, titles and severities are the spec's.
+"""The rule catalog: ids are permanent, titles and severities are the spec's.
 
-Predicates and applicability live here in code; the prose metadata
-(description, risk, remediation, references, compliance mappings) is data in
-``rules/data/rules.yaml``, validated against this code and the compliance
-catalogs and merged in at import.
+Each rule is written once, in two halves that never repeat each other: here in code its logic (the asset
+kinds it covers per cloud and its predicate); in ``rules/data/rules.yaml`` everything said about it (title,
+severity, pass wording, description, risk, remediation, references, compliance mappings). The data is
+validated against this code and the compliance catalogs and merged in at import.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 from aispm.rules import checks
 from aispm.rules.frameworks import FRAMEWORKS, CatalogError, Framework
 from aispm.rules.metadata import RuleMeta, load_metadata, problems
-from aispm.rules.model import Remediation, Rule, Severity
+from aispm.rules.model import Logic, Remediation, Rule, Severity
 
 _ALL = ("*",)
 
-_RULES: tuple[Rule, ...] = (
-    Rule(
-        "AISPM-NET-001", "Inference endpoint reachable from the public internet", Severity.high,
+_RULES: tuple[Logic, ...] = (
+    Logic(
+        "AISPM-NET-001",
         {"azure": ("endpoint",), "gcp": ("endpoint", "index_endpoint")},
         checks.fact_check(lambda a: a.network.public_endpoint, True, "the endpoint is reachable from the internet"),
     ),
-    Rule(
-        "AISPM-NET-002", "Notebook or development environment has direct internet access", Severity.high,
+    Logic(
+        "AISPM-NET-002",
         {"aws": ("notebook", "studio_domain"), "azure": ("compute",), "gcp": ("notebook_runtime_template",)},
         checks.fact_check(lambda a: a.network.direct_internet_access, True, "it has direct internet access"),
     ),
-    Rule(
-        "AISPM-NET-003", "AI workspace or registry accepts public network access", Severity.high,
+    Logic(
+        "AISPM-NET-003",
         {"azure": ("workspace", "registry")},
         checks.fact_check(lambda a: a.network.public_network_access, True, "public network access is accepted"),
     ),
-    Rule(
-        "AISPM-NET-004", "Workload egress not network-isolated", Severity.medium,
+    Logic(
+        "AISPM-NET-004",
         {"aws": ("model", "training_job", "processing_job"), "azure": ("deployment", "workspace")},
         checks.fact_check(lambda a: a.network.egress_isolated, False, "outbound traffic is not isolated"),
     ),
-    Rule(
-        "AISPM-NET-005", "Compute not attached to a private network", Severity.medium,
+    Logic(
+        "AISPM-NET-005",
         {
             "aws": ("notebook", "model", "training_job", "processing_job"),
             "azure": ("compute",),
@@ -48,13 +47,13 @@ _RULES: tuple[Rule, ...] = (
         },
         checks.fact_check(lambda a: a.network.private_network, False, "it is not attached to a private network"),
     ),
-    Rule(
-        "AISPM-NET-006", "Interactive remote access exposed", Severity.high,
+    Logic(
+        "AISPM-NET-006",
         {"azure": ("compute",), "gcp": ("custom_job",)},
         checks.fact_check(lambda a: a.network.public_remote_access, True, "remote access is exposed"),
     ),
-    Rule(
-        "AISPM-ENC-001", "Data at rest not encrypted with a customer-managed key", Severity.medium,
+    Logic(
+        "AISPM-ENC-001",
         {
             "aws": ("notebook", "endpoint_config", "studio_domain", "training_job", "processing_job"),
             "azure": ("workspace",),
@@ -62,13 +61,13 @@ _RULES: tuple[Rule, ...] = (
         },
         checks.customer_managed_key,
     ),
-    Rule(
-        "AISPM-ENC-002", "Traffic between training or processing nodes not encrypted", Severity.medium,
+    Logic(
+        "AISPM-ENC-002",
         {"aws": ("training_job", "processing_job")},
         checks.fact_check(lambda a: a.encryption.inter_node, False, "inter-node traffic is unencrypted"),
     ),
-    Rule(
-        "AISPM-IAM-001", "Workload identity is over-privileged", Severity.critical,
+    Logic(
+        "AISPM-IAM-001",
         {
             "aws": ("notebook", "model", "training_job", "processing_job", "studio_domain"),
             "azure": ("workspace", "compute", "endpoint"),
@@ -76,29 +75,29 @@ _RULES: tuple[Rule, ...] = (
         },
         checks.over_privileged,
     ),
-    Rule(
-        "AISPM-IAM-002", "Root access enabled on a notebook", Severity.high,
+    Logic(
+        "AISPM-IAM-002",
         {"aws": ("notebook",)},
         checks.fact_check(lambda a: a.access.root_access, True, "users can become root"),
     ),
-    Rule(
-        "AISPM-IAM-003", "Key-based or local authentication instead of identity", Severity.medium,
+    Logic(
+        "AISPM-IAM-003",
         {"azure": ("endpoint", "compute", "datastore")},
         checks.fact_check(lambda a: a.access.local_auth, True,
                           "keys or local accounts authenticate instead of identity"),
     ),
-    Rule(
-        "AISPM-IAM-004", "AI asset shared publicly or with unknown accounts", Severity.critical,
+    Logic(
+        "AISPM-IAM-004",
         {"aws": ("model_package_group",)},
         checks.shared_publicly,
     ),
-    Rule(
-        "AISPM-IAM-005", "Notebook allows instance metadata service v1", Severity.medium,
+    Logic(
+        "AISPM-IAM-005",
         {"aws": ("notebook",)},
         checks.fact_check(lambda a: a.access.imds_v1, True, "IMDSv1 is allowed"),
     ),
-    Rule(
-        "AISPM-SEC-001", "Plaintext secret in a container environment", Severity.critical,
+    Logic(
+        "AISPM-SEC-001",
         {
             "aws": ("model", "training_job", "processing_job"),
             "azure": ("deployment",),
@@ -106,33 +105,33 @@ _RULES: tuple[Rule, ...] = (
         },
         checks.plaintext_secret,
     ),
-    Rule(
-        "AISPM-LOG-001", "Inference request/response capture disabled", Severity.low,
+    Logic(
+        "AISPM-LOG-001",
         {"aws": ("endpoint_config",), "azure": ("deployment",), "gcp": ("endpoint",)},
         checks.fact_check(lambda a: a.logging.request_capture, False, "requests and responses are not captured"),
     ),
-    Rule(
-        "AISPM-LOG-002", "Production endpoint without model monitoring", Severity.low,
+    Logic(
+        "AISPM-LOG-002",
         {"aws": ("endpoint",), "gcp": ("endpoint",)},
         checks.fact_check(lambda a: a.logging.monitoring, False, "no model monitoring watches the endpoint"),
     ),
-    Rule(
-        "AISPM-RES-001", "Endpoint without redundancy (fewer than 2 instances)", Severity.medium,
+    Logic(
+        "AISPM-RES-001",
         {"aws": ("endpoint_config",), "azure": ("deployment",), "gcp": ("endpoint",)},
         checks.fact_check(lambda a: a.resilience.redundant, False, "a single instance failure takes it down"),
     ),
-    Rule(
-        "AISPM-GOV-001", "Notebook runs an outdated or unsupported image", Severity.medium,
+    Logic(
+        "AISPM-GOV-001",
         {"aws": ("notebook",), "azure": ("compute",)},
         checks.fact_check(lambda a: a.lifecycle.outdated_image, True, "the image is outdated or out of support"),
     ),
-    Rule(
-        "AISPM-GOV-002", "Interactive compute without idle shutdown", Severity.low,
+    Logic(
+        "AISPM-GOV-002",
         {"azure": ("compute",), "gcp": ("notebook_runtime_template",)},
         checks.fact_check(lambda a: a.lifecycle.idle_shutdown, False, "idle compute keeps running"),
     ),
-    Rule(
-        "AISPM-GOV-003", "Required ownership tags missing (only when configured)", Severity.low,
+    Logic(
+        "AISPM-GOV-003",
         {"aws": _ALL, "azure": _ALL, "gcp": _ALL},
         checks.required_tags,
         requires_config=True,
@@ -140,10 +139,15 @@ _RULES: tuple[Rule, ...] = (
 )
 
 
-def _merge(rule: Rule, m: RuleMeta) -> Rule:
+def _merge(rule: Logic, m: RuleMeta) -> Rule:
     clouds = m.remediation.clouds()
-    return replace(
-        rule,
+    return Rule(
+        id=rule.id,
+        title=m.title,
+        severity=Severity[m.severity],
+        kinds=rule.kinds,
+        check=rule.check,
+        requires_config=rule.requires_config,
         pass_title=m.pass_title.strip(),
         description=m.description.strip(),
         risk=m.risk.strip(),
@@ -158,7 +162,7 @@ def _merge(rule: Rule, m: RuleMeta) -> Rule:
     )
 
 
-def build_catalog(code_rules: tuple[Rule, ...], metas: list[RuleMeta],
+def build_catalog(code_rules: tuple[Logic, ...], metas: list[RuleMeta],
                   frameworks: Mapping[str, Framework]) -> tuple[Rule, ...]:
     """The code's rules with their validated metadata; CatalogError lists every inconsistency."""
     found = problems(code_rules, metas, frameworks)

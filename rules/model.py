@@ -57,8 +57,23 @@ class Remediation:
 
 
 @dataclass(frozen=True)
+class Logic:
+    """The code half of a rule (rules/catalog.py): the kinds it covers per cloud and its predicate; the
+    rest is data (rules/data/rules.yaml)."""
+
+    id: str
+    kinds: Mapping[str, tuple[str, ...]]   # provider -> asset kinds the rule applies to
+    check: Check
+    requires_config: bool = False
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return tuple(self.kinds)
+
+
+@dataclass(frozen=True)
 class Rule:
-    """A rule written once against the normalized schema; ``check`` returns None when it does not apply."""
+    """A whole rule, its Logic merged with its metadata; ``check`` returns None when it does not apply."""
 
     id: str
     title: str

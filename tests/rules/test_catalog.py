@@ -16,7 +16,7 @@ import yaml
 from aispm.rules.catalog import _RULES, all_rules, build_catalog
 from aispm.rules.frameworks import FRAMEWORKS, CatalogError, load_frameworks
 from aispm.rules.metadata import RuleMeta, load_metadata, problems
-from aispm.rules.model import Rule
+from aispm.rules.model import Rule, Severity
 from aispm.sinks.ocsf import compliance_refs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,8 +106,6 @@ def test_unknown_compliance_id_fails_validation() -> None:
 
 
 @pytest.mark.parametrize(("rule_id", "changes", "expected"), [
-    ("AISPM-NET-002", {"title": "Notebook is open"}, "title 'Notebook is open' differs"),
-    ("AISPM-NET-002", {"severity": "low"}, "severity 'low' differs from the catalog's 'high'"),
     ("AISPM-NET-002", {"compliance": {"nist-ai-rmf": ("MEASURE 2.7",), "iso-42001": ("A.4.5",),
                                       "cis": ("1.1",)}}, "compliance.cis: unknown framework"),
     ("AISPM-NET-002", {"compliance": {"nist-ai-rmf": ("GOVERN 1.6",), "iso-42001": ("A.4.5",)}},
@@ -124,6 +122,13 @@ def test_inconsistent_metadata_is_named(rule_id: str, changes: dict[str, object]
     assert len(found) == 1
     assert found[0].startswith(f"{rule_id}: ")
     assert expected in found[0]
+
+
+def test_title_severity_and_pass_wording_are_written_once_in_rules_yaml() -> None:
+    metas = _with("AISPM-NET-002", title="Notebook is open", severity="low", pass_title="Notebook is closed")
+    assert problems(_RULES, metas, FRAMEWORKS) == []
+    net2 = next(r for r in build_catalog(_RULES, metas, FRAMEWORKS) if r.id == "AISPM-NET-002")
+    assert (net2.title, net2.severity, net2.pass_title) == ("Notebook is open", Severity.low, "Notebook is closed")
 
 
 def test_remediation_must_cover_each_cloud_the_rule_applies_to() -> None:
