@@ -10,7 +10,7 @@ spec says to skip when absent), so rules emit nothing for it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,7 +21,7 @@ PROVIDER_SERVICE: dict[str, Service] = {"aws": "sagemaker", "azure": "azureml", 
 PROVIDER_DISPLAY: dict[str, str] = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
 
 # Asset kinds of the contract; never rename one, only add.
-ASSET_KINDS: tuple[str, ...] = (
+AssetKind = Literal[
     "notebook",
     "studio_domain",
     "user_profile",
@@ -44,7 +44,8 @@ ASSET_KINDS: tuple[str, ...] = (
     "notebook_runtime_template",
     "notebook_runtime",
     "custom_job",
-)
+]
+ASSET_KINDS: tuple[str, ...] = get_args(AssetKind)
 
 
 class _Model(BaseModel):
@@ -117,7 +118,7 @@ class Asset(_Model):
     uid: str
     provider: Provider
     service: Service
-    kind: str
+    kind: AssetKind
     name: str
     account: str
     region: str

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aispm.normalizer.schema import ASSET_KINDS
 from aispm.rules.frameworks import CatalogError, Framework
 from aispm.rules.model import Logic
 
@@ -114,6 +115,8 @@ def problems(code_rules: Sequence[Logic], metas: Sequence[RuleMeta],
 
 def _rule_problems(rule: Logic, m: RuleMeta, frameworks: Mapping[str, Framework]) -> list[str]:
     out: list[str] = []
+    for provider, kinds in rule.kinds.items():
+        out.extend(f"kinds.{provider}: unknown asset kind {k!r}" for k in kinds if k != "*" and k not in ASSET_KINDS)
     clouds = set(m.remediation.clouds())
     for p in sorted(set(rule.providers) - clouds):
         out.append(f"remediation.{p}: missing (the rule applies to {p})")

@@ -131,6 +131,13 @@ def test_title_severity_and_pass_wording_are_written_once_in_rules_yaml() -> Non
     assert (net2.title, net2.severity, net2.pass_title) == ("Notebook is open", Severity.low, "Notebook is closed")
 
 
+def test_a_kind_outside_the_contract_is_named() -> None:
+    bad = (*_RULES[1:], replace(_RULES[0], kinds={"azure": ("endpoint", "online_endpoint")}))
+    assert problems(bad, _metas(), FRAMEWORKS) == [
+        "AISPM-NET-001: kinds.azure: unknown asset kind 'online_endpoint'",
+        "AISPM-NET-001: remediation.gcp: given, but the rule does not apply to gcp"]
+
+
 def test_remediation_must_cover_each_cloud_the_rule_applies_to() -> None:
     net2 = next(m for m in _metas() if m.id == "AISPM-NET-002")
     bad = _with("AISPM-NET-002", remediation=net2.remediation.model_copy(update={"gcp": None}))
