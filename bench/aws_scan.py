@@ -26,7 +26,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aispm.demo import sagemaker_gaps
+from aispm.testing import moto_gaps
 
 ROOT = Path(__file__).resolve().parents[1]
 # Runs the scan as its own child and reports that child's peak RSS: measured from the bench process itself,
@@ -84,7 +84,7 @@ def main() -> int:
     p.add_argument("--notebooks", type=int, default=200)
     args = p.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    sagemaker_gaps.install()   # ListMonitoringSchedules etc. answer in the server, as on AWS
+    moto_gaps.install()   # ListMonitoringSchedules etc. answer in the server, as on AWS
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

@@ -3,7 +3,7 @@
     python bench/hec_throughput.py [--findings 50000] [--ack] [--receiver fake|counting]
 
 The server runs in a separate process so that it does not share the sink's interpreter
-lock. ``fake`` is tests/fakes/hec.py, which parses and validates every event in pure
+lock. ``fake`` is aispm/testing/hec.py, which parses and validates every event in pure
 Python (about 150 us per 3 KB event here, so it bounds the end-to-end figure);
 ``counting`` answers the same HEC protocol but only gunzips and counts events, which
 measures what the sink itself can push.
@@ -59,10 +59,7 @@ print(count, flush=True)
 SERVER = """
 import sys, time
 sys.path.insert(0, {root!r})
-from tests.fakes import hec
-# Buffer the fake's replies (one write per reply), as a production server does: unbuffered, its
-# header and body segments interact with Nagle and delayed ACKs and stall every request for 40 ms.
-hec._Handler.wbufsize = -1
+from aispm.testing import hec
 with hec.FakeHec({token!r}, ack={ack!r}) as fake:
     print(fake.url, flush=True)
     sys.stdin.readline()

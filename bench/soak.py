@@ -3,7 +3,7 @@
     python bench/soak.py [--scans 50] [--seed N] [--max-minutes 15]
 
 A small SageMaker estate lives on a local moto server (127.0.0.1), with Security Hub enabled and
-reached through a throttling proxy; findings go to the test HEC server ``tests/fakes/hec.py``.
+reached through a throttling proxy; findings go to the test HEC server ``aispm/testing/hec.py``.
 ``--scans`` scans run one after another as subprocesses
 (``python -m aispm scan --provider aws --region us-east-1 --out OUT --state STATE --sink splunk
 --sink securityhub``). Between scans the estate is mutated at random (resources deleted and created,
@@ -58,9 +58,8 @@ sys.path.insert(0, str(ROOT))
 import boto3  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from aispm.demo import sagemaker_gaps  # noqa: E402
-from tests.fakes import hec as hec_fake  # noqa: E402
-from tests.fakes.hec import FakeHec  # noqa: E402
+from aispm.testing import moto_gaps  # noqa: E402
+from aispm.testing.hec import FakeHec  # noqa: E402
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -366,10 +365,8 @@ HEC_FAULTS: tuple[tuple[str, int], ...] = (
 
 
 def clear_hec_faults(hec: FakeHec) -> None:
-    """Cancel faults a previous scan did not use up (the fake has no public knob for it)."""
-    with hec._lock:
-        for pending in hec._faults.values():
-            pending.clear()
+    """Cancel faults a previous scan did not use up."""
+    hec.clear_faults()
     hec.set_forbidden(False)
     hec.delay = 0.0
 
@@ -631,10 +628,7 @@ def securityhub_state(url: str) -> dict[str, tuple[str, str]]:
 @contextlib.contextmanager
 def servers() -> Iterator[tuple[str, FakeHec, ThrottlingProxy]]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    # One write per reply, as in bench/hec_throughput.py: unbuffered, the fake's header and body
-    # segments meet Nagle and delayed ACKs and every request stalls for 40 ms.
-    hec_fake._Handler.wbufsize = -1
-    sagemaker_gaps.install()   # ListMonitoringSchedules etc. answer in the server, as on AWS
+    moto_gaps.install()   # ListMonitoringSchedules etc. answer in the server, as on AWS
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     hec = FakeHec(TOKEN)

@@ -62,7 +62,7 @@ def sagemaker() -> Iterator[Any]:
 @pytest.fixture
 def hec(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The HEC test server, with the splunk sink's settings pointing at it and fast, short retries."""
-    from tests.fakes.hec import FakeHec
+    from aispm.testing.hec import FakeHec
 
     with FakeHec(HEC_TOKEN) as fake:
         monkeypatch.setenv("AISPM_SPLUNK_HEC_URL", fake.url)

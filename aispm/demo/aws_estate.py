@@ -99,7 +99,7 @@ def seed(region: str, admin_role: str, scoped_role: str) -> None:
 
 def seed_more(region: str, admin_role: str, scoped_role: str) -> None:
     """Processing jobs, a Studio domain with a user and a space, model registries and monitoring."""
-    from aispm.demo import sagemaker_gaps
+    from aispm.testing import moto_gaps
 
     sm = boto3.client("sagemaker", region_name=region)
     key = KMS_KEY.replace("us-east-1", region)
@@ -122,8 +122,8 @@ def seed_more(region: str, admin_role: str, scoped_role: str) -> None:
         DomainName="research-studio", AuthMode="IAM", DefaultUserSettings={"ExecutionRole": admin_role},
         SubnetIds=vpc["Subnets"], VpcId="vpc-0a1b2c3d4e5f60718",
     )["DomainArn"].rsplit("/", 1)[-1]
-    sagemaker_gaps.add_user_profile(ACCOUNT, region, domain, "data-scientist-1")
-    sagemaker_gaps.add_space(ACCOUNT, region, domain, "shared-exploration", sharing="Shared")
+    moto_gaps.add_user_profile(ACCOUNT, region, domain, "data-scientist-1")
+    moto_gaps.add_space(ACCOUNT, region, domain, "shared-exploration", sharing="Shared")
     sm.create_model_package_group(ModelPackageGroupName="churn-models",
                                   Tags=[{"Key": "owner", "Value": "fraud-team"}])
     sm.create_model_package_group(ModelPackageGroupName="partner-shared-models")
@@ -133,7 +133,7 @@ def seed_more(region: str, admin_role: str, scoped_role: str) -> None:
                        "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
                        "Resource": f"arn:aws:sagemaker:{region}:{ACCOUNT}:model-package/partner-shared-models/*"}],
     }))
-    sagemaker_gaps.add_monitoring_schedule(ACCOUNT, region, "churn-prod-data-quality", "churn-prod")
+    moto_gaps.add_monitoring_schedule(ACCOUNT, region, "churn-prod-data-quality", "churn-prod")
 
 
 @contextmanager
@@ -141,10 +141,10 @@ def serve() -> Iterator[dict[str, Any]]:
     """Start moto in-process with the estate; yields the scan options for this provider."""
     from moto import mock_aws
 
-    from aispm.demo import sagemaker_gaps
+    from aispm.testing import moto_gaps
 
-    sagemaker_gaps.install()
-    sagemaker_gaps.reset()
+    moto_gaps.install()
+    moto_gaps.reset()
     with mock_aws(config={"iam": {"load_aws_managed_policies": False}}):
         admin, scoped = _roles(boto3.client("iam", region_name="us-east-1"))
         for region in REGIONS:

@@ -20,7 +20,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOpt
 
 from aispm.collectors.azure.arm import ENDPOINT_ENV, arm_overrides
 from aispm.demo.env import patched_env
-from aispm.demo.fake_arm import FakeArm
+from aispm.testing.fake_arm import FakeArm
 
 _BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 

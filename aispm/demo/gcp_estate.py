@@ -18,7 +18,7 @@ from typing import Any
 
 from aispm.collectors.gcp.clients import ENDPOINT_ENV
 from aispm.demo.env import patched_env
-from aispm.demo.fake_google import FakeGoogle, demo_estate
+from aispm.testing.fake_google import FakeGoogle, demo_estate
 
 DEMO_SERVICE_ACCOUNT = "aispm-demo-reader@aispm-demo.iam.gserviceaccount.com"
 

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from aispm.demo import sagemaker_gaps
+from aispm.testing import moto_gaps
 
 
 @pytest.fixture
@@ -15,8 +15,8 @@ def aws() -> Iterator[None]:
     # Whole-region collection calls ListMonitoringSchedules, ListUserProfiles, ListSpaces and
     # GetModelPackageGroupPolicy, which moto lacks; the demo's emulator extension answers them from
     # what a test seeds. Their exact wire handling is tested with botocore's Stubber (test_collector_gaps.py).
-    sagemaker_gaps.install()
-    sagemaker_gaps.reset()
+    moto_gaps.install()
+    moto_gaps.reset()
     with mock_aws():
         yield
 

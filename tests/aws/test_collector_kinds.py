@@ -9,9 +9,9 @@ import boto3
 from moto import mock_aws
 
 from aispm.collectors.aws import AwsCollector, AwsOptions
-from aispm.demo import sagemaker_gaps
 from aispm.pipeline import scan_unit
 from aispm.rules.policy import Policy
+from aispm.testing import moto_gaps
 
 ACCT = "123456789012"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -81,8 +81,8 @@ def test_studio_domain_user_profiles_and_spaces(sm: Any) -> None:
     admin = _role("admin", "*")
     domain_id = sm.create_domain(DomainName="studio", AuthMode="IAM", DefaultUserSettings={"ExecutionRole": admin},
                                  SubnetIds=["subnet-1"], VpcId="vpc-1")["DomainArn"].rsplit("/", 1)[-1]
-    sagemaker_gaps.add_user_profile(ACCT, "us-east-1", domain_id, "alice")
-    sagemaker_gaps.add_space(ACCT, "us-east-1", domain_id, "team-space")
+    moto_gaps.add_user_profile(ACCT, "us-east-1", domain_id, "alice")
+    moto_gaps.add_space(ACCT, "us-east-1", domain_id, "team-space")
     result = _scan(AwsCollector(options=AwsOptions(regions=("us-east-1",))))
     assert result.errors == []
     by_kind = {a.kind: a for a in result.assets}
@@ -129,8 +129,8 @@ def test_monitoring_schedules_listed_once_per_region(sm: Any) -> None:
         {"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 2, "InstanceType": "ml.m5.large"}])
     for name in ("watched", "unwatched"):
         sm.create_endpoint(EndpointName=name, EndpointConfigName="ec")
-    sagemaker_gaps.add_monitoring_schedule(ACCT, "us-east-1", "dq", "watched")
-    sagemaker_gaps.add_monitoring_schedule(ACCT, "us-east-1", "old", "unwatched", status="Stopped")
+    moto_gaps.add_monitoring_schedule(ACCT, "us-east-1", "dq", "watched")
+    moto_gaps.add_monitoring_schedule(ACCT, "us-east-1", "old", "unwatched", status="Stopped")
     result = _scan(AwsCollector(options=AwsOptions(regions=("us-east-1",))))
     assert _status(result, "AISPM-LOG-002", "watched") == "Pass"
     assert _status(result, "AISPM-LOG-002", "unwatched") == "Fail"

@@ -24,7 +24,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.rest import HttpRequest, HttpResponse
 from azure.mgmt.machinelearningservices import MachineLearningServicesMgmtClient
 
-from aispm.demo.fake_arm import FakeArm, demo_estate
+from aispm.testing.fake_arm import FakeArm, demo_estate
 
 ML_API = "2025-12-01"
 """api-version of Microsoft.MachineLearningServices the estate's shapes belong to."""

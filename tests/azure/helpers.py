@@ -7,10 +7,10 @@ from typing import Any
 from aispm.collectors.azure.arm import ArmSettings
 from aispm.collectors.azure.collector import AzureCollector
 from aispm.collectors.base import CollectResult
-from aispm.demo.fake_arm import FakeArm
 from aispm.normalizer import normalize, normalize_identities
 from aispm.rules.engine import EngineResult, evaluate
 from aispm.rules.policy import Policy
+from aispm.testing.fake_arm import FakeArm
 from tests.azure.conftest import AllowPlainHttpForTests, StaticTokenCredential
 
 SUB = "11111111-2222-4333-8444-555555555555"

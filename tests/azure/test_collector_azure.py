@@ -19,9 +19,9 @@ from aispm.cli import main
 from aispm.collectors.azure import build
 from aispm.collectors.azure.arm import ArmSettings, ReadOnlyViolation, arm_overrides, make_client
 from aispm.collectors.base import CollectOptions
-from aispm.demo.fake_arm import FakeArm
 from aispm.pipeline import scan_unit
 from aispm.rules.policy import Policy
+from aispm.testing.fake_arm import FakeArm
 from tests.azure.conftest import AllowPlainHttpForTests, StaticTokenCredential
 from tests.azure.helpers import ML, SUB, collect_all, collector, estate
 

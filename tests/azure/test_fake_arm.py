@@ -18,7 +18,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from azure.core.rest import HttpRequest
 from azure.mgmt.machinelearningservices import MachineLearningServicesMgmtClient
 
-from aispm.demo.fake_arm import DEMO_ESTATE_PATH, EstateError, FakeArm, load_estate, validate_estate
+from aispm.testing.fake_arm import DEMO_ESTATE_PATH, EstateError, FakeArm, load_estate, validate_estate
 from tests.azure.conftest import (
     AUTHZ_API,
     ML_API,
@@ -698,7 +698,7 @@ def test_command_line_serves_the_demo_estate() -> None:
     import sys
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "aispm.demo.fake_arm", "--token", TEST_TOKEN],
+        [sys.executable, "-m", "aispm.testing.fake_arm", "--token", TEST_TOKEN],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aispm.demo.fake_arm import FakeArm
+from aispm.testing.fake_arm import FakeArm
 from tests.azure.helpers import ML, RG, SUB, assignment, collect_all, estate, outcomes
 
 AZURE_RULES = (

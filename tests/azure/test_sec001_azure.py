@@ -13,7 +13,7 @@ import pytest
 
 from aispm.cli import main
 from aispm.collectors.azure.arm import arm_overrides
-from aispm.demo.fake_arm import FakeArm
+from aispm.testing.fake_arm import FakeArm
 from tests.azure.conftest import AllowPlainHttpForTests, StaticTokenCredential
 from tests.azure.helpers import ML, estate
 from tests.sec001_cases import CLEAN_ENV, SECRET_ENV, assert_scan_output, named, sec001

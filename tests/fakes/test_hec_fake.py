@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .hec import HEC_CODES, FakeHec
+from aispm.testing.hec import HEC_CODES, FakeHec
 
 TOKEN = "6b1f2a3c-0d4e-4f5a-8b6c-7d8e9f0a1b2c"
 AUTH = {"Authorization": f"Splunk {TOKEN}"}

@@ -17,7 +17,7 @@ import pytest
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials, Credentials
 
-from aispm.demo.fake_google import FakeGoogle
+from aispm.testing.fake_google import FakeGoogle
 
 os.environ["NO_GCE_CHECK"] = "true"
 

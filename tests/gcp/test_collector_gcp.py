@@ -19,13 +19,13 @@ from aispm.cli import main
 from aispm.collectors.base import CollectOptions, CollectResult, ScopeUnit
 from aispm.collectors.gcp import GcpCollector, GcpOptions, build
 from aispm.collectors.gcp.clients import ENDPOINT_ENV, RetrySettings
-from aispm.demo.fake_google import FakeGoogle, demo_estate
 from aispm.demo.gcp_estate import DEMO_SERVICE_ACCOUNT, service_account_file
 from aispm.normalizer import normalize, normalize_identities
 from aispm.normalizer.schema import Asset
 from aispm.pipeline import scan_unit
 from aispm.rules.engine import evaluate
 from aispm.rules.policy import Policy
+from aispm.testing.fake_google import FakeGoogle, demo_estate
 
 PROJECT_A, NUMBER_A = "ml-prod-4821", "418203957711"
 PROJECT_B, NUMBER_B = "genai-sandbox-7730", "772045316829"

@@ -22,7 +22,7 @@ from google.oauth2.credentials import Credentials as OAuthCredentials
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from aispm.demo.fake_google import (
+from aispm.testing.fake_google import (
     ENUM_FIELDS,
     ENUM_VALUES,
     VERTEX_COLLECTIONS,

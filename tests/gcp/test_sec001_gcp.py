@@ -15,8 +15,8 @@ import pytest
 
 from aispm.cli import main
 from aispm.collectors.gcp.clients import ENDPOINT_ENV
-from aispm.demo.fake_google import FakeGoogle, demo_estate
 from aispm.demo.gcp_estate import service_account_file
+from aispm.testing.fake_google import FakeGoogle, demo_estate
 from tests.sec001_cases import CLEAN_ENV, PASSWORDS, SECRET_ENV, assert_scan_output, named, sec001
 
 PROJECT, NUMBER, US = "ml-prod-4821", "418203957711", "us-central1"

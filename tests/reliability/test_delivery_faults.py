@@ -18,7 +18,7 @@ import pytest
 from aispm.cli import main
 from aispm.sinks.base import Undelivered
 from aispm.sinks.deadletter import FileDeadLetter
-from tests.fakes.hec import FakeHec
+from aispm.testing.hec import FakeHec
 from tests.sinks.findings import aws_asset, finding, uids
 
 ROLE = "arn:aws:iam::123456789012:role/exec"

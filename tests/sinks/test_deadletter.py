@@ -14,7 +14,7 @@ from moto import mock_aws
 from aispm.cli import main
 from aispm.sinks.base import Undelivered
 from aispm.sinks.deadletter import FileDeadLetter, SqsDeadLetter, open_store
-from tests.fakes.hec import FakeHec
+from aispm.testing.hec import FakeHec
 from tests.sinks.findings import aws_findings, uids
 
 TOKEN = "3d1c0e4b-7f2a-4b8e-9a0c-5e6f7a8b9c0d"   # the conftest hec fixture's

@@ -15,7 +15,7 @@ from aispm.sinks.errors import SinkConfigError
 from aispm.sinks.registry import build_sink
 from aispm.sinks.retry import Backoff
 from aispm.sinks.splunk import SplunkSettings, SplunkSink
-from tests.fakes.hec import FakeHec
+from aispm.testing.hec import FakeHec
 from tests.sinks.findings import TIME_MS, aws_findings, uids
 
 TOKEN = "0c5a4c8e-3e0f-4a53-9f0e-4f1f6a7b2d10"

@@ -26,38 +26,26 @@ Protocol implemented (as documented for HEC):
 
 A post is all or nothing here: if any event in it is invalid, none is stored
 and the reply carries ``invalid-event-number`` (zero-based).
+
+The server, TLS, recording and fault plumbing are :mod:`aispm.testing.server`'s.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import datetime
 import gzip
-import io
-import ipaddress
 import json
 import re
-import shutil
-import socket
-import socketserver
-import ssl
-import tempfile
-import threading
 import time
 import zlib
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-if TYPE_CHECKING:
-    from cryptography import x509
+from aispm.testing import server
 
 __all__ = ["HEC_CODES", "Endpoint", "FakeHec", "RecordedRequest"]
 
@@ -96,7 +84,7 @@ _HEALTH_PATHS = frozenset({"/services/collector/health", "/services/collector/he
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _JSON_WS = re.compile(r"[ \t\n\r]*")
 _CHANNEL_HEADER = "x-splunk-request-channel"
-_MAX_LINE = 65_537
+_CONTENT_TYPE = "application/json; charset=UTF-8"
 
 
 @dataclass(frozen=True)
@@ -130,10 +118,11 @@ class RecordedRequest:
     received_at: float = 0.0
 
 
-@dataclass(frozen=True)
-class _Fault:
-    kind: Literal["status", "drop"]
-    status: int = 0
+@dataclass
+class _Fault(server.Fault):
+    """``prefix`` is the endpoint (``event`` or ``ack``) whose next ``remaining`` posts fail."""
+
+    kind: Literal["status", "drop"] = "status"
     payload: dict[str, Any] | None = None
     headers: tuple[tuple[str, str], ...] = ()
     reset: bool = False
@@ -173,7 +162,7 @@ def _hec_body(code: int) -> dict[str, Any]:
     return {"text": HEC_CODES[code][1], "code": code}
 
 
-class FakeHec:
+class FakeHec(server.FakeServer[RecordedRequest, _Fault]):
     """A HEC-compatible server on 127.0.0.1 for tests.
 
     ``FakeHec(token, ack=False, tls=False)``; use as a context manager or call
@@ -193,6 +182,10 @@ class FakeHec:
     ``delay`` sleeps that many seconds before answering each request.
     """
 
+    server_name = "FakeHEC/1.0"
+    methods = frozenset({"GET", "POST", "PUT", "DELETE"})
+    idle_timeout = 10.0
+
     def __init__(
         self,
         token: str,
@@ -211,9 +204,9 @@ class FakeHec:
             raise ValueError("token must not be empty")
         if ack_after_polls < 0 or ack_after_seconds < 0 or delay < 0:
             raise ValueError("ack_after_polls, ack_after_seconds and delay must not be negative")
+        super().__init__(tls=tls)
         self.token = token
         self.ack = ack
-        self.tls = tls
         self.ack_after_polls = ack_after_polls
         self.ack_after_seconds = ack_after_seconds
         self.forget_acked = forget_acked
@@ -221,83 +214,15 @@ class FakeHec:
         self.accept_json_array = accept_json_array
         self.max_content_length = max_content_length
 
-        self._lock = threading.Lock()
         self._delay = delay
         self._events: list[dict[str, Any]] = []
         self._lost_events: list[dict[str, Any]] = []
-        self._requests: list[RecordedRequest] = []
         self._channels: dict[str, _Channel] = {}
-        self._faults: dict[str, deque[_Fault]] = {"event": deque(), "ack": deque()}
         self._lose_acks = 0
         self._forbidden_code: int | None = None
         self._unhealthy = False
-        self._tls_failures = 0
-        self._errors: list[str] = []
-
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._tmpdir: Path | None = None
-        self._ca_file: Path | None = None
-
-    # ----------------------------------------------------------- lifecycle
-    def start(self) -> FakeHec:
-        """Bind to 127.0.0.1 on a free port and serve in a daemon thread."""
-        if self._server is not None:
-            raise RuntimeError("FakeHec is already running")
-        context: ssl.SSLContext | None = None
-        if self.tls:
-            self._tmpdir = Path(tempfile.mkdtemp(prefix="aispm-fakehec-"))
-            ca_file, cert_file, key_file = _write_tls_material(self._tmpdir)
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            context.load_cert_chain(cert_file, key_file)
-            self._ca_file = ca_file
-        server = _Server(self, context)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-hec", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close open connections and remove the TLS files."""
-        server, thread = self._server, self._thread
-        self._server, self._thread = None, None
-        if server is not None:
-            server.shutdown()
-            server.close_open_connections()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
-            self._ca_file = None
-
-    def __enter__(self) -> FakeHec:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ----------------------------------------------------------- addresses
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeHec is not running")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``https://127.0.0.1:40123``."""
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
-
     @property
     def event_url(self) -> str:
         return f"{self.url}/services/collector/event"
@@ -312,10 +237,8 @@ class FakeHec:
 
     @property
     def ca_file(self) -> str:
-        """PEM file of the CA that signed the server certificate (TLS only)."""
-        if self._ca_file is None:
-            raise RuntimeError("ca_file exists only for a running FakeHec(tls=True)")
-        return str(self._ca_file)
+        """PEM file of the CA that signed the server certificate (a running ``FakeHec(tls=True)`` only)."""
+        return str(self.ca_cert_path)
 
     # --------------------------------------------------------------- knobs
     @property
@@ -336,7 +259,7 @@ class FakeHec:
     ) -> None:
         """Answer the next ``n`` requests to ``endpoint`` with HEC ``code`` and its HTTP status."""
         status = HEC_CODES[code][0]
-        self._add_faults(endpoint, n, _Fault("status", status, _hec_body(code), _retry_after(retry_after)))
+        self._add_faults(endpoint, n, status=status, payload=_hec_body(code), headers=_retry_after(retry_after))
 
     def fail_busy(self, n: int = 1, *, endpoint: Endpoint = "event", retry_after: int | None = None) -> None:
         """Answer the next ``n`` requests with 503 ``{"text":"Server is busy","code":9}``."""
@@ -348,7 +271,7 @@ class FakeHec:
         429 is not in HEC's own code table, so the body carries ``code`` 429.
         """
         payload = {"text": "Too Many Requests", "code": 429}
-        self._add_faults(endpoint, n, _Fault("status", 429, payload, _retry_after(retry_after)))
+        self._add_faults(endpoint, n, status=429, payload=payload, headers=_retry_after(retry_after))
 
     def drop_connections(self, n: int = 1, *, endpoint: Endpoint = "event", reset: bool = False) -> None:
         """Close the connection without any response on the next ``n`` requests.
@@ -356,7 +279,7 @@ class FakeHec:
         The body is read first, then the socket is closed (FIN; with
         ``reset=True`` an RST). Nothing from a dropped request is stored.
         """
-        self._add_faults(endpoint, n, _Fault("drop", reset=reset))
+        self._add_faults(endpoint, n, kind="drop", reset=reset)
 
     def set_forbidden(self, enabled: bool = True, *, code: int = 1) -> None:
         """Permanent 403 mode: every authenticated request gets HEC ``code``
@@ -387,16 +310,19 @@ class FakeHec:
             self._lost_events.clear()
             self._requests.clear()
             self._channels.clear()
-            for queue in self._faults.values():
-                queue.clear()
+            self.faults.clear()
             self._lose_acks = 0
             self._errors.clear()
 
-    def _add_faults(self, endpoint: Endpoint, n: int, fault: _Fault) -> None:
+    def _add_faults(self, endpoint: Endpoint, n: int, **fault: Any) -> None:
+        """The next ``n`` posts to ``endpoint`` fail this way (after the failures already queued)."""
         if n < 0:
             raise ValueError("n must not be negative")
-        with self._lock:
-            self._faults[endpoint].extend([fault] * n)
+        if n:
+            self.add_fault(_Fault(endpoint, fault.pop("status", 0), n, **fault))
+
+    def _fault_matches(self, fault: _Fault, path: str) -> bool:
+        return fault.prefix == ("event" if path in _EVENT_PATHS else "ack" if path in _ACK_PATHS else None)
 
     # ----------------------------------------------------------- accessors
     @property
@@ -413,12 +339,6 @@ class FakeHec:
             return list(self._lost_events)
 
     @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received, in arrival order."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
     def event_posts(self) -> list[RecordedRequest]:
         """Only the requests to the event endpoint."""
         return [r for r in self.requests if r.path in _EVENT_PATHS]
@@ -429,18 +349,6 @@ class FakeHec:
         with self._lock:
             self._settle(time.monotonic())
             return sum(1 for ch in self._channels.values() for a in ch.acks.values() if not a.indexed)
-
-    @property
-    def tls_handshake_failures(self) -> int:
-        """Connections whose TLS handshake failed (e.g. the client refused the certificate)."""
-        with self._lock:
-            return self._tls_failures
-
-    @property
-    def errors(self) -> list[str]:
-        """Unexpected server-side errors (should stay empty)."""
-        with self._lock:
-            return list(self._errors)
 
     def events_by_uid(self, path: Sequence[str] = ("event", "finding_info", "uid")) -> Counter[str | None]:
         """Count accepted events by the value at ``path``; events without it count under ``None``.
@@ -460,7 +368,10 @@ class FakeHec:
         return counts
 
     # ------------------------------------------------------------ handling
-    def _handle(self, h: _Handler) -> None:
+    def _internal_error(self) -> tuple[int, bytes, str]:
+        return 500, _encode(_hec_body(8)), _CONTENT_TYPE
+
+    def _answer(self, h: server.Handler) -> None:
         received = time.monotonic()
         split = urlsplit(h.path)
         path = split.path.rstrip("/") or "/"
@@ -491,51 +402,51 @@ class FakeHec:
                 ack_id=extra.pop("ack_id", None),
                 received_at=received,
             )
-            with self._lock:
-                self._requests.append(entry)
+            self._record(entry)
 
         if path in _HEALTH_PATHS and method == "GET":
             with self._lock:
                 unhealthy = self._unhealthy
             code = 18 if unhealthy else 17
             record("health", HEC_CODES[code][0], code)
-            h.reply(HEC_CODES[code][0], _hec_body(code))
+            _reply(h, HEC_CODES[code][0], _hec_body(code))
             return
 
         endpoint: Endpoint | None = "event" if path in _EVENT_PATHS else "ack" if path in _ACK_PATHS else None
         if endpoint is None or method != "POST":
             known = endpoint is not None or path in _HEALTH_PATHS
             status, text = (405, "Method Not Allowed") if known else (404, "Not Found")
-            h.discard_body()
+            try:
+                h.read_body()
+            except ValueError:
+                h.close_connection = True
             record("not-found", status, None)
-            h.reply(status, {"text": text, "code": status})
+            _reply(h, status, {"text": text, "code": status})
             return
 
         try:
             raw = h.read_body()
         except ValueError:
             record("rejected", 400, 6)
-            h.close_connection = True
-            h.reply(400, _hec_body(6), close=True)
+            _reply(h, 400, _hec_body(6), close=True)
             return
         if self.max_content_length is not None and len(raw) > self.max_content_length:
             record("rejected", 413, None, body_size=len(raw))
             text = f"Content-Length of {len(raw)} too large (maximum is {self.max_content_length})"
-            h.reply(413, {"text": text, "code": 413})
+            _reply(h, 413, {"text": text, "code": 413})
             return
 
-        with self._lock:
-            fault = self._faults[endpoint].popleft() if self._faults[endpoint] else None
+        fault = self._take_fault(method, path)
         if fault is not None:
             if fault.kind == "drop":
                 record("dropped", None, None, body_size=len(raw))
-                h.drop(reset=fault.reset)
+                h.hang_up(reset=fault.reset)
                 return
             assert fault.payload is not None
             fault_code = fault.payload.get("code")
             injected = fault_code if isinstance(fault_code, int) else None
             record("injected", fault.status, injected, body_size=len(raw))
-            h.reply(fault.status, fault.payload, fault.headers)
+            _reply(h, fault.status, fault.payload, fault.headers)
             return
 
         channel = headers.get(_CHANNEL_HEADER) or query.get("channel") or None
@@ -546,7 +457,7 @@ class FakeHec:
             if endpoint == "ack":
                 answer = self._answer_acks(channel, raw)
                 record("acks", 200, None, decoded_size=len(raw), **sizes)
-                h.reply(200, answer)
+                _reply(h, 200, answer)
                 return
             body = self._decode(raw, headers.get("content-encoding", ""))
             sizes["decoded_size"] = len(body)
@@ -558,7 +469,7 @@ class FakeHec:
         except _HecError as err:
             status = HEC_CODES[err.code][0]
             record("rejected", status, err.code, **sizes)
-            h.reply(status, err.payload())
+            _reply(h, status, err.payload())
             return
 
         reply: dict[str, Any] = _hec_body(0)
@@ -579,7 +490,7 @@ class FakeHec:
             else:
                 self._events.extend(events)
         record("accepted", 200, 0, event_count=len(events), ack_id=ack_id, **sizes)
-        h.reply(200, reply)
+        _reply(h, 200, reply)
 
     def _authorize(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
         value = headers.get("authorization")
@@ -719,14 +630,6 @@ class FakeHec:
                     entry.indexed = True
                     self._events.extend(entry.events)
 
-    def _note_tls_failure(self) -> None:
-        with self._lock:
-            self._tls_failures += 1
-
-    def _note_error(self, message: str) -> None:
-        with self._lock:
-            self._errors.append(message)
-
 
 def _retry_after(seconds: int | None) -> tuple[tuple[str, str], ...]:
     return () if seconds is None else (("Retry-After", str(seconds)),)
@@ -741,228 +644,16 @@ def _check_channel(channel: str | None, *, required: bool) -> None:
         raise _HecError(11)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FakeHEC/1.0"
-    disable_nagle_algorithm = True  # headers and body go out in two writes; don't wait for delayed ACKs
-    timeout = 10  # idle keep-alive connections are closed after this many seconds
-    server: _Server
-
-    def do_GET(self) -> None:
-        self._run()
-
-    def do_POST(self) -> None:
-        self._run()
-
-    def do_PUT(self) -> None:
-        self._run()
-
-    def do_DELETE(self) -> None:
-        self._run()
-
-    def _run(self) -> None:
-        try:
-            self.server.fake._handle(self)
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-        except Exception as exc:  # a bug in the fake must not hang the client
-            self.server.fake._note_error(f"{type(exc).__name__}: {exc}")
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.reply(500, _hec_body(8), close=True)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return _read_chunked(self.rfile)
-        value = self.headers.get("Content-Length")
-        if value is None:
-            return b""
-        length = int(value)
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        return self.rfile.read(length)
-
-    def discard_body(self) -> None:
-        try:
-            self.read_body()
-        except ValueError:
-            self.close_connection = True
-
-    def reply(
-        self,
-        status: int,
-        payload: Mapping[str, Any],
-        headers: Sequence[tuple[str, str]] = (),
-        *,
-        close: bool = False,
-    ) -> None:
-        data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers:
-            self.send_header(name, value)
-        if close:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
-
-    def drop(self, *, reset: bool) -> None:
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            if reset:
-                linger = (1).to_bytes(4, "little") + (0).to_bytes(4, "little")
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
-                self.connection.close()
-            else:
-                self.connection.shutdown(socket.SHUT_RDWR)
+def _encode(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
 
 
-def _read_chunked(rfile: io.BufferedIOBase) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        line = rfile.readline(_MAX_LINE)
-        if not line:
-            raise ValueError("connection closed inside a chunked body")
-        size = int(line.split(b";", 1)[0].strip(), 16)
-        if size == 0:
-            while rfile.readline(_MAX_LINE) not in (b"\r\n", b"\n", b""):
-                pass
-            return b"".join(parts)
-        parts.append(rfile.read(size))
-        rfile.readline(_MAX_LINE)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: FakeHec, context: ssl.SSLContext | None) -> None:
-        self.fake = fake
-        self.context = context
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host name; a loopback fake needs no lookup.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = "127.0.0.1"
-        self.server_port = int(self.server_address[1])
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        sock: socket.socket = request
-        if self.context is not None:
-            sock.settimeout(10)
-            try:
-                sock = self.context.wrap_socket(sock, server_side=True)
-            except (ssl.SSLError, OSError):
-                self.fake._note_tls_failure()
-                with contextlib.suppress(OSError):
-                    request.close()
-                return
-        with self._open_lock:
-            self._open.add(sock)
-        try:
-            _Handler(sock, client_address, self)
-        finally:
-            with self._open_lock:
-                self._open.discard(sock)
-            if sock is not request:
-                with contextlib.suppress(OSError):
-                    sock.close()
-
-    def close_open_connections(self) -> None:
-        with self._open_lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up mid-request are expected in fault tests; stay quiet.
-        return
-
-
-def _write_tls_material(directory: Path) -> tuple[Path, Path, Path]:
-    """Make a throw-away CA and a server certificate for 127.0.0.1 and localhost."""
-    # Imported here so that plain-HTTP use of the fake does not need the cryptography package.
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    not_before, not_after = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=1)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aispm test HEC CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    ca_file, cert_file, key_file = directory / "ca.pem", directory / "server.pem", directory / "server.key"
-    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.touch(mode=0o600)
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return ca_file, cert_file, key_file
-
-
-def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    from cryptography import x509
-
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
+def _reply(
+    h: server.Handler,
+    status: int,
+    payload: Mapping[str, Any],
+    headers: Sequence[tuple[str, str]] = (),
+    *,
+    close: bool = False,
+) -> None:
+    h.reply(status, _encode(payload), headers, content_type=_CONTENT_TYPE, close=close)

@@ -45,6 +45,8 @@ documented comparisons on ``display_name``, ``state``, ``create_time``,
 parentheses; any location id is accepted and a location with no data lists
 empty; the page size is ``min(pageSize, FakeGoogle.page_size)`` so paging is
 exercised even when callers ask for large pages.
+
+The server, recording and fault plumbing are :mod:`aispm.testing.server`'s.
 """
 
 from __future__ import annotations
@@ -56,17 +58,16 @@ import copy
 import hashlib
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote
+
+from aispm.testing import server
 
 __all__ = [
     "DEMO_ESTATE_PATH",
@@ -86,7 +87,8 @@ __all__ = [
 JSON = Any
 """A decoded JSON value."""
 
-DEMO_ESTATE_PATH = Path(__file__).resolve().parent / "estates" / "gcp_demo.json"
+# The estates belong to the demo (aispm/demo/estates); found by path so that the fakes never import the demo.
+DEMO_ESTATE_PATH = Path(__file__).resolve().parents[1] / "demo" / "estates" / "gcp_demo.json"
 
 VERTEX_COLLECTIONS: tuple[str, ...] = (
     "endpoints",
@@ -319,21 +321,11 @@ class RecordedRequest:
 
 
 @dataclass
-class Fault:
-    """An injected failure for every request whose path starts with ``prefix``."""
+class Fault(server.Fault):
+    """An injected failure for every request whose path starts with ``prefix`` (project id or number)."""
 
-    prefix: str
-    status: int
-    remaining: int | None
-    """Failures still to answer; None = always."""
     reason: str | None = None
     message: str | None = None
-    method: str | None = None
-    hits: int = 0
-
-    @property
-    def active(self) -> bool:
-        return self.remaining is None or self.remaining > 0
 
 
 # --------------------------------------------------------------------------- estate
@@ -709,7 +701,7 @@ class _Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeGoogle:
+class FakeGoogle(server.FakeServer[RecordedRequest, Fault]):
     """Fake Vertex AI v1 and Resource Manager v3 REST server on 127.0.0.1.
 
     ``FakeGoogle(estate)`` takes an estate mapping (``None`` = the shipped demo
@@ -718,15 +710,17 @@ class FakeGoogle:
     start and stop it.
     """
 
+    server_name = "fake-google"
+
     def __init__(
         self,
         estate: Mapping[str, JSON] | None = None,
         *,
         page_size: int | None = 2,
         require_auth: bool = False,
-        host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        super().__init__(port=port)
         data = copy.deepcopy(dict(estate)) if estate is not None else demo_estate()
         validate_estate(data)
         self.estate: dict[str, JSON] = data
@@ -734,14 +728,6 @@ class FakeGoogle:
         """Largest page the fake answers; None = as many as requested (all if unspecified)."""
         self.require_auth = require_auth
         """When true, a request without ``Authorization: Bearer ...`` gets 401 UNAUTHENTICATED."""
-        self.requests: list[RecordedRequest] = []
-        self.faults: list[Fault] = []
-        self._host = host
-        self._port = port
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
         self._projects: list[_Project] = []
         for entry in data["projects"]:
             resource = entry["project"]
@@ -761,74 +747,12 @@ class FakeGoogle:
         """Build a server from an estate JSON file."""
         return cls(load_estate(path), **kwargs)
 
-    # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeGoogle is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._host}:{self.port}"
-
-    def start(self) -> FakeGoogle:
-        if self._server is not None:
-            return self
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        server = ThreadingHTTPServer((self._host, self._port), Handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fake-google-{self.port}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-            self._connections.clear()
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeGoogle:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # ------------------------------------------------------------------ inspection
 
     def requests_to(self, prefix: str, method: str | None = None) -> list[RecordedRequest]:
         """Recorded requests whose path starts with ``prefix`` (id or number form)."""
-        with self._lock:
-            recorded = list(self.requests)
+        recorded = self.requests
         return [r for r in recorded if self._path_matches(r.path, prefix) and (method is None or r.method == method)]
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self.requests.clear()
 
     def project_number(self, project: str) -> str:
         """Project number for a project id or number (KeyError when unknown)."""
@@ -863,10 +787,8 @@ class FakeGoogle:
         """
         if status not in _STATUS_NAMES:
             raise ValueError(f"unsupported status {status}")
-        fault = Fault(prefix, status, times, reason, message, method.upper() if method else None)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
+        return self.add_fault(Fault(prefix, status, times, method.upper() if method else None,
+                                    reason=reason, message=message))
 
     def rate_limit(self, prefix: str, times: int = 1) -> Fault:
         """429 RESOURCE_EXHAUSTED ``times`` times, then normal answers."""
@@ -883,10 +805,6 @@ class FakeGoogle:
     def unavailable(self, prefix: str, times: int | None = 1, status: int = 503) -> Fault:
         """503 UNAVAILABLE (or 500 INTERNAL with ``status=500``) ``times`` times."""
         return self.fail(prefix, status, times=times)
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self.faults.clear()
 
     # ------------------------------------------------------------------ internals
 
@@ -908,30 +826,42 @@ class FakeGoogle:
     def _path_matches(self, path: str, prefix: str) -> bool:
         return path.startswith(prefix) or self._canonical(path).startswith(self._canonical(prefix))
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if not fault.active or (fault.method and fault.method != method):
-                    continue
-                if self._path_matches(path, fault.prefix):
-                    fault.hits += 1
-                    if fault.remaining is not None:
-                        fault.remaining -= 1
-                    return fault
-        return None
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
-
-    def _track(self, connection: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
+    def _fault_matches(self, fault: Fault, path: str) -> bool:
+        return self._path_matches(path, fault.prefix)
 
     # ------------------------------------------------------------------ dispatch
+
+    def _answer(self, request: server.Handler) -> None:
+        arrived = time.monotonic()
+        raw_path, _, raw_query = request.path.partition("?")
+        path = unquote(raw_path)
+        query = {key: values[0] for key, values in parse_qs(raw_query, keep_blank_values=True).items()}
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        raw_body = request.read_body()
+        body: JSON = None
+        response: _Response
+        if raw_body:
+            try:
+                body = json.loads(raw_body)
+            except ValueError:
+                response = _Response(400, ApiError(400, "Invalid JSON payload received.").body())
+            else:
+                response = self.handle(request.command, path, query, headers, body)
+        else:
+            response = self.handle(request.command, path, query, headers, body)
+        self._record(
+            RecordedRequest(
+                method=request.command,
+                path=path,
+                query=query,
+                headers={k: v for k, v in headers.items() if k in _LOGGED_HEADERS},
+                body=body,
+                status=response.status,
+                at=arrived,
+            )
+        )
+        payload = json.dumps(response.body, indent=2).encode("utf-8")
+        request.reply(response.status, payload, response.headers.items())
 
     def handle(
         self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: JSON
@@ -1281,73 +1211,8 @@ def _decode_token(token: str, fingerprint: str) -> int:
     return offset
 
 
-class _Handler(BaseHTTPRequestHandler):
-    owner: FakeGoogle
-    protocol_version = "HTTP/1.1"
-    server_version = "fake-google"
-    sys_version = ""
-
-    def setup(self) -> None:
-        super().setup()
-        self.owner._track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.owner._track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _serve(self) -> None:
-        arrived = time.monotonic()
-        raw_path, _, raw_query = self.path.partition("?")
-        path = unquote(raw_path)
-        query = {key: values[0] for key, values in parse_qs(raw_query, keep_blank_values=True).items()}
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length else b""
-        body: JSON = None
-        response: _Response
-        if raw_body:
-            try:
-                body = json.loads(raw_body)
-            except ValueError:
-                response = _Response(400, ApiError(400, "Invalid JSON payload received.").body())
-            else:
-                response = self.owner.handle(self.command, path, query, headers, body)
-        else:
-            response = self.owner.handle(self.command, path, query, headers, body)
-        self.owner._record(
-            RecordedRequest(
-                method=self.command,
-                path=path,
-                query=query,
-                headers={k: v for k, v in headers.items() if k in _LOGGED_HEADERS},
-                body=body,
-                status=response.status,
-                at=arrived,
-            )
-        )
-        payload = json.dumps(response.body, indent=2).encode("utf-8")
-        self.send_response(response.status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = _serve
-    do_POST = _serve
-    do_PUT = _serve
-    do_PATCH = _serve
-    do_DELETE = _serve
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    """Serve an estate until interrupted: ``python -m aispm.demo.fake_google``."""
+    """Serve an estate until interrupted: ``python -m aispm.testing.fake_google``."""
     parser = argparse.ArgumentParser(description="Serve a fake Vertex AI / Resource Manager estate.")
     parser.add_argument("--estate", default=str(DEMO_ESTATE_PATH), help="estate JSON file")
     parser.add_argument("--port", type=int, default=0)

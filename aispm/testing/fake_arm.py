@@ -83,34 +83,28 @@ requests under a path prefix, always or a number of times; ``rate_limit`` adds
 ``Retry-After`` so the SDK's retry policy waits and retries; ``malformed`` answers
 200 with a body that is not valid JSON.
 
-TLS: ``FakeArm(..., tls=True)`` serves https with a self-signed certificate for
-127.0.0.1 written to :attr:`FakeArm.ca_cert_path`, so a client can keep certificate
+TLS: ``FakeArm(..., tls=True)`` serves https with a certificate for 127.0.0.1 from a
+throw-away CA written to :attr:`FakeArm.ca_cert_path`, so a client can keep certificate
 verification on (``connection_verify=`` or ``REQUESTS_CA_BUNDLE``) and needs no
-plain-http switch.
+plain-http switch.  The server, TLS, recording and fault plumbing are
+:mod:`aispm.testing.server`'s.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import copy
-import datetime as dt
-import ipaddress
 import json
-import socket
-import ssl
-import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+from aispm.testing import server
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -129,7 +123,8 @@ __all__ = [
 JSON = Any
 """A decoded JSON value."""
 
-DEMO_ESTATE_PATH = Path(__file__).resolve().parent / "estates" / "azure_demo.json"
+# The estates belong to the demo (aispm/demo/estates); found by path so that the fakes never import the demo.
+DEMO_ESTATE_PATH = Path(__file__).resolve().parents[1] / "demo" / "estates" / "azure_demo.json"
 DEFAULT_TOKEN = "aispm-fake-arm-token"
 
 _ML = "microsoft.machinelearningservices"
@@ -207,24 +202,14 @@ class RecordedRequest:
 
 
 @dataclass
-class Fault:
+class Fault(server.Fault):
     """An injected failure for requests whose decoded path starts with ``prefix`` (any case)."""
 
-    prefix: str
-    status: int
-    remaining: int | None
-    """Failures still to answer; None = always."""
     code: str | None = None
     message: str | None = None
     retry_after: int | None = None
-    method: str | None = None
-    hits: int = 0
     garbled: bool = False
     """Answer 200 with a truncated, unparseable JSON body instead of an error."""
-
-    @property
-    def active(self) -> bool:
-        return self.remaining is None or self.remaining > 0
 
 
 @dataclass(frozen=True)
@@ -368,68 +353,10 @@ def _decode_token(token: str) -> int:
     return offset
 
 
-def _self_signed_certificate(directory: Path, host: str) -> tuple[Path, Path]:
-    """Write a self-signed certificate (its own CA) for ``host`` and its key; return both paths."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aispm fake ARM")])
-    now = dt.datetime.now(dt.UTC)
-    alt_names: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    try:
-        alt_names.append(x509.IPAddress(ipaddress.ip_address(host)))
-    except ValueError:
-        alt_names.append(x509.DNSName(host))
-    public = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = directory / "fake-arm-cert.pem"
-    key_path = directory / "fake-arm-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 # --------------------------------------------------------------------------- server
 
 
-class FakeArm:
+class FakeArm(server.FakeServer[RecordedRequest, Fault]):
     """Fake Azure Resource Manager on 127.0.0.1, serving an estate from a daemon thread.
 
     ``FakeArm(estate)`` takes an estate mapping (``None`` = the shipped demo estate).
@@ -437,6 +364,8 @@ class FakeArm:
     (``https://`` with ``tls=True``).  Use it as a context manager to start and stop it.
     """
 
+    server_name = "fake-arm"
+    methods = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
     caller_object_id = "7d1d5c36-0e43-4d8e-9c65-1f2f3a4b5c6d"
     """Object id named in the default 403 AuthorizationFailed message."""
 
@@ -447,9 +376,9 @@ class FakeArm:
         token: str = DEFAULT_TOKEN,
         page_size: int = 2,
         tls: bool = False,
-        host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        super().__init__(tls=tls, port=port)
         data = copy.deepcopy(dict(estate)) if estate is not None else demo_estate()
         validate_estate(data)
         if page_size < 1:
@@ -463,18 +392,7 @@ class FakeArm:
             ns.lower(): frozenset(versions) for ns, versions in data.get("apiVersions", {}).items()
         }
         """Accepted api-versions per lower-cased provider namespace; others accept any."""
-        self.requests: list[RecordedRequest] = []
-        self.faults: list[Fault] = []
         self.tenant_id: str = str(data.get("tenantId") or data["subscriptions"][0].get("tenantId") or "common")
-        self._tls = tls
-        self._host = host
-        self._port = port
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
-        self._ca_cert_path: Path | None = None
         self._index(data)
 
     @classmethod
@@ -482,93 +400,13 @@ class FakeArm:
         """Build a server from an estate JSON file."""
         return cls(load_estate(path), **kwargs)
 
-    # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeArm is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:PORT`` (no trailing slash)."""
-        return f"{'https' if self._tls else 'http'}://{self._host}:{self.port}"
-
-    @property
-    def ca_cert_path(self) -> Path:
-        """PEM file of the self-signed certificate to trust (``tls=True`` only)."""
-        if self._ca_cert_path is None:
-            raise RuntimeError("FakeArm serves TLS only when built with tls=True and started")
-        return self._ca_cert_path
-
-    def start(self) -> FakeArm:
-        if self._server is not None:
-            return self
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        server = _Server((self._host, self._port), Handler)
-        if self._tls:
-            self._tls_dir = tempfile.TemporaryDirectory(prefix="aispm-fake-arm-")
-            cert, key = _self_signed_certificate(Path(self._tls_dir.name), self._host)
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(cert, key)
-            server.ssl_context = context
-            self._ca_cert_path = cert
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fake-arm-{self.port}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-            self._connections.clear()
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-        if self._tls_dir is not None:
-            self._tls_dir.cleanup()
-            self._tls_dir = None
-            self._ca_cert_path = None
-
-    def __enter__(self) -> FakeArm:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # ------------------------------------------------------------------ inspection
 
     def requests_to(self, prefix: str, method: str | None = None) -> list[RecordedRequest]:
         """Recorded requests whose decoded path starts with ``prefix`` (any case)."""
-        with self._lock:
-            recorded = list(self.requests)
+        recorded = self.requests
         low = prefix.lower()
         return [r for r in recorded if r.path.lower().startswith(low) and (method is None or r.method == method)]
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self.requests.clear()
 
     # ------------------------------------------------------------------ faults
 
@@ -599,10 +437,8 @@ class FakeArm:
             raise ValueError(f"a fault needs an error status, not {status}")
         if status == 429 and retry_after is None:
             retry_after = 1
-        fault = Fault(prefix, status, times, code, message, retry_after, method.upper() if method else None)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
+        return self.add_fault(Fault(prefix, status, times, method.upper() if method else None,
+                                    code=code, message=message, retry_after=retry_after))
 
     def deny(self, prefix: str, times: int | None = None) -> Fault:
         """403 AuthorizationFailed (always by default)."""
@@ -618,14 +454,7 @@ class FakeArm:
 
     def malformed(self, prefix: str, times: int | None = None) -> Fault:
         """200 with a truncated JSON body (``times`` times; None = always), as a broken proxy might send."""
-        fault = Fault(prefix, 200, times, method="GET", garbled=True)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self.faults.clear()
+        return self.add_fault(Fault(prefix, 200, times, method="GET", garbled=True))
 
     # ------------------------------------------------------------------ index
 
@@ -672,16 +501,33 @@ class FakeArm:
 
     # ------------------------------------------------------------------ request handling
 
-    def _track(self, connection: socket.socket, opened: bool) -> None:
-        with self._lock:
-            if opened:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
-
-    def _record(self, entry: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(entry)
+    def _answer(self, request: server.Handler) -> None:
+        arrived = time.monotonic()
+        method = request.command
+        raw_path, _, raw_query = request.path.partition("?")
+        path = unquote(raw_path)
+        pairs = parse_qsl(raw_query, keep_blank_values=True)
+        request.read_body()
+        reply, authorized = self._respond(method, path, pairs, request.headers.get("Authorization"))
+        selected = {name: request.headers[name] for name in _SELECTED_HEADERS if name in request.headers}
+        query: dict[str, str] = {}
+        for key, value in pairs:
+            query.setdefault(key, value)
+        self._record(RecordedRequest(method, request.path, path, query, selected, authorized, reply.status, arrived))
+        if reply.raw is not None:
+            payload = reply.raw
+        else:
+            payload = json.dumps(reply.body).encode() if reply.body is not None else b""
+        headers = [
+            ("Cache-Control", "no-cache"),
+            ("x-ms-request-id", str(uuid.uuid4())),
+            ("x-ms-correlation-request-id", str(uuid.uuid4())),
+        ]
+        client_request_id = request.headers.get("x-ms-client-request-id")
+        if client_request_id:
+            headers.append(("x-ms-client-request-id", client_request_id))
+        headers.extend(reply.headers.items())
+        request.reply(reply.status, payload, headers, content_type="application/json; charset=utf-8")
 
     def _respond(
         self, method: str, path: str, pairs: Sequence[tuple[str, str]], authorization: str | None
@@ -738,21 +584,13 @@ class FakeArm:
                 headers={"WWW-Authenticate": challenge.format(message)},
             )
 
+    def _fault_matches(self, fault: Fault, path: str) -> bool:
+        return path.lower().startswith(fault.prefix.lower())
+
     def _raise_fault(self, method: str, path: str) -> None:
-        low = path.lower()
-        with self._lock:
-            for fault in self.faults:
-                if not fault.active or not low.startswith(fault.prefix.lower()):
-                    continue
-                if fault.method is not None and fault.method != method:
-                    continue
-                fault.hits += 1
-                if fault.remaining is not None:
-                    fault.remaining -= 1
-                chosen = copy.copy(fault)
-                break
-            else:
-                return
+        chosen = self._take_fault(method, path)
+        if chosen is None:
+            return
         if chosen.garbled:
             raise _Garbled
         code = chosen.code or _DEFAULT_CODES.get(chosen.status, "InternalServerError")
@@ -1012,110 +850,17 @@ def _action_and_scope(path: str) -> tuple[str, str]:
     return action, "/" + "/".join(scope_segments)
 
 
-# --------------------------------------------------------------------------- HTTP plumbing
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    ssl_context: ssl.SSLContext | None = None
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        connection, address = self.socket.accept()
-        if self.ssl_context is not None:
-            # The handshake runs in the handler thread, so a slow client cannot stall accept().
-            connection = self.ssl_context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
-        return connection, address
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Client hang-ups and TLS handshake failures are not the server's problem; stay quiet."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    owner: FakeArm
-    protocol_version = "HTTP/1.1"
-    server_version = "fake-arm"
-    sys_version = ""
-    disable_nagle_algorithm = True  # headers and body go out in two writes; don't wait for delayed ACKs
-
-    def setup(self) -> None:
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.do_handshake()
-        super().setup()
-        self.owner._track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.owner._track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def do_HEAD(self) -> None:
-        self._serve("HEAD")
-
-    def _serve(self, method: str) -> None:
-        arrived = time.monotonic()
-        raw_path, _, raw_query = self.path.partition("?")
-        path = unquote(raw_path)
-        pairs = parse_qsl(raw_query, keep_blank_values=True)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        reply, authorized = self.owner._respond(method, path, pairs, self.headers.get("Authorization"))
-        selected = {name: self.headers[name] for name in _SELECTED_HEADERS if name in self.headers}
-        query: dict[str, str] = {}
-        for key, value in pairs:
-            query.setdefault(key, value)
-        self.owner._record(RecordedRequest(method, self.path, path, query, selected, authorized, reply.status, arrived))
-        if reply.raw is not None:
-            payload = reply.raw
-        else:
-            payload = json.dumps(reply.body).encode() if reply.body is not None else b""
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("x-ms-request-id", str(uuid.uuid4()))
-        self.send_header("x-ms-correlation-request-id", str(uuid.uuid4()))
-        client_request_id = self.headers.get("x-ms-client-request-id")
-        if client_request_id:
-            self.send_header("x-ms-client-request-id", client_request_id)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if method != "HEAD":
-            self.wfile.write(payload)
-
-
 # --------------------------------------------------------------------------- command line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m aispm.demo.fake_arm``: serve an estate until interrupted."""
+    """``python -m aispm.testing.fake_arm``: serve an estate until interrupted."""
     parser = argparse.ArgumentParser(description="Serve an Azure estate as a fake Resource Manager on 127.0.0.1.")
     parser.add_argument("--estate", type=Path, default=DEMO_ESTATE_PATH, help="estate JSON file")
     parser.add_argument("--port", type=int, default=0, help="port to bind (default: any free port)")
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="bearer token to accept")
     parser.add_argument("--page-size", type=int, default=2)
-    parser.add_argument("--tls", action="store_true", help="serve https with a self-signed certificate")
+    parser.add_argument("--tls", action="store_true", help="serve https with a certificate from a new local CA")
     args = parser.parse_args(argv)
     fake = FakeArm.from_file(args.estate, token=args.token, page_size=args.page_size, tls=args.tls, port=args.port)
     with fake:
