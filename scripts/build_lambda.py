@@ -10,6 +10,8 @@ manylinux wheels, so the build works on any host). Then:
 
 * what the runtime never reads is removed: tests, docs, console scripts, type stubs, the bulky parts of
   *.dist-info (METADATA, entry points and licence files are kept: libraries read their versions from them);
+* the project's demo and its local fakes (aispm/demo, aispm/testing) are removed: no function runs them, and a
+  fake server has no place in a deployed function;
 * for Google Cloud, the parts of google-cloud-aiplatform that `google.cloud.aiplatform_v1` does not import
   (aiplatform_v1beta1, vertexai, agentplatform, vertex_ray, the high-level google.cloud.aiplatform SDK) and the
   dependencies only that SDK uses (BigQuery, Cloud Storage, google-genai, httpx, anyio, websockets, ...) are
@@ -71,6 +73,9 @@ PLATFORMS = {
     "x86_64": ["manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux2014_x86_64"],
 }
 HOST_MACHINES = {"arm64": {"aarch64", "arm64"}, "x86_64": {"x86_64", "amd64"}}
+
+# The project's own packages that only the demo, the tests and the benchmarks use (paths relative to OUTDIR).
+FIRST_PARTY_NOT_SHIPPED = ("aispm/demo", "aispm/testing")
 
 # Removed from every package.
 PRUNE_DIR_NAMES = {"__pycache__", "tests", "test"}
@@ -249,6 +254,8 @@ def prune(root: Path, function: Function, first_party: list[str]) -> list[str]:
     shutil.rmtree(root / "bin", ignore_errors=True)  # console scripts from --target
     for pth in root.glob("*.pth"):  # namespace-package hooks: inert outside site-packages
         pth.unlink()
+    for rel in FIRST_PARTY_NOT_SHIPPED:
+        shutil.rmtree(root / rel, ignore_errors=True)
     first_party_set = set(first_party)
 
     for dirpath, dirnames, filenames in os.walk(root, topdown=True):

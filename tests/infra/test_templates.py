@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -1130,6 +1132,9 @@ def test_prune_drops_bloat_and_keeps_runtime_files(tmp_path, build_lambda):
     for rel in ["aispm/__init__.py", "aispm/tests/test_own.py", "boto3/__init__.py", "boto3/tests/test_x.py",
                 "botocore/data/endpoints.json", "yaml/__init__.pyi", "pkg/docs/index.rst", "pkg/doc/__init__.py",
                 "bin/normalizer", "pkg/__pycache__/m.cpython-311.pyc",
+                "aispm/demo/__init__.py", "aispm/demo/run.py", "aispm/demo/estates/azure_demo.json",
+                "aispm/testing/__init__.py", "aispm/testing/server.py", "aispm/testing/fake_arm.py",
+                "aispm/testing/hec.py",
                 "boto3-1.0.dist-info/RECORD", "boto3-1.0.dist-info/WHEEL", "boto3-1.0.dist-info/METADATA",
                 "boto3-1.0.dist-info/LICENSE", "boto3-1.0.dist-info/licenses/NOTICE",
                 "boto3-1.0.dist-info/entry_points.txt"]:
@@ -1143,6 +1148,29 @@ def test_prune_drops_bloat_and_keeps_runtime_files(tmp_path, build_lambda):
         "boto3-1.0.dist-info/licenses/NOTICE", "boto3-1.0.dist-info/entry_points.txt",
     }
     assert notes == []
+
+
+def test_no_fake_server_or_demo_is_in_a_built_function(tmp_path, build_lambda):
+    """The project's own sources, laid out as the wheel installs them, pruned as for every function."""
+    repo_package = REPO / "aispm"
+    for dirpath, _, filenames in os.walk(repo_package, followlinks=True):
+        for name in filenames:
+            source = Path(dirpath) / name
+            if "__pycache__" not in source.parts:
+                target = tmp_path / "aispm" / source.relative_to(repo_package)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+    assert (tmp_path / "aispm/testing/server.py").exists() and (tmp_path / "aispm/demo/run.py").exists()
+    for name in build_lambda.FUNCTIONS:
+        root = tmp_path / name
+        shutil.copytree(tmp_path / "aispm", root / "aispm")
+        build_lambda.prune(root, build_lambda.resolve_function(name), ["aispm"])
+        shipped = {p.relative_to(root).as_posix(): p.read_text() for p in root.rglob("*.py")}
+        assert "aispm/lambdas/collect.py" in shipped and "aispm/collectors/azure/arm.py" in shipped, name
+        assert not [rel for rel in shipped if rel.startswith(("aispm/demo/", "aispm/testing/"))], name
+        fake_code = re.compile(r"^class \w+\(.*FakeServer"
+                               r"|^\s*(from|import) aispm\.testing\b|^\s*from aispm import testing", re.M)
+        assert [rel for rel, text in shipped.items() if fake_code.search(text)] == [], name
 
 
 def test_prune_for_gcp_keeps_aiplatform_v1_only(tmp_path, build_lambda):
