@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 from aispm.collectors.azure.arm import ENDPOINT_ENV, arm_overrides
-from aispm.demo.env import patched_env
 from aispm.testing.fake_arm import FakeArm
 
 _BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
@@ -56,6 +56,6 @@ def serve() -> Iterator[dict[str, Any]]:
     """Serve the shipped estate on 127.0.0.1 over https; yields the scan options for this provider."""
     with FakeArm(tls=True) as fake, tempfile.TemporaryDirectory(prefix="aispm-demo-azure-") as tmp:
         bundles = {env: _bundle(env, fake.ca_cert_path, Path(tmp)) for env in _BUNDLE_ENV}
-        with patched_env({ENDPOINT_ENV: fake.url, **bundles}), \
+        with mock.patch.dict(os.environ, {ENDPOINT_ENV: fake.url, **bundles}), \
                 arm_overrides(credential=LocalTokenCredential(fake.token)):
             yield {}

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from aispm.collectors.gcp.clients import ENDPOINT_ENV
-from aispm.demo.env import patched_env
 from aispm.testing.fake_google import FakeGoogle, demo_estate
 
 DEMO_SERVICE_ACCOUNT = "aispm-demo-reader@aispm-demo.iam.gserviceaccount.com"
@@ -64,8 +65,8 @@ def serve() -> Iterator[dict[str, Any]]:
     """Start the fake with the demo estate; yields the scan options for this provider."""
     estate = demo_estate()
     with tempfile.TemporaryDirectory(prefix="aispm-demo-gcp-") as tmp, FakeGoogle(estate, page_size=2) as fake, \
-            patched_env({ENDPOINT_ENV: fake.url, "NO_GCE_CHECK": "true",
-                         "GOOGLE_APPLICATION_CREDENTIALS": str(service_account_file(Path(tmp)))}):
+            mock.patch.dict(os.environ, {ENDPOINT_ENV: fake.url, "NO_GCE_CHECK": "true",
+                                         "GOOGLE_APPLICATION_CREDENTIALS": str(service_account_file(Path(tmp)))}):
         yield {
             "projects": [entry["project"]["projectId"] for entry in estate["projects"]],
             "locations": sorted({loc["locationId"] for entry in estate["projects"]

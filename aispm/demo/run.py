@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from aispm.collectors.base import CollectOptions
-from aispm.demo.env import patched_env
 from aispm.normalizer.schema import PROVIDER_DISPLAY
 from aispm.pipeline import PROVIDERS, run_scan
 from aispm.pipeline_types import ScanRequest
@@ -46,7 +47,12 @@ UNSET_ENV = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "A
 
 @contextmanager
 def safe_env(extra: dict[str, str] | None = None) -> Iterator[None]:
-    with patched_env({**SAFE_ENV, **(extra or {})}, unset=UNSET_ENV):
+    """SAFE_ENV (and ``extra``) set, UNSET_ENV removed; the whole environment is restored afterwards."""
+    values = {**SAFE_ENV, **(extra or {})}
+    with mock.patch.dict(os.environ, values):
+        for key in UNSET_ENV:
+            if key not in values:
+                os.environ.pop(key, None)  # patch.dict puts it back on exit
         yield
 
 
