@@ -1,8 +1,10 @@
 """The ``splunk`` sink: OCSF findings to a Splunk HTTP Event Collector, without loss.
 
-Events are stacked JSON objects in gzip'd posts bounded by bytes and count. Busy,
-throttled and dropped requests are retried with backoff and jitter; auth and
-request errors are not (retrying cannot fix them). With indexer acknowledgement
+Events are stacked JSON objects in gzip'd posts bounded by bytes and count. The
+transport is urllib3: one connection pool to the HEC host, and its ``Retry`` for
+busy, throttled and dropped requests (backoff with jitter, ``Retry-After``
+honoured up to our cap); auth and request errors are not retried (retrying
+cannot fix them), and a 413 splits the post instead. With indexer acknowledgement
 a post counts as delivered only once its ackId reports true; batches whose ack
 never comes are sent again. Whatever still fails is returned as undelivered, for
 the dead-letter store. The token never appears in logs or error text.
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import http.client
 import json
 import queue
 import socket
@@ -31,18 +32,22 @@ import time
 import unicodedata
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool, Timeout
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import InvalidHeader, MaxRetryError, SSLError
+from urllib3.util import Retry
 
 from aispm.collectors.base import loopback_host
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
 from aispm.sinks.errors import SinkConfigError, settings_error
-from aispm.sinks.retry import Backoff
 from aispm.sinks.tls import client_context
 
 try:  # orjson serializes findings about ten times faster; the standard library is the fallback
@@ -58,6 +63,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency, kept optional 
 EVENT_PATH = "/services/collector/event"
 ACK_PATH = "/services/collector/ack"
 _FATAL_400_CODES = {7, 10, 11, 14, 16}  # wrong index or channel/ack setup: every post would fail alike
+_RETRIED_STATUSES = frozenset({429, *range(500, 600)})  # busy, throttled or failing: worth another try
 
 
 class SplunkSettings(BaseSettings):
@@ -152,6 +158,54 @@ class _TooLarge(Exception):
     """The collector refused the post's size; split it."""
 
 
+def _untrusted(error: BaseException | None) -> bool:
+    """Whether ``error`` (as urllib3 wraps it) is a certificate the context does not trust."""
+    while error is not None:
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return True
+        error = error.args[0] if isinstance(error, SSLError) and error.args else None
+    return False
+
+
+class _HecRetry(Retry):
+    """urllib3's ``Retry`` with what HEC delivery needs on top.
+
+    An untrusted certificate is not retried (no retry can fix it); ``Retry-After`` is honoured up to
+    ``backoff_max`` (our cap, a float: urllib3's own ``retry_after_max`` is whole seconds) and one that
+    cannot be read falls back to the backoff instead of failing the post; a 413 is never retried as is
+    (the post is split); ``on_retry`` is told of every retry, so the sink can count its requests.
+    """
+
+    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+
+    def __init__(self, *args: Any, on_retry: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_retry = on_retry
+
+    def new(self, **kw: Any) -> Self:
+        retry = super().new(**kw)
+        retry.on_retry = self.on_retry
+        return retry
+
+    def increment(self, method: str | None = None, url: str | None = None,
+                  response: BaseHTTPResponse | None = None, error: Exception | None = None,
+                  _pool: ConnectionPool | None = None, _stacktrace: TracebackType | None = None) -> Self:
+        if _untrusted(error):
+            assert error is not None
+            raise error
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if self.on_retry is not None:
+            self.on_retry()
+        return retry
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        try:
+            seconds = super().parse_retry_after(retry_after)
+        except InvalidHeader:
+            return 0.0  # unreadable: wait the backoff instead
+        return min(seconds, self.backoff_max)
+
+
 def _gzip(lines: list[bytes]) -> bytes:
     return gzip.compress(b"\n".join(lines), compresslevel=1)
 
@@ -237,13 +291,11 @@ class _PostQueue:
 class SplunkSink:
     name = "splunk"
 
-    def __init__(self, settings: SplunkSettings | None = None, *, backoff: Backoff | None = None) -> None:
+    def __init__(self, settings: SplunkSettings | None = None) -> None:
         self.settings = settings or load_settings()
         s = self.settings
         self._url = urlsplit(s.hec_url.rstrip("/"))
         self._base_path = self._url.path.rstrip("/")
-        self._backoff = backoff or Backoff(base=s.retry_base_seconds, cap=s.retry_cap_seconds,
-                                           attempts=s.max_attempts)
         self._token: str | None = None
         self._raw_token = s.hec_token.get_secret_value() if s.hec_token else ""  # only for redaction
         if s.hec_token is not None and (self._raw_token.strip() or not s.hec_token_secret):
@@ -256,7 +308,7 @@ class SplunkSink:
             except Exception:  # noqa: BLE001 - unreachable now; read again at delivery, failing it cleanly
                 self._token = None
         self._channel = str(uuid.uuid4())
-        self._conn: http.client.HTTPConnection | None = None
+        self._pool: HTTPConnectionPool | None = None
         self._accounted: set[int] = set()  # id() of the findings of this delivery already reported
         self._unsendable: list[Undelivered] = []  # findings that could not even be serialized
         self.requests = 0  # every HTTP request made, for tests and benchmarks
@@ -429,6 +481,25 @@ class SplunkSink:
         return ack_id if isinstance(ack_id, int) else None
 
     # --------------------------------------------------------------- HTTP
+    def _retry(self) -> _HecRetry:
+        """The retry policy of one request: ``max_attempts`` tries in all, whatever failed.
+
+        urllib3's schedule: the first retry goes at once, later ones wait ``retry_base_seconds``, doubling
+        each time, plus up to ``retry_base_seconds`` of jitter, never more than ``retry_cap_seconds``.
+        POST is retried: a re-sent post is at worst indexed twice, never lost, and with indexer
+        acknowledgement only the post whose ack comes counts.
+        """
+        s = self.settings
+
+        def count() -> None:
+            self.requests += 1
+
+        return _HecRetry(
+            total=s.max_attempts - 1, redirect=False, raise_on_status=False,
+            allowed_methods=frozenset({"POST"}), status_forcelist=_RETRIED_STATUSES,
+            backoff_factor=s.retry_base_seconds / 2, backoff_jitter=s.retry_base_seconds,
+            backoff_max=s.retry_cap_seconds, respect_retry_after_header=True, on_retry=count)
+
     def _request(self, path: str, body: bytes, *, gzipped: bool) -> Any:
         """POST with retries; returns the parsed JSON answer of a success."""
         headers = {
@@ -439,78 +510,61 @@ class SplunkSink:
         }
         if gzipped:
             headers["Content-Encoding"] = "gzip"
-        attempts = self._backoff.attempts
-        last = ""
-        for attempt in range(1, attempts + 1):
-            retry_after: float | None = None
-            try:
-                status, answer, retry_after = self._post_once(self._base_path + path, body, headers)
-            except ssl.SSLCertVerificationError as exc:
-                self._close()
-                raise _Fatal(f"TLS certificate of {self._url.hostname} not trusted: {self._clean(exc)} "
-                             "(set REQUESTS_CA_BUNDLE or SSL_CERT_FILE to its CA)") from None
-            except (OSError, http.client.HTTPException) as exc:
-                self._close()
-                last = f"connection to {self._url.hostname}:{self._port} failed: {self._clean(exc)}"
-            else:
-                code = answer.get("code") if isinstance(answer, dict) else None
-                text = self._clean(answer.get("text") if isinstance(answer, dict) else answer)
-                if status == 200:
-                    return answer
-                if status in (401, 403):
-                    raise _Fatal(f"HEC refused the token: HTTP {status} {text} (code {code})")
-                if status == 404:
-                    raise _Fatal(f"no HEC endpoint at {self._base_path + path}: HTTP 404")
-                if status == 413:
-                    raise _TooLarge()
-                if status == 400:
-                    reason = f"HEC rejected the request: HTTP 400 {text} (code {code})"
-                    raise (_Fatal if code in _FATAL_400_CODES else _Failed)(reason)
-                if status == 429 or status >= 500:
-                    last = f"HTTP {status} {text}" + (f" (code {code})" if code is not None else "")
-                else:
-                    raise _Failed(f"unexpected HEC answer: HTTP {status} {text}")
-            if attempt < attempts:
-                self._backoff.wait(attempt, retry_after)
-        raise _Failed(f"{last}; gave up after {attempts} attempts")
-
-    def _post_once(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any, float | None]:
-        conn = self._connection()
+        attempts = self.settings.max_attempts
         self.requests += 1
-        conn.request("POST", path, body=body, headers=headers)
-        response = conn.getresponse()
-        raw = response.read()
-        if response.getheader("Connection", "").lower() == "close":
-            self._close()
+        try:
+            response = self._connection().urlopen("POST", self._base_path + path, body=body, headers=headers,
+                                                  retries=self._retry(), redirect=False)
+        except (MaxRetryError, SSLError) as exc:
+            cause = exc.reason if isinstance(exc, MaxRetryError) else exc
+            if _untrusted(cause):
+                raise _Fatal(f"TLS certificate of {self._url.hostname} not trusted: {self._clean(cause)} "
+                             "(set REQUESTS_CA_BUNDLE or SSL_CERT_FILE to its CA)") from None
+            raise _Failed(f"connection to {self._url.hostname}:{self._port} failed: {self._clean(cause)}; "
+                          f"gave up after {attempts} attempts") from None
+        status, raw = response.status, response.data
         try:
             answer: Any = json.loads(raw) if raw else {}
         except ValueError:
             answer = {"text": raw[:200].decode("utf-8", "replace")}
-        retry_after = response.getheader("Retry-After")
-        try:
-            wait = float(retry_after) if retry_after else None
-        except ValueError:
-            wait = None
-        return response.status, answer, wait
+        code = answer.get("code") if isinstance(answer, dict) else None
+        text = self._clean(answer.get("text") if isinstance(answer, dict) else answer)
+        if status == 200:
+            return answer
+        if status in (401, 403):
+            raise _Fatal(f"HEC refused the token: HTTP {status} {text} (code {code})")
+        if status == 404:
+            raise _Fatal(f"no HEC endpoint at {self._base_path + path}: HTTP 404")
+        if status == 413:
+            raise _TooLarge()
+        if status == 400:
+            reason = f"HEC rejected the request: HTTP 400 {text} (code {code})"
+            raise (_Fatal if code in _FATAL_400_CODES else _Failed)(reason)
+        if status in _RETRIED_STATUSES:  # urllib3 hands the last answer back once the retries are spent
+            detail = f"HTTP {status} {text}" + (f" (code {code})" if code is not None else "")
+            raise _Failed(f"{detail}; gave up after {attempts} attempts")
+        raise _Failed(f"unexpected HEC answer: HTTP {status} {text}")
 
     @property
     def _port(self) -> int:
         return self._url.port or (443 if self._url.scheme == "https" else 80)
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            host, timeout = self._url.hostname or "", self.settings.timeout_seconds
+    def _connection(self) -> HTTPConnectionPool:
+        """The pool of this delivery; HTTPS verifies with ``client_context()`` (the CA read at delivery)."""
+        if self._pool is None:
+            host, seconds = self._url.hostname or "", self.settings.timeout_seconds
+            timeout = Timeout(connect=seconds, read=seconds)
             if self._url.scheme == "https":
-                self._conn = http.client.HTTPSConnection(host, self._port, timeout=timeout,
-                                                         context=client_context())
+                self._pool = HTTPSConnectionPool(host, self._port, timeout=timeout, maxsize=1,
+                                                 ssl_context=client_context())
             else:
-                self._conn = http.client.HTTPConnection(host, self._port, timeout=timeout)
-        return self._conn
+                self._pool = HTTPConnectionPool(host, self._port, timeout=timeout, maxsize=1)
+        return self._pool
 
     def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     # ------------------------------------------------------------ helpers
     def _resolve_token(self) -> None:

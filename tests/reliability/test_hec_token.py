@@ -171,15 +171,36 @@ def test_secret_unreadable_at_build_then_bad_at_delivery_fails_every_finding_cle
         assert hec.requests == []
 
 
+class _Garbled(BaseHTTPRequestHandler):
+    """A collector whose answer claims gzip but is not: urllib3 cannot decode it (not a network error)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+        body = b"not gzip at all"
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
 def test_an_unexpected_error_while_sending_ends_in_undelivered_items() -> None:
-    # A non-ASCII path makes http.client raise UnicodeEncodeError: not a network error the sink knows.
     findings = aws_findings(5)
-    with FakeHec(TOKEN) as hec:
-        s = SplunkSink(SplunkSettings(hec_url=f"{hec.url}/hec-\u00fc", hec_token=TOKEN, retry_base_seconds=0.001))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Garbled)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        s = SplunkSink(SplunkSettings(hec_url=f"http://127.0.0.1:{server.server_address[1]}", hec_token=TOKEN,
+                                      retry_base_seconds=0.001))
         report = s.deliver(batch(findings))
+    finally:
+        server.shutdown()
+        server.server_close()
     assert report.delivered == 0
     assert sorted(uids([u.payload for u in report.undelivered])) == sorted(uids(findings))
-    assert all(u.reason.startswith("unexpected error while delivering to HEC: UnicodeEncodeError")
+    assert all(u.reason.startswith("unexpected error while delivering to HEC: DecodeError")
                for u in report.undelivered)
     assert all(TOKEN not in u.reason for u in report.undelivered)
 

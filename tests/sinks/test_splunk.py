@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from typing import Any
 
 import boto3
@@ -264,3 +267,69 @@ def test_posts_are_gzip(hec: FakeHec) -> None:
     s.deliver(batch(findings))
     [post] = hec.event_posts
     assert post.compressed and post.body_size < post.decoded_size / 3
+
+
+def _gaps(fake: FakeHec) -> list[float]:
+    times = [p.received_at for p in fake.event_posts]
+    return [b - a for a, b in pairwise(times)]
+
+
+def test_backoff_doubles_from_the_base_after_an_immediate_first_retry(hec: FakeHec) -> None:
+    findings = aws_findings(3)
+    hec.fail_busy(3)
+    s = sink(hec, retry_base_seconds=0.3, retry_cap_seconds=5, max_attempts=4)
+    report = s.deliver(batch(findings))
+    assert (report.delivered, report.undelivered) == (3, [])
+    first, second, third = _gaps(hec)
+    assert first < 0.25                 # urllib3 retries once at once ...
+    assert 0.3 <= second < 1.2          # ... then waits the base plus up to the base of jitter ...
+    assert 0.6 <= third < 1.8           # ... doubling each time
+    assert s.requests == len(hec.requests) == 4
+
+
+def test_retry_after_is_honoured_up_to_the_cap(hec: FakeHec) -> None:
+    findings = aws_findings(2)
+    hec.throttle(1, retry_after=1)
+    assert sink(hec, retry_cap_seconds=5).deliver(batch(findings)).delivered == 2
+    assert _gaps(hec)[0] >= 1.0
+    hec.clear()
+    hec.fail_busy(1, retry_after=60)   # far beyond the cap: wait the cap, not a minute
+    assert sink(hec, retry_cap_seconds=0.05).deliver(batch(findings)).delivered == 2
+    assert _gaps(hec)[0] < 1.0
+    assert_exactly_once(hec, findings)
+
+
+class _BusyWithBadRetryAfter(BaseHTTPRequestHandler):
+    """Answers the first post 503 with a Retry-After that is neither seconds nor a date, then accepts."""
+
+    answered = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+        type(self).answered += 1
+        busy = type(self).answered == 1
+        body = b'{"text":"Server is busy","code":9}' if busy else b'{"text":"Success","code":0}'
+        self.send_response(503 if busy else 200)
+        if busy:
+            self.send_header("Retry-After", "soon")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+def test_an_unreadable_retry_after_falls_back_to_the_backoff() -> None:
+    handler = type("Handler", (_BusyWithBadRetryAfter,), {"answered": 0})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        s = SplunkSink(SplunkSettings(hec_url=f"http://127.0.0.1:{server.server_address[1]}", hec_token=TOKEN,
+                                      retry_base_seconds=0.001, retry_cap_seconds=0.01))
+        report = s.deliver(batch(aws_findings(2)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (report.delivered, report.undelivered) == (2, [])
+    assert handler.answered == 2 and s.requests == 2
