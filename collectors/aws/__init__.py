@@ -18,6 +18,7 @@ def build(options: CollectOptions) -> AwsCollector:
             workers=options.workers,
             job_window_days=options.job_window_days,
             collect_tags=options.collect_tags,
+            now=options.now,
         ),
         page_size=options.page_size,
     )

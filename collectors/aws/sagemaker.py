@@ -13,7 +13,6 @@ pace them.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,17 @@ from aispm.collectors.aws.iam import role_arns as _role_arns
 from aispm.collectors.aws.registry import GroupGone, group_policy
 from aispm.collectors.aws.session import client, error_code
 from aispm.collectors.aws.tags import region_tags
-from aispm.collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit, one_line
+from aispm.collectors.base import (
+    ApiCalls,
+    Clock,
+    CollectResult,
+    RawRecord,
+    ScopeError,
+    ScopeUnit,
+    one_line,
+    utc_now,
+    window_start,
+)
 
 # Errors that mean "the resource vanished between List and Describe": not a scope failure.
 _GONE = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
@@ -49,6 +58,7 @@ class AwsOptions:
     describe_workers: int = 8
     workers: int = 8
     collect_tags: bool = False
+    now: Clock = utc_now   # the job window counts back from it (CollectOptions.now)
 
 
 @dataclass(frozen=True)
@@ -237,7 +247,7 @@ class AwsCollector:
     def _list(self, sm: Any, kind: _Kind) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": self.page_size or MAX_PAGE}}
         if kind.jobs:
-            kwargs["CreationTimeAfter"] = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.options.job_window_days)
+            kwargs["CreationTimeAfter"] = window_start(self.options.now, self.options.job_window_days)
         for page in sm.get_paginator(kind.list_op).paginate(**kwargs):
             yield from page.get(kind.list_key, [])
 

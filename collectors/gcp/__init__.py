@@ -26,6 +26,7 @@ def build(options: CollectOptions, credentials: Any = None) -> GcpCollector:
             job_window_days=options.job_window_days,
             page_size=options.page_size,
             workers=options.workers,
+            now=options.now,
         ),
         credentials=credentials,
     )

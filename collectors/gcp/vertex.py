@@ -8,7 +8,6 @@ messages, so the mapper reads the same field paths as rules-v1.md.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,17 @@ from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exceptions
 from google.protobuf import json_format
 
-from aispm.collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit, one_line
+from aispm.collectors.base import (
+    ApiCalls,
+    Clock,
+    CollectResult,
+    RawRecord,
+    ScopeError,
+    ScopeUnit,
+    one_line,
+    utc_now,
+    window_start,
+)
 from aispm.collectors.gcp.clients import Clients, RetrySettings, default_credentials
 from aispm.collectors.gcp.iam import PolicyCache, identity_records, project_number, service_accounts
 
@@ -94,6 +103,7 @@ class GcpOptions:
     page_size: int | None = None
     workers: int = 8
     retry: RetrySettings = field(default_factory=RetrySettings)
+    now: Clock = utc_now   # the job window counts back from it (CollectOptions.now)
 
 
 class GcpCollector:
@@ -217,7 +227,7 @@ class GcpCollector:
         if self.options.page_size:
             request["page_size"] = self.options.page_size
         if kind.jobs:
-            since = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.options.job_window_days)
+            since = window_start(self.options.now, self.options.job_window_days)
             request["filter"] = f'create_time>"{since.strftime("%Y-%m-%dT%H:%M:%SZ")}"'
         method: Callable[..., Any] = getattr(self.clients.vertex(kind.service, location), kind.method)
         pager = method(request=request, retry=self._retry, timeout=self._timeout)

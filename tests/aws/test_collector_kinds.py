@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -68,8 +69,13 @@ def test_jobs_outside_the_window_are_not_listed(sm: Any) -> None:
         TrainingJobName="tj", RoleArn=role, AlgorithmSpecification={"TrainingImage": "i", "TrainingInputMode": "File"},
         StoppingCondition={"MaxRuntimeInSeconds": 1}, OutputDataConfig={"S3OutputPath": "s3://b"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1})
-    recent = AwsCollector(options=AwsOptions(regions=("us-east-1",), job_window_days=30))
-    none = AwsCollector(options=AwsOptions(regions=("us-east-1",), job_window_days=0))
+    created = max(sm.describe_processing_job(ProcessingJobName="pj")["CreationTime"],
+                  sm.describe_training_job(TrainingJobName="tj")["CreationTime"]).astimezone(dt.UTC)
+    # The clock is pinned: 29 days after the jobs were created they are in a 30-day window, 31 days after not.
+    recent = AwsCollector(options=AwsOptions(regions=("us-east-1",), job_window_days=30,
+                                             now=lambda: created + dt.timedelta(days=29)))
+    none = AwsCollector(options=AwsOptions(regions=("us-east-1",), job_window_days=30,
+                                           now=lambda: created + dt.timedelta(days=31)))
     kinds = sorted(r.type for r in recent.collect(recent.plan()[0][0]).records)
     assert kinds == ["processing_job", "training_job"]
     empty = none.collect(none.plan()[0][0])

@@ -281,12 +281,14 @@ def test_every_collection_pages_through_page_size_two(fake_google: FakeGoogle, e
 def test_custom_jobs_are_filtered_to_the_recent_window(fake_google: FakeGoogle, endpoint_env: str) -> None:
     estate_jobs = [j for p in demo_estate()["projects"] for v in p["vertex"].values() for j in v.get("customJobs", [])]
     newest = max(dt.datetime.fromisoformat(j["createTime"].replace("Z", "+00:00")) for j in estate_jobs)
-    days = (dt.datetime.now(dt.UTC) - newest).days
-    results = collect_all(collector(projects=(PROJECT_B,), locations=(US,), job_window_days=days + 1))
+    now = newest + dt.timedelta(days=10, hours=3)   # the clock is pinned: the window is a day before the newest
+    results = collect_all(collector(projects=(PROJECT_B,), locations=(US,), job_window_days=11, now=lambda: now))
     jobs = [r.data["displayName"] for r in results[0].records if r.type == "custom_job"]
     assert jobs == ["sandbox-eval"]
     call = fake_google.requests_to(f"/v1/projects/{PROJECT_B}/locations/{US}/customJobs")[0]
     assert call.query["filter"].startswith('create_time>"') and call.query["filter"].endswith('Z"')
+    since = newest - dt.timedelta(days=1) + dt.timedelta(hours=3)
+    assert call.query["filter"] == f'create_time>"{since:%Y-%m-%dT%H:%M:%SZ}"'
     assert "filter" not in fake_google.requests_to(f"/v1/projects/{PROJECT_B}/locations/{US}/models")[0].query
 
 
