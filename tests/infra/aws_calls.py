@@ -92,10 +92,16 @@ def _module_name(package: str, folder: Path, path: Path) -> str:
     return ".".join(parts)
 
 
+# Never in a function (scripts/build_lambda.py prunes them): the demo and the local fakes.
+NOT_SHIPPED = ("aispm/demo", "aispm/testing")
+
+
 def _sources(folder: Path) -> list[Path]:
-    """The package's own files, not those under a link to another stage's folder (aispm/collectors)."""
+    """The package's own files, not those under a link to another stage's folder (aispm/collectors) nor the
+    demo and the local fakes, which no function contains."""
     return [p for p in sorted(folder.rglob("*.py"))
-            if not any(d.is_symlink() for d in p.parents if folder in d.parents)]
+            if not any(d.is_symlink() for d in p.parents if folder in d.parents)
+            and not any(p.relative_to(folder.parent).as_posix().startswith(f"{n}/") for n in NOT_SHIPPED)]
 
 
 def _imports(tree: ast.Module) -> dict[str, str]:
