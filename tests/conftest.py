@@ -1,12 +1,18 @@
-"""Suite-wide safety: every SDK stays on 127.0.0.1 with dummy credentials."""
+"""Suite-wide safety: every SDK stays on 127.0.0.1 with dummy credentials.
+
+Connections beyond loopback are refused by pytest-socket (``--allow-hosts`` in pyproject's addopts).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from pytest_socket import SocketBlockedError
 
 for _key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_CLIENT_ID",
              "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AISPM_AZURE_ARM_ENDPOINT", "AISPM_GCP_ENDPOINT"):
@@ -29,6 +35,33 @@ def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
     for key in ("AISPM_STATE_TABLE", "AISPM_DEAD_LETTER_QUEUE_URL"):
         monkeypatch.delenv(key, raising=False)
+
+
+def _resolved_locally(host: Any) -> bool:
+    """Loopback names and address literals never reach a DNS server (the connect guard judges addresses)."""
+    if isinstance(host, bytes):
+        host = host.decode(errors="replace")
+    if host in (None, "", "localhost"):
+        return True
+    try:
+        ipaddress.ip_address(str(host).split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.fixture(autouse=True)
+def _loopback_names_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-socket's host list guards connections, not name lookups, and this machine's resolver is not on
+    loopback: looking up any other name fails too, before a query is sent."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _resolved_locally(host):
+            raise SocketBlockedError(f"A test tried to look up {host!r}: tests stay on loopback")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 HEC_TOKEN = "3d1c0e4b-7f2a-4b8e-9a0c-5e6f7a8b9c0d"

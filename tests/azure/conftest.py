@@ -1,9 +1,9 @@
-"""Shared pieces for Azure tests: a test credential, the plain-http test policy, a loopback
-guard, the fake Resource Manager and real Azure SDK clients bound to it.
+"""Shared pieces for Azure tests: a test credential, the plain-http test policy, the fake
+Resource Manager and real Azure SDK clients bound to it.
 
-Nothing here may leave 127.0.0.1: every socket connect and name lookup for a
-non-loopback host fails before a packet is sent, ambient Azure credentials are
-hidden, and no test builds ``DefaultAzureCredential``.
+Nothing here may leave 127.0.0.1: the suite's network guard (pytest-socket, loopback only)
+refuses anything else, ambient Azure credentials are hidden, and no test builds
+``DefaultAzureCredential``.
 
 Reuse from other test modules: the fixtures below, or the helpers with
 ``from tests.azure.conftest import StaticTokenCredential, make_arm_client, arm_get, arm_list``.
@@ -11,8 +11,6 @@ Reuse from other test modules: the fixtures below, or the helpers with
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
@@ -51,52 +49,11 @@ _HIDDEN_ENV = (
 )
 
 
-class NonLoopbackConnection(RuntimeError):
-    """A test tried to reach beyond 127.0.0.1."""
-
-
-def _is_loopback(host: Any) -> bool:
-    if isinstance(host, bytes):
-        host = host.decode(errors="replace")
-    if host is None or host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
 @pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refuse any connect or DNS lookup that is not for the loopback interface."""
+def _no_ambient_azure_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the machine's Azure credentials, identity endpoints or CA bundles."""
     for name in _HIDDEN_ENV:
         monkeypatch.delenv(name, raising=False)
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def check(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host = address[0] if isinstance(address, tuple) else address
-            if not _is_loopback(host):
-                raise NonLoopbackConnection(f"connection to {address!r} refused: tests stay on 127.0.0.1")
-
-    def connect(self: socket.socket, address: Any) -> None:
-        check(self, address)
-        real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        check(self, address)
-        return real_connect_ex(self, address)
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if not _is_loopback(host):
-            raise NonLoopbackConnection(f"name lookup of {host!r} refused: tests stay on 127.0.0.1")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 class StaticTokenCredential:

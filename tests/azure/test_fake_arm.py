@@ -682,17 +682,6 @@ def test_demo_estate_shape(estate: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- harness
 
 
-def test_the_network_guard_refuses_anything_but_loopback() -> None:
-    import socket
-
-    from tests.azure.conftest import NonLoopbackConnection
-
-    with pytest.raises(NonLoopbackConnection):
-        socket.create_connection(("192.0.2.10", 443), timeout=0.2)
-    with pytest.raises(NonLoopbackConnection):
-        socket.getaddrinfo("management.azure.com", 443)
-
-
 def test_command_line_serves_the_demo_estate() -> None:
     import subprocess
     import sys

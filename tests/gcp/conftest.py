@@ -1,15 +1,13 @@
 """Fixtures for GCP tests: the fake Google API server and real REST clients bound to it.
 
 Nothing here may leave 127.0.0.1: the metadata-server probe is disabled, ambient
-Google credentials are hidden, and every socket connect to a non-loopback
-address fails before any packet is sent.
+Google credentials are hidden, and the suite's network guard (pytest-socket,
+loopback only) refuses anything else.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -34,24 +32,6 @@ _HIDDEN_ENV = (
 )
 
 
-class NonLoopbackConnection(RuntimeError):
-    """A test tried to open a connection beyond 127.0.0.1."""
-
-
-def _check_address(sock: socket.socket, address: Any) -> None:
-    if sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return
-    host = address[0] if isinstance(address, tuple) else address
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(str(host).split("%")[0]).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise NonLoopbackConnection(f"connection to {address!r} refused: tests stay on loopback")
-
-
 def anonymous_credentials() -> Credentials:
     """Credentials that send no Authorization header and never touch the network."""
     return cast(Callable[[], Credentials], AnonymousCredentials)()
@@ -59,23 +39,10 @@ def anonymous_credentials() -> Credentials:
 
 @pytest.fixture(autouse=True)
 def _google_offline_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Per test: no metadata probe, no ambient Google credentials, loopback-only sockets."""
+    """Per test: no metadata probe, no ambient Google credentials."""
     monkeypatch.setenv("NO_GCE_CHECK", "true")
     for name in _HIDDEN_ENV:
         monkeypatch.delenv(name, raising=False)
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def connect(self: socket.socket, address: Any) -> None:
-        _check_address(self, address)
-        real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        _check_address(self, address)
-        return real_connect_ex(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
 
 
 @pytest.fixture

@@ -652,11 +652,6 @@ def test_stop_closes_idle_keep_alive_connections() -> None:
         _ = fake.url
 
 
-def test_non_loopback_connections_are_refused() -> None:
-    with pytest.raises(RuntimeError, match="tests stay on loopback"):
-        socket.create_connection(("192.0.2.10", 443), timeout=1)
-
-
 # --------------------------------------------------------------------------- rule coverage of the demo estate
 
 SECRET_VALUE = re.compile(
