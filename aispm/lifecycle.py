@@ -15,21 +15,26 @@ from pathlib import Path
 from typing import Any
 
 from aispm.pipeline_types import Kept, UnitResult
+from aispm.rules.finding import Finding, finding_uid
 from aispm.sinks.base import DeliveryReport, Undelivered
 from aispm.sinks.deadletter import DEAD_LETTER_FILE, DeadLetterError, DeadLetterStore, FileDeadLetter
-from aispm.sinks.ocsf import finding_uid
 from aispm.sinks.reconcile import ScopeRun, reconcile
 from aispm.sinks.state import ScopeState, StateError, StateStore
 
 
 @dataclass
 class Lifecycle:
-    closed: list[dict[str, Any]] = field(default_factory=list)
+    reconciled: dict[str, Finding] = field(default_factory=dict)   # uid -> this run's finding, first seen carried
+    closed: list[Finding] = field(default_factory=list)
     states: dict[str, ScopeState] = field(default_factory=dict)
     previous: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     carried_over: int = 0
     became_suppressed: frozenset[str] | None = None   # None: no state to compare with
     errors: list[str] = field(default_factory=list)   # state that could not be read or written
+
+    def findings(self, results: Sequence[UnitResult]) -> list[Finding]:
+        """This run's findings, as reconciled where their scope was (first seen from the state)."""
+        return [self.reconciled.get(f.uid, f) for r in results for f in r.findings]
 
     def status(self) -> dict[str, Any]:
         """``summary.json`` ``state``."""
@@ -68,7 +73,8 @@ def close_vanished(store: StateStore | None, results: Sequence[UnitResult], time
         return Lifecycle(errors=[str(exc)])
     runs = [run for run in scope_runs(results) if run.scope not in loaded.errors]
     done = reconcile(loaded.states, runs, time_ms, not_applicable)
-    return Lifecycle(closed=done.closed, states=done.states, previous=done.previous,
+    return Lifecycle(reconciled={f.uid: f for f in done.findings}, closed=done.closed,
+                     states=done.states, previous=done.previous,
                      carried_over=done.carried_over, errors=list(loaded.errors.values()),
                      became_suppressed=None if loaded.errors else frozenset(done.became_suppressed))
 

@@ -22,11 +22,11 @@ from aispm.pipeline_types import ScanOutcome, ScanRequest, UnitResult
 from aispm.rules.catalog import all_rules
 from aispm.rules.compliance import framework_summary
 from aispm.rules.engine import evaluate
+from aispm.rules.finding import Finding, finding_of
 from aispm.rules.model import Severity
 from aispm.rules.policy import Policy
 from aispm.sinks.base import Batch, DeliveryReport, deliver_safely
 from aispm.sinks.files import FileSink, rewrite_summary
-from aispm.sinks.ocsf import ACTIVITY_CLOSE, STATUS_SUPPRESSED, to_ocsf
 
 PROVIDERS = ("aws", "azure", "gcp")
 
@@ -63,23 +63,13 @@ def scan_unit(
     result.errors.extend(ScopeError(provider=unit.provider, scope=unit.scope, error=p[:500]) for p in problems)
     engine = evaluate(assets, identities, policy, known_accounts=known_accounts)
     result.assets = assets
-    result.findings = [to_ocsf(ev, time_ms, __version__, scan_id) for ev in engine.findings]
+    result.findings = [finding_of(ev, time_ms, __version__, scan_id) for ev in engine.findings]
     result.evaluation_errors = [
         {"rule": ev.rule.id, "resource": ev.asset.uid, "scope": unit.scope, "error": ev.detail}
         for ev in engine.errors
     ]
     result.expired_suppressions = [s.label() for s in engine.expired_suppressions]
     return result
-
-
-def outcome_of(finding: dict[str, Any]) -> str:
-    """``pass``, ``fail``, ``suppressed`` (a suppressed Fail is not failing: counted apart everywhere) or
-    ``closed`` (a closure re-issued by the lifecycle: no longer an outcome of this run)."""
-    if finding.get("activity_id") == ACTIVITY_CLOSE:
-        return "closed"
-    if finding["compliance"]["status"] != "Fail":
-        return "pass"
-    return "suppressed" if finding.get("status_id") == STATUS_SUPPRESSED else "fail"
 
 
 def _counts(c: Counter[str]) -> dict[str, int]:
@@ -92,9 +82,8 @@ def summarize(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError], 
     totals: Counter[str] = Counter()
     for r in results:
         for f in r.findings:
-            status = outcome_of(f)
-            totals[status] += 1
-            by_rule.setdefault(f["compliance"]["control"], Counter())[status] += 1
+            totals[f.outcome] += 1
+            by_rule.setdefault(f.rule.id, Counter())[f.outcome] += 1
     scopes: list[dict[str, Any]] = []
     for r in results:
         entry: dict[str, Any] = {
@@ -131,7 +120,7 @@ def _by_provider(results: Sequence[UnitResult]) -> dict[str, dict[str, int]]:
     for r in results:
         c = out.setdefault(r.unit.provider, Counter())
         c["assets"] += len(r.assets)
-        c.update(outcome_of(f) for f in r.findings)
+        c.update(f.outcome for f in r.findings)
     return {p: {"assets": c["assets"], **_counts(c)} for p, c in sorted(out.items())}
 
 
@@ -165,12 +154,12 @@ def plan_scan(providers: Sequence[str], options: CollectOptions) -> tuple[
     return _plan(providers, options)
 
 
-def reaching(findings: Sequence[dict[str, Any]], fail_on: Severity) -> int:
+def reaching(findings: Sequence[Finding], fail_on: Severity) -> int:
     """How many unsuppressed failing findings are at or above ``fail_on``."""
-    return sum(1 for f in findings if outcome_of(f) == "fail" and f["severity_id"] >= int(fail_on))
+    return sum(1 for f in findings if f.outcome == "fail" and f.severity >= fail_on)
 
 
-def exit_code_for(summary: dict[str, Any], findings: Sequence[dict[str, Any]], deliveries: Sequence[DeliveryReport],
+def exit_code_for(summary: dict[str, Any], findings: Sequence[Finding], deliveries: Sequence[DeliveryReport],
                   fail_on: Severity | None) -> int:
     codes = [exitcodes.OK]
     if fail_on is not None and reaching(findings, fail_on):
@@ -215,13 +204,13 @@ def finish_scan(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError]
     """Everything after collection, shared by the CLI and the Deliver function: summary, lifecycle
     (only scopes that succeeded are reconciled), delivery, dead letters, exit code."""
     results = list(results)
-    findings = [f for r in results for f in r.findings]
     assets = [a.model_dump(mode="json") for r in results for a in r.assets]
     summary = summarize(results, plan_errors, scan_id, started)
-    if request.frameworks:
-        summary["frameworks"] = framework_summary(findings, request.frameworks)
     # Read the state before delivery (first_seen_time and closures go out with this batch) ...
     lifecycle = close_vanished(request.state, results, time_ms, not_applicable(request.policy))
+    findings = lifecycle.findings(results)
+    if request.frameworks:
+        summary["frameworks"] = framework_summary(findings, request.frameworks)
     summary["findings"]["closed"] = len(lifecycle.closed)
     summary["carried_over"] = lifecycle.carried_over
     save_ahead(request.state, lifecycle)

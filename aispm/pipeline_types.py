@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aispm.collectors.base import CollectOptions, ScopeError, ScopeUnit
 from aispm.normalizer.schema import Asset
+from aispm.rules.finding import Finding
 from aispm.rules.model import Severity
 from aispm.rules.policy import Policy
 from aispm.sinks.base import Batch, DeliveryReport, Sink, Undelivered
@@ -30,7 +30,7 @@ class UnitResult(BaseModel):
     unit: ScopeUnit
     errors: list[ScopeError] = Field(default_factory=list)
     assets: list[Asset] = Field(default_factory=list)
-    findings: list[dict[str, Any]] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
     evaluation_errors: list[dict[str, str]] = Field(default_factory=list)
     expired_suppressions: list[str] = Field(default_factory=list)
     api_calls: dict[str, dict[str, int]] = Field(default_factory=dict)

@@ -16,9 +16,11 @@ from typing import Any
 
 from aispm import exitcodes
 from aispm.exitcodes import UsageError
+from aispm.rules.finding import Finding
 from aispm.sinks.base import Batch, Sink, Undelivered, deliver_safely
 from aispm.sinks.deadletter import DeadLetterError, DeadLetterStore, Letter, open_store
 from aispm.sinks.errors import SinkConfigError
+from aispm.sinks.ocsf import from_ocsf, to_ocsf
 from aispm.terminal import say, warn
 
 
@@ -56,11 +58,25 @@ def replay(store: DeadLetterStore, targets: Sequence[str], out_dir: Path,
     failed: dict[str, Counter[str]] = {}
     scan_id = f"replay-{uuid.uuid4()}"
     for name, payloads in by_sink.items():
-        batch = Batch(scan_id=scan_id, findings=payloads, assets=[], summary={}, replay=True)
+        findings: list[Finding] = []
+        original: dict[str, dict[str, Any]] = {}   # what a sink reports undelivered -> the letter as it was
+        failed[name] = Counter()
+        for payload in payloads:
+            try:
+                finding = from_ocsf(payload)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+                remaining.append(Undelivered(name, "not an aispm finding (kept as it was)", payload))
+                failed[name][_key(payload)] += 1
+                continue
+            findings.append(finding)
+            original[_key(to_ocsf(finding))] = payload
+        batch = Batch(scan_id=scan_id, findings=findings, assets=[], summary={}, replay=True)
         report = deliver_safely(sinks[name], batch)
         # Undelivered items keep the name they were replayed to, so the next replay retries that sink.
-        remaining.extend(Undelivered(name, u.reason, u.payload) for u in report.undelivered)
-        failed[name] = Counter(_key(u.payload) for u in report.undelivered)
+        for u in report.undelivered:
+            payload = original.get(_key(u.payload), u.payload)
+            remaining.append(Undelivered(name, u.reason, payload))
+            failed[name][_key(payload)] += 1
     delivered = sum(1 for letter in letters
                     if not any(failed[n][_key(letter.item.payload)] for n in targets or [letter.item.sink]))
     store.settle(letters, remaining)

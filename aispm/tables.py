@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from aispm.normalizer.schema import PROVIDER_DISPLAY
+from aispm.rules.finding import Finding
+
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
@@ -14,24 +17,25 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def summary_table(summary: dict[str, Any], findings: Sequence[dict[str, Any]]) -> str:
+def summary_table(summary: dict[str, Any], findings: Sequence[Finding]) -> str:
     """Assets and failing findings per provider (columns) and rule (rows); suppressed findings are not
     failing and are counted apart, in their own column."""
     providers = list(summary.get("by_provider", {}))
-    display = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
+    display = PROVIDER_DISPLAY
     fails: dict[str, dict[str, int]] = {}
     severity: dict[str, str] = {}
     suppressed: dict[str, int] = {}
     for f in findings:
-        if f["compliance"]["status"] != "Fail" or f.get("activity_id") == 3:  # closed ones are gone
+        if f.outcome not in ("fail", "suppressed"):   # closed ones are gone
             continue
-        rule = f["compliance"]["control"]
-        severity[rule] = f["severity"].lower()
+        rule = f.rule.id
+        severity[rule] = f.severity.name
         per = fails.setdefault(rule, {})
-        if f.get("status_id") == 3:   # suppressed: accepted, not failing; counted apart
+        if f.outcome == "suppressed":   # accepted, not failing; counted apart
             suppressed[rule] = suppressed.get(rule, 0) + 1
             continue
-        per[f["cloud"]["provider"]] = per.get(f["cloud"]["provider"], 0) + 1
+        provider = display[f.asset.provider]
+        per[provider] = per.get(provider, 0) + 1
     rows: list[list[Any]] = [
         ["assets", "", *(summary["by_provider"][p].get("assets", 0) for p in providers), ""]
     ]

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aispm.sinks.base import Batch  # noqa: E402
+from aispm.sinks.ocsf import from_ocsf  # noqa: E402
 from aispm.sinks.splunk import SplunkSettings, SplunkSink  # noqa: E402
 from tests.sinks.findings import aws_asset, finding  # noqa: E402
 
@@ -90,7 +91,7 @@ def main() -> None:
     url = server.stdout.readline().strip()
     sink = SplunkSink(SplunkSettings(hec_url=url, hec_token=TOKEN, ack=args.ack, host="bench"))
     started, cpu = time.perf_counter(), time.process_time()
-    report = sink.deliver(Batch(scan_id="bench", findings=findings, assets=[], summary={}))
+    report = sink.deliver(Batch(scan_id="bench", findings=[from_ocsf(f) for f in findings], assets=[], summary={}))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     server.stdin.write("\n")
     server.stdin.flush()

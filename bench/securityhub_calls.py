@@ -26,6 +26,7 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from aispm.sinks.base import Batch  # noqa: E402
+from aispm.sinks.ocsf import from_ocsf  # noqa: E402
 from aispm.sinks.securityhub import SecurityHubSink  # noqa: E402
 from tests.sinks.findings import aws_asset, finding  # noqa: E402
 
@@ -44,7 +45,7 @@ def main() -> None:
         client.meta.events.register("provide-client-params.securityhub.BatchImportFindings",
                                     lambda params, **_: calls.append(len(params["Findings"])))
         started = time.perf_counter()
-        report = sink.deliver(Batch(scan_id="bench", findings=findings, assets=[], summary={}))
+        report = sink.deliver(Batch(scan_id="bench", findings=[from_ocsf(f) for f in findings], assets=[], summary={}))
         elapsed = time.perf_counter() - started
     print(f"{report.delivered} findings imported ({len(report.undelivered)} undelivered) in {len(calls)} "
           f"BatchImportFindings calls (largest {max(calls)}, smallest {min(calls)} findings) in {elapsed:.1f}s "

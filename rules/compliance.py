@@ -7,17 +7,13 @@ of a live scan, a replayed findings file or a test.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aispm.normalizer.schema import PROVIDER_DISPLAY
 from aispm.rules.catalog import all_rules
+from aispm.rules.finding import Finding
 from aispm.rules.frameworks import FRAMEWORKS, Framework
 from aispm.rules.model import Rule
-
-_PROVIDER_OF_DISPLAY = {display: key for key, display in PROVIDER_DISPLAY.items()}
-_ACTIVITY_CLOSE = 3
-_STATUS_SUPPRESSED = 3
 
 
 class UnknownFramework(ValueError):
@@ -43,40 +39,23 @@ def _mapped_rules(fw: Framework, rules: Sequence[Rule]) -> dict[str, list[str]]:
     return {r.id: by_req[r.id] for r in fw.requirements if r.id in by_req}
 
 
-def _outcome(finding: Mapping[str, Any]) -> str:
-    """``pass``, ``fail`` or ``suppressed``: a suppressed Fail (OCSF status_id 3) is not failing."""
-    status = str(finding["compliance"]["status"]).lower()
-    if status == "fail" and finding.get("status_id") == _STATUS_SUPPRESSED:
-        return "suppressed"
-    return status
-
-
-def _kind(finding: Mapping[str, Any]) -> str | None:
-    resources = finding.get("resources")
-    first = resources[0] if isinstance(resources, list) and resources else None
-    kind = first.get("type") if isinstance(first, Mapping) else None
-    return kind if isinstance(kind, str) else None
-
-
-def framework_summary(findings: Iterable[Mapping[str, Any]], framework_ids: Sequence[str],
+def framework_summary(findings: Iterable[Finding], framework_ids: Sequence[str],
                       rules: Sequence[Rule] | None = None) -> dict[str, Any]:
-    """``{framework_id: {"name", "version", "requirements": [...]}}`` over OCSF findings.
+    """``{framework_id: {"name", "version", "requirements": [...]}}`` over findings.
 
     Each requirement that at least one rule maps to is listed with the rules mapped to it and
     the findings of those rules: ``pass``, ``fail`` (unsuppressed failing findings only) and
     ``suppressed`` (failing findings a suppression accepted, counted apart); ``failing_rules``
     are the rules with unsuppressed Fails. A native control counts only findings of its own
-    cloud on the asset kinds it covers (``resources[0].type``), so SageMaker.2 sees notebook
+    cloud on the asset kinds it covers, so SageMaker.2 sees notebook
     instances but never training jobs. Close events of vanished resources are not evaluations
     and are not counted.
     """
     rules = all_rules() if rules is None else rules
     counts: Counter[tuple[str, str, str | None, str]] = Counter()   # (rule id, provider, kind, outcome) -> n
     for f in findings:
-        if f.get("activity_id") == _ACTIVITY_CLOSE:
-            continue
-        provider = _PROVIDER_OF_DISPLAY.get(f["cloud"]["provider"], f["cloud"]["provider"])
-        counts[(f["compliance"]["control"], provider, _kind(f), _outcome(f))] += 1
+        if f.outcome != "closed":
+            counts[(f.rule.id, f.asset.provider, f.asset.kind, f.outcome)] += 1
 
     out: dict[str, Any] = {}
     for fid in check_framework_ids(framework_ids):

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aispm.normalizer.schema import ASSET_KINDS, Provider
+from aispm.rules.model import Rule
 
 
 class CatalogError(ValueError):
@@ -153,3 +154,27 @@ FRAMEWORKS: Mapping[str, Framework] = load_frameworks()
 def framework_name(framework_id: str) -> str:
     fw = FRAMEWORKS.get(framework_id)
     return fw.name if fw else framework_id
+
+
+def compliance_refs(rule: Rule, provider: str, kind: str | None = None) -> tuple[list[str], list[str]]:
+    """(standards, requirements) the rule maps to, native controls filtered to the asset's cloud and kind.
+
+    A native control (Security Hub, Azure Policy, Google org policy) is listed only for its own
+    cloud and, when ``kind`` (the asset kind) is given, only on the asset kinds it covers, e.g.
+    SageMaker.2 on notebook instances but never on training jobs; a native set left with no
+    control is not named either. Display names come from the compliance catalogs (rules/data).
+    """
+    standards: list[str] = []
+    requirements: list[str] = []
+    for framework, ids in rule.compliance.items():
+        fw = FRAMEWORKS.get(framework)
+        native_of = fw.provider if fw is not None else None
+        if native_of is not None and native_of != provider:
+            continue
+        if fw is not None and native_of is not None and kind is not None:
+            ids = tuple(i for i in ids if fw.covers(i, kind))
+        if not ids:
+            continue
+        standards.append(fw.name if fw is not None else framework)
+        requirements.extend(ids)
+    return standards, requirements

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from aispm.rules.finding import Finding
+from aispm.sinks.ocsf import to_ocsf
+
 
 @dataclass
 class Batch:
-    """Everything one scan delivers: OCSF findings, the AI inventory and the summary."""
+    """Everything one scan delivers: its findings, the AI inventory and the summary."""
 
     scan_id: str
-    findings: list[dict[str, Any]]
+    findings: list[Finding]
     assets: list[dict[str, Any]]
     summary: dict[str, Any]
     replay: bool = False   # dead letters sent again: a newer record of the same finding may already be there
@@ -22,11 +25,17 @@ class Batch:
 
 @dataclass
 class Undelivered:
-    """One item a sink could not deliver after its retries; goes to the dead-letter store."""
+    """One item a sink could not deliver after its retries; goes to the dead-letter store.
+
+    ``payload`` is the finding's OCSF object (what the dead-letter store keeps and replay reads back)."""
 
     sink: str
     reason: str
     payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, sink: str, reason: str, finding: Finding) -> Undelivered:
+        return cls(sink, reason, to_ocsf(finding))
 
 
 @dataclass
@@ -52,7 +61,8 @@ def deliver_safely(sink: Sink, batch: Batch) -> DeliveryReport:
     except Exception as exc:  # noqa: BLE001
         # The exception's text may hold what the sink was configured with (a token): only its type is kept.
         reason = f"sink {sink.name} failed unexpectedly ({type(exc).__name__})"
-        return DeliveryReport(sink=sink.name, undelivered=[Undelivered(sink.name, reason, f) for f in batch.findings])
+        return DeliveryReport(sink=sink.name,
+                              undelivered=[Undelivered.of(sink.name, reason, f) for f in batch.findings])
 
 
 @dataclass
@@ -64,5 +74,5 @@ class UnavailableSink:
     reason: str
 
     def deliver(self, batch: Batch) -> DeliveryReport:
-        return DeliveryReport(sink=self.name, undelivered=[Undelivered(self.name, self.reason, f)
+        return DeliveryReport(sink=self.name, undelivered=[Undelivered.of(self.name, self.reason, f)
                                                            for f in batch.findings])

@@ -10,6 +10,7 @@ from typing import Any
 
 from aispm.sinks.atomic import write_atomic
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
+from aispm.sinks.ocsf import to_ocsf
 
 FINDINGS_FILE = "findings.ocsf.jsonl"
 ASSETS_FILE = "assets.jsonl"
@@ -47,15 +48,15 @@ class FileSink:
             if not batch.summary and not batch.assets:
                 # A replay carries findings only: add them, never replace a scan's files.
                 with (self.out_dir / FINDINGS_FILE).open("a", encoding="utf-8") as fh:
-                    fh.writelines(jsonl(batch.findings))
+                    fh.writelines(jsonl(to_ocsf(f) for f in batch.findings))
                 report.delivered = len(batch.findings)
                 return report
-            _write_atomic(self.out_dir / FINDINGS_FILE, jsonl(batch.findings))
+            _write_atomic(self.out_dir / FINDINGS_FILE, jsonl(to_ocsf(f) for f in batch.findings))
             _write_atomic(self.out_dir / ASSETS_FILE, jsonl(batch.assets))
             _write_atomic(self.out_dir / SUMMARY_FILE, [json.dumps(batch.summary, indent=2) + "\n"])
         except OSError as exc:
             reason = f"cannot write to {self.out_dir}: {exc.strerror or exc}"
-            report.undelivered = [Undelivered(self.name, reason, f) for f in batch.findings]
+            report.undelivered = [Undelivered.of(self.name, reason, f) for f in batch.findings]
             return report
         report.delivered = len(batch.findings)
         return report

@@ -1,6 +1,7 @@
 """The reconcile stage between the rules and the sinks: close findings that disappeared.
 
-A pure function over the previous state and this run's per-scope results. Only a
+A pure function over the previous state and this run's per-scope results. The state holds each
+finding's OCSF object (what was delivered); this stage reads it back into Findings. Only a
 scope that succeeded in this run is reconciled; a failed scope keeps its state and
 none of its findings is closed, since a failed listing proves nothing vanished.
 Likewise a resource of a kind that this run listed only in part (jobs outside the
@@ -14,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aispm.sinks.ocsf import STATUS_SUPPRESSED, closed
+from aispm.rules.finding import Finding
+from aispm.sinks.ocsf import close, from_ocsf, to_ocsf
 from aispm.sinks.state import ScopeState
 
 VANISHED = "The resource no longer exists."
@@ -27,7 +29,7 @@ class ScopeRun:
 
     scope: str
     ok: bool
-    findings: Sequence[dict[str, Any]]
+    findings: Sequence[Finding]
     resource_uids: frozenset[str] = frozenset()
     unevaluated_uids: frozenset[str] = frozenset()  # findings whose rule errored this run: neither new nor gone
     partial_kinds: frozenset[str] = frozenset()     # asset kinds listed only in part (e.g. a job window)
@@ -35,33 +37,26 @@ class ScopeRun:
 
 @dataclass
 class Reconciled:
-    closed: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)   # this run's findings, first seen carried over
+    closed: list[Finding] = field(default_factory=list)
     states: dict[str, ScopeState] = field(default_factory=dict)  # new state of every reconciled scope
     previous: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # closed uid -> (scope, stored)
     carried_over: int = 0   # unseen findings kept open: their resource was outside this run's listing
     became_suppressed: set[str] = field(default_factory=set)   # suppressed now, not in the stored finding
 
 
-def _uid(finding: Mapping[str, Any]) -> str:
-    return str(finding["finding_info"]["uid"])
+def first_seen(finding: Finding, before: Finding | None) -> Finding:
+    """Carry ``first_seen`` over from the stored finding while its outcome (Pass/Fail) is unchanged."""
+    if before is None or before.status is not finding.status:
+        return finding
+    return finding.model_copy(update={"first_seen_ms": before.first_seen_ms})
 
 
-def _status(finding: Mapping[str, Any]) -> str:
-    return str((finding.get("compliance") or {}).get("status", ""))
-
-
-def _resource(finding: Mapping[str, Any]) -> dict[str, Any]:
-    resources = finding.get("resources") or [{}]
-    return dict(resources[0]) if resources else {}
-
-
-def first_seen(finding: dict[str, Any], before: Mapping[str, Any] | None) -> None:
-    """Carry ``first_seen_time`` over from the stored finding while its outcome (Pass/Fail) is unchanged."""
-    if before is None or _status(before) != _status(finding):
-        return
-    since = (before.get("finding_info") or {}).get("first_seen_time") or before.get("time")
-    if isinstance(since, int):
-        finding["finding_info"]["first_seen_time"] = since
+def _stored(entry: dict[str, Any]) -> Finding | None:
+    try:
+        return from_ocsf(entry)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None   # not a finding aispm wrote: it proves nothing and is never re-issued
 
 
 def reconcile(previous: Mapping[str, ScopeState], runs: Sequence[ScopeRun], time_ms: int,
@@ -71,34 +66,33 @@ def reconcile(previous: Mapping[str, ScopeState], runs: Sequence[ScopeRun], time
     out = Reconciled()
     for run in runs:
         if not run.ok:
+            out.findings.extend(run.findings)
             continue
-        before = previous.get(run.scope, {})
+        before = {uid: f for uid, entry in previous.get(run.scope, {}).items() if (f := _stored(entry)) is not None}
+        raw_before = previous.get(run.scope, {})
         now: ScopeState = {}
         for f in run.findings:
-            stored = before.get(_uid(f))
-            first_seen(f, stored)
-            if f.get("status_id") == STATUS_SUPPRESSED and (stored or {}).get("status_id") != STATUS_SUPPRESSED:
-                out.became_suppressed.add(_uid(f))
-            now[_uid(f)] = f
+            stored = before.get(f.uid)
+            f = first_seen(f, stored)
+            if f.suppressed and not (stored is not None and stored.suppressed):
+                out.became_suppressed.add(f.uid)
+            out.findings.append(f)
+            now[f.uid] = to_ocsf(f)
         for uid in run.unevaluated_uids:
-            if uid not in now and uid in before:
-                now[uid] = before[uid]
+            if uid not in now and uid in raw_before:
+                now[uid] = raw_before[uid]
         for uid, finding in before.items():
             if uid in now:
                 continue
-            res = _resource(finding)
-            rule = str((finding.get("compliance") or {}).get("control", ""))
-            if res.get("uid") in run.resource_uids:
-                detail = not_applicable.get(rule, NO_LONGER_APPLIES)
-            elif res.get("type") in run.partial_kinds:
-                now[uid] = finding   # outside this run's listing: proves nothing, stays open
+            if finding.asset.uid in run.resource_uids:
+                detail = not_applicable.get(finding.rule.id, NO_LONGER_APPLIES)
+            elif finding.asset.kind in run.partial_kinds:
+                now[uid] = raw_before[uid]   # outside this run's listing: proves nothing, stays open
                 out.carried_over += 1
                 continue
             else:
                 detail = VANISHED
-            gone = closed(finding, time_ms)
-            gone["status_detail"] = detail
-            out.closed.append(gone)
-            out.previous[uid] = (run.scope, finding)
+            out.closed.append(close(finding, time_ms, detail))
+            out.previous[uid] = (run.scope, raw_before[uid])
         out.states[run.scope] = now
     return out

@@ -20,6 +20,7 @@ from aispm.collectors.base import one_line
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
 from aispm.sinks.errors import SinkConfigError, settings_error
 from aispm.sinks.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE, jsonl
+from aispm.sinks.ocsf import to_ocsf
 
 
 class S3Settings(BaseSettings):
@@ -80,7 +81,8 @@ class S3Sink:
         report = DeliveryReport(sink=self.name)
         when = dt.datetime.now(dt.UTC)
         base = self.scan_prefix(batch, when)
-        files: list[tuple[str, bytes]] = [(FINDINGS_FILE, "".join(jsonl(batch.findings)).encode())]
+        ocsf = [to_ocsf(f) for f in batch.findings]
+        files: list[tuple[str, bytes]] = [(FINDINGS_FILE, "".join(jsonl(ocsf)).encode())]
         if batch.summary or batch.assets:  # a replay carries findings only
             files += [(ASSETS_FILE, "".join(jsonl(batch.assets)).encode()),
                       (SUMMARY_FILE, (json.dumps(batch.summary, indent=2, default=str) + "\n").encode())]
@@ -91,12 +93,12 @@ class S3Sink:
             if self.settings.security_lake and batch.findings:
                 from aispm.sinks.parquet import security_lake_objects
 
-                for key, body in security_lake_objects(batch.findings, self.settings.security_lake_source,
+                for key, body in security_lake_objects(ocsf, self.settings.security_lake_source,
                                                        batch.scan_id, when):
                     self._put(_join(self.prefix, key), body, "application/vnd.apache.parquet", gzipped=False)
         except Exception as exc:  # noqa: BLE001 - any S3 failure leaves the findings for the dead-letter store
             reason = f"cannot write to s3://{self.bucket}/{base}: {one_line(exc, 300)}"
-            report.undelivered = [Undelivered(self.name, reason, f) for f in batch.findings]
+            report.undelivered = [Undelivered.of(self.name, reason, f) for f in batch.findings]
             return report
         report.delivered = len(batch.findings)
         return report

@@ -71,6 +71,7 @@ from aispm.sinks.asff import (
 )
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
 from aispm.sinks.errors import settings_error
+from aispm.sinks.ocsf import to_ocsf
 from aispm.sinks.retry import Backoff, RateLimiter
 
 MAX_PER_CALL = 100          # BatchImportFindings and BatchUpdateFindings
@@ -258,6 +259,7 @@ class SecurityHubSink:
         report = DeliveryReport(sink=self.name)
         if not batch.findings:
             return report
+        findings = [to_ocsf(f) for f in batch.findings]   # ASFF is made from the OCSF object, as HEC events are
         started = self._clock()
         budget = self.settings.deadline_seconds
         candidates = [t for t in (self._deadline_at, started + budget if budget else None) if t is not None]
@@ -268,11 +270,11 @@ class SecurityHubSink:
             self._partition = str(identity.get("Arn", "arn:aws:")).split(":")[1] or "aws"
         except Exception as exc:  # noqa: BLE001 - without an identity nothing can be imported
             report.undelivered = [Undelivered(self.name, f"cannot identify the AWS caller: {one_line(exc, 300)}", f)
-                                  for f in batch.findings]
+                                  for f in findings]
             return report
         home = self.settings.region or self.session.region_name
         groups: dict[tuple[str, str], list[_Item]] = defaultdict(list)
-        for finding in batch.findings:
+        for finding in findings:
             cloud = finding.get("cloud") or {}
             is_aws = cloud.get("provider") == "AWS"
             region = self.settings.region or (cloud.get("region") if is_aws else None) or home

@@ -48,6 +48,7 @@ from urllib3.util import Retry
 from aispm.collectors.base import loopback_host
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
 from aispm.sinks.errors import SinkConfigError, settings_error
+from aispm.sinks.ocsf import to_ocsf
 from aispm.sinks.tls import client_context
 
 try:  # orjson serializes findings about ten times faster; the standard library is the fallback
@@ -319,22 +320,23 @@ class SplunkSink:
         report = DeliveryReport(sink=self.name)
         if not batch.findings:
             return report
+        findings = [to_ocsf(f) for f in batch.findings]   # each HEC event is the finding's OCSF object
         self._accounted = set()
         self._unsendable = []
         try:
             self._resolve_token()
         except Exception as exc:  # noqa: BLE001 - any secret lookup failure means nothing can be sent
-            return self._all_undelivered(report, batch.findings, f"cannot read the HEC token: {self._clean(exc)}")
+            return self._all_undelivered(report, findings, f"cannot read the HEC token: {self._clean(exc)}")
         posts: _PostQueue | None = None
         try:
-            posts = _PostQueue(self._posts(batch.findings))
+            posts = _PostQueue(self._posts(findings))
             if self.settings.ack:
                 self._deliver_acked(posts, report)
             else:
                 self._deliver_plain(posts, report)
         except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen error must not lose findings
             reason = f"unexpected error while delivering to HEC: {type(exc).__name__}: {self._clean(exc)}"
-            rest = [f for f in batch.findings if id(f) not in self._accounted]
+            rest = [f for f in findings if id(f) not in self._accounted]
             self._all_undelivered(report, rest, self._clean(reason))
         finally:
             self._close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aispm.normalizer import normalize
 from aispm.rules.engine import evaluate
+from aispm.rules.finding import finding_of
 from aispm.rules.model import Severity
 from aispm.rules.policy import Policy, RuleSettings, Suppression
 from aispm.sinks.ocsf import finding_uid, to_ocsf
@@ -16,7 +17,7 @@ NB = {"NotebookInstanceArn": ARN, "NotebookInstanceName": "nb", "DirectInternetA
 def _finding(policy: Policy | None = None, rule: str = "AISPM-NET-002") -> dict:
     assets = normalize("aws", [record("notebook_instance", NB)])
     [ev] = [e for e in evaluate(assets, policy=policy).evaluations if e.rule.id == rule]
-    return to_ocsf(ev, 1_700_000_000_123, "1.2.3", "scan-1")
+    return to_ocsf(finding_of(ev, 1_700_000_000_123, "1.2.3", "scan-1"))
 
 
 def test_contract_fields() -> None:
@@ -46,7 +47,7 @@ def test_pass_finding() -> None:
     nb = dict(NB, DirectInternetAccess="Disabled")
     [ev] = [e for e in evaluate(normalize("aws", [record("notebook_instance", nb)])).evaluations
             if e.rule.id == "AISPM-NET-002"]
-    p = to_ocsf(ev, 1, "1")
+    p = to_ocsf(finding_of(ev, 1, "1"))
     assert (p["compliance"]["status"], p["compliance"]["status_id"]) == ("Pass", 1)
 
 
@@ -78,7 +79,7 @@ def test_a_pass_is_informational_and_keeps_the_rule_severity_and_pass_wording() 
     assets = normalize("aws", [record("notebook_instance", nb)])
     policy = Policy(rules=RuleSettings(severity={"AISPM-NET-002": Severity.critical}))
     [ev] = [e for e in evaluate(assets, policy=policy).evaluations if e.rule.id == "AISPM-NET-002"]
-    f = to_ocsf(ev, 1_700_000_000_123, "1.2.3", "scan-1")
+    f = to_ocsf(finding_of(ev, 1_700_000_000_123, "1.2.3", "scan-1"))
     assert (f["compliance"]["status"], f["severity_id"], f["severity"]) == ("Pass", 1, "Informational")
     assert f["unmapped"]["rule_severity"] == "critical"
     assert f["message"] == "Notebook or development environment has no direct internet access: nb"

@@ -28,9 +28,11 @@ from aispm.lambdas.runtime import (
 )
 from aispm.pipeline import now_ms, scan_unit, summarize
 from aispm.pipeline_types import UnitResult
+from aispm.rules.finding import Status
 from aispm.rules.policy import Policy
 from aispm.settings import Settings
 from aispm.sinks.files import jsonl
+from aispm.sinks.ocsf import to_ocsf
 
 RESULTS_FILE = "results.json.gz"
 
@@ -84,7 +86,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     assets = [a.model_dump(mode="json") for r in results for a in r.assets]
     findings = [f for r in results for f in r.findings]
     put_bytes(bucket, f"{prefix}assets.jsonl", "".join(jsonl(assets)).encode("utf-8"), "application/x-ndjson")
-    put_bytes(bucket, f"{prefix}findings.ocsf.jsonl", "".join(jsonl(findings)).encode("utf-8"),
+    put_bytes(bucket, f"{prefix}findings.ocsf.jsonl", "".join(jsonl(to_ocsf(f) for f in findings)).encode("utf-8"),
               "application/x-ndjson")
     payload = {"results": [r.model_dump(mode="json") for r in results],
                "plan_errors": [e.model_dump() for e in plan_errors]}
@@ -95,7 +97,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for s in scopes:
         if s["status"] == "error":
             logger.warning("scope failed", extra={"scope": s["scope"], "error": s["error"]})
-    passed = sum(1 for f in findings if f["compliance"]["status"] == "Pass")
+    passed = sum(1 for f in findings if f.status is Status.PASS)
     logger.info("unit collected", extra={"scope": item.get("scope"), "assets": len(assets),
                                          "findings": len(findings), "scopes": len(scopes)})
     return {"provider": provider, "index": index, "scopes": scopes,

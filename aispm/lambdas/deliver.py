@@ -25,6 +25,7 @@ from aispm.collectors.base import ScopeError, ScopeUnit, one_line
 from aispm.lambdas.runtime import function_settings, get_bytes, get_json, list_keys, logger, metrics, put_bytes, tracer
 from aispm.pipeline import finish_scan, now_ms
 from aispm.pipeline_types import ScanOutcome, ScanRequest, UnitResult
+from aispm.rules.finding import Status
 from aispm.settings import Settings
 from aispm.sinks.base import Sink, UnavailableSink
 from aispm.sinks.deadletter import SqsDeadLetter
@@ -97,8 +98,8 @@ def _emit_metrics(outcome: ScanOutcome) -> None:
     metrics.add_metric(name="Assets", unit=MetricUnit.Count, value=summary["assets"])
     metrics.add_metric(name="FindingsPass", unit=MetricUnit.Count, value=summary["findings"]["pass"])
     metrics.add_metric(name="FindingsFail", unit=MetricUnit.Count, value=summary["findings"]["fail"])
-    by_severity = Counter(str(f.get("severity", "Unknown")) for f in outcome.batch.findings
-                          if f["compliance"]["status"] == "Fail" and f.get("status_id") != 3)
+    by_severity = Counter(f.severity.label for f in outcome.batch.findings
+                          if f.status is Status.FAIL and not f.suppressed)
     for severity, n in sorted(by_severity.items()):
         metrics.add_metric(name=f"FindingsFail{severity}", unit=MetricUnit.Count, value=n)
     metrics.add_metric(name="ScopeErrors", unit=MetricUnit.Count,

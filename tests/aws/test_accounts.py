@@ -21,6 +21,7 @@ from aispm.collectors.base import CollectOptions
 from aispm.pipeline import exit_code_for, run_scan, scan_unit, summarize
 from aispm.pipeline_types import ScanRequest
 from aispm.rules.policy import Policy
+from aispm.sinks.ocsf import to_ocsf
 from tests.aws.faults import Fault, _Raw, body_has, json_error, region_is, xml_error
 
 MGMT = "123456789012"
@@ -79,7 +80,7 @@ def test_org_scans_every_active_account_through_the_member_role(aws: None, tmp_p
         org=True, regions=["us-east-1", "eu-west-1"]), out_dir=tmp_path))
     summary = _summary(tmp_path)
     assert outcome.exit_code == 0, (summary["scopes"], summary["evaluation_errors"])
-    iam001 = {f["resources"][0]["name"]: f["compliance"]["status"] for f in outcome.batch.findings
+    iam001 = {f["resources"][0]["name"]: f["compliance"]["status"] for f in map(to_ocsf, outcome.batch.findings)
               if f["compliance"]["control"] == "AISPM-IAM-001"}
     assert iam001 == {"mgmt-nb": "Pass", "prod-nb": "Pass", "dev-nb": "Pass"}   # each role read in its account
     assert sorted(s["scope"] for s in summary["scopes"]) == sorted(
@@ -89,7 +90,7 @@ def test_org_scans_every_active_account_through_the_member_role(aws: None, tmp_p
     # One AssumeRole per member account however many regions it has; the management account uses its own.
     assert summary["api_calls"]["aws"]["sts:AssumeRole"] == 2
     assert summary["api_calls"]["aws"]["organizations:ListAccounts"] == 1
-    iam004 = {f["resources"][0]["name"]: f["compliance"]["status"] for f in outcome.batch.findings
+    iam004 = {f["resources"][0]["name"]: f["compliance"]["status"] for f in map(to_ocsf, outcome.batch.findings)
               if f["compliance"]["control"] == "AISPM-IAM-004"}
     assert iam004 == {"shared-with-member": "Pass", "shared-with-stranger": "Fail"}
 
@@ -230,7 +231,7 @@ def test_unreadable_execution_role_is_an_iam001_error_not_a_pass(aws: None, tmp_
     assert err["rule"] == "AISPM-IAM-001"
     assert err["resource"].endswith("notebook-instance/cross-account")
     assert "999988887777" in err["error"]
-    iam001 = {f["resources"][0]["name"]: f["compliance"]["status"] for f in outcome.batch.findings
+    iam001 = {f["resources"][0]["name"]: f["compliance"]["status"] for f in map(to_ocsf, outcome.batch.findings)
               if f["compliance"]["control"] == "AISPM-IAM-001"}
     assert iam001 == {"readable": "Pass"}
 
@@ -246,7 +247,7 @@ def test_access_denied_reading_a_role_is_an_iam001_error(aws: None) -> None:
     result = scan_unit(collector, collector.plan()[0][0], Policy())
     assert [e["rule"] for e in result.evaluation_errors] == ["AISPM-IAM-001"]
     assert "AccessDenied" in result.evaluation_errors[0]["error"]
-    assert not [f for f in result.findings if f["compliance"]["control"] == "AISPM-IAM-001"]
+    assert not [f for f in map(to_ocsf, result.findings) if f["compliance"]["control"] == "AISPM-IAM-001"]
 
 
 def test_assumed_sessions_are_cached_and_renewed_before_expiry(aws: None) -> None:

@@ -12,6 +12,7 @@ from moto import mock_aws
 from aispm.collectors.aws import AwsCollector, AwsOptions
 from aispm.pipeline import scan_unit
 from aispm.rules.policy import Policy
+from aispm.sinks.ocsf import to_ocsf
 from aispm.testing import moto_gaps
 
 ACCT = "123456789012"
@@ -36,7 +37,7 @@ def _scan(collector: AwsCollector, policy: Policy | None = None) -> Any:
 
 
 def _status(result: Any, rule: str, name: str) -> str:
-    found = [f["compliance"]["status"] for f in result.findings
+    found = [f["compliance"]["status"] for f in map(to_ocsf, result.findings)
              if f["compliance"]["control"] == rule and f["resources"][0]["name"] == name]
     assert len(found) == 1, (rule, name, found)
     return str(found[0])
@@ -221,8 +222,8 @@ def test_managed_policies_default_version_and_conditions() -> None:
     assert _status(result, "AISPM-IAM-001", "sm-full") == "Pass"
     assert _status(result, "AISPM-IAM-001", "old-admin-version") == "Pass"
     assert _status(result, "AISPM-IAM-001", "conditional") == "Pass"
-    detail = next(f["status_detail"] for f in result.findings if f["compliance"]["control"] == "AISPM-IAM-001"
-                  and f["resources"][0]["name"] == "admin")
+    detail = next(f["status_detail"] for f in map(to_ocsf, result.findings)
+                  if f["compliance"]["control"] == "AISPM-IAM-001" and f["resources"][0]["name"] == "admin")
     assert "AdministratorAccess" in detail
     calls = result.api_calls["aws"]
     assert calls["iam:ListAttachedRolePolicies"] == 4    # each role once, though "admin" runs two assets

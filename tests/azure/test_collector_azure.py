@@ -21,6 +21,7 @@ from aispm.collectors.azure.arm import ArmSettings, ReadOnlyViolation, arm_overr
 from aispm.collectors.base import CollectOptions
 from aispm.pipeline import scan_unit
 from aispm.rules.policy import Policy
+from aispm.sinks.ocsf import to_ocsf
 from aispm.testing.fake_arm import FakeArm
 from tests.azure.conftest import AllowPlainHttpForTests, StaticTokenCredential
 from tests.azure.helpers import ML, SUB, collect_all, collector, estate
@@ -195,7 +196,7 @@ def test_malformed_resource_data_is_a_scope_error_not_a_crash() -> None:
     assert not result.ok                                   # the scope is incomplete, so never reconciled
     assert "malformed azure compute record" in result.errors[0].error
     assert {a.uid for a in result.assets} == {ws}          # one bad record costs only itself
-    assert {f["resources"][0]["uid"] for f in result.findings} == {ws}
+    assert {f["resources"][0]["uid"] for f in map(to_ocsf, result.findings)} == {ws}
 
 
 def test_role_assignments_denied_fail_the_scope_and_never_pass_iam_001(fake_arm: FakeArm) -> None:
@@ -206,7 +207,7 @@ def test_role_assignments_denied_fail_the_scope_and_never_pass_iam_001(fake_arm:
     with_identity = {a.uid for a in result.assets if a.identities}
     without = {a.uid for a in result.assets if a.identities == ()}
     assert with_identity and without
-    iam = {f["resources"][0]["uid"]: f["compliance"]["status"] for f in result.findings
+    iam = {f["resources"][0]["uid"]: f["compliance"]["status"] for f in map(to_ocsf, result.findings)
            if f["compliance"]["control"] == "AISPM-IAM-001"}
     assert iam == dict.fromkeys(without, "Pass")   # no verdict at all for identities that could not be read
     assert {e["resource"] for e in result.evaluation_errors if e["rule"] == "AISPM-IAM-001"} == with_identity

@@ -25,6 +25,7 @@ from aispm.normalizer.schema import Asset
 from aispm.pipeline import scan_unit
 from aispm.rules.engine import evaluate
 from aispm.rules.policy import Policy
+from aispm.sinks.ocsf import to_ocsf
 from aispm.testing.fake_google import FakeGoogle, demo_estate
 
 PROJECT_A, NUMBER_A = "ml-prod-4821", "418203957711"
@@ -363,7 +364,7 @@ def test_unreadable_iam_policy_fails_the_scopes_that_need_it(fake_google: FakeGo
     us, eu = (scan_unit(c, u, Policy()) for u in units)
     assert eu.ok   # nothing in europe-west4 runs as a service account
     assert [e.error.split(":")[0] for e in us.errors] == ["projects.getIamPolicy"]
-    iam = [f for f in us.findings if f["compliance"]["control"] == "AISPM-IAM-001"]
+    iam = [f for f in map(to_ocsf, us.findings) if f["compliance"]["control"] == "AISPM-IAM-001"]
     assert [(f["resources"][0]["name"], f["compliance"]["status"]) for f in iam] == [("staging-empty", "Pass")]
     assert {e["rule"] for e in us.evaluation_errors} == {"AISPM-IAM-001"}
     assert len(fake_google.requests_to(f"/v3/projects/{PROJECT_B}:getIamPolicy")) == 1

@@ -32,7 +32,7 @@ def _imported() -> list[str]:
 
 def test_replay_delivers_and_keeps_what_still_fails(queue: str) -> None:
     good = aws_findings(3)
-    # Security Hub refuses a finding without resources (FailedFindings), so it stays in the queue.
+    # A letter without resources is not a finding aispm wrote: replay keeps it in the queue as it was.
     broken = dict(good[0], resources=[], finding_info=dict(good[0]["finding_info"], uid="no-resource"))
     SqsDeadLetter(queue).put([Undelivered("securityhub", "HTTP 503", f) for f in [*good, broken]])
 
@@ -40,7 +40,7 @@ def test_replay_delivers_and_keeps_what_still_fails(queue: str) -> None:
     assert _imported() == sorted(f["finding_info"]["uid"] for f in good)
     [left] = SqsDeadLetter(queue).read()
     assert left.item.payload["finding_info"]["uid"] == "no-resource"
-    assert "InvalidInput" in left.item.reason
+    assert "not an aispm finding" in left.item.reason
 
 
 def test_replay_reads_at_most_max_messages(queue: str) -> None:

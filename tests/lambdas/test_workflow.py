@@ -21,6 +21,7 @@ from aispm.demo.run import safe_env
 from aispm.pipeline import run_scan
 from aispm.pipeline_types import ScanRequest
 from aispm.sinks.files import FileSink
+from aispm.sinks.ocsf import from_ocsf, to_ocsf
 from tests.lambdas import workflow
 from tests.lambdas.workflow import REGION, TABLE, s3_json, s3_jsonl
 
@@ -54,8 +55,9 @@ def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
         yield {"options": options, "env": env, "sa_file": sa_file}
 
 
-def _finding_keys(findings: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    return {(f["finding_info"]["uid"], f["compliance"]["status"]) for f in findings}
+def _finding_keys(findings: list[Any]) -> set[tuple[str, str]]:
+    ocsf = [f if isinstance(f, dict) else to_ocsf(f) for f in findings]
+    return {(f["finding_info"]["uid"], f["compliance"]["status"]) for f in ocsf}
 
 
 def _lambda_env(estate: dict[str, Any], monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
@@ -214,13 +216,14 @@ def test_the_security_hub_sink_stops_before_the_function_times_out(estate: dict[
     findings = aws_findings(3)
     sink = SecurityHubSink()
     set_deadlines([sink], workflow.Context(remaining_ms=60_000), reserve_seconds=90)   # no time left for it
-    report = sink.deliver(Batch(scan_id="s", findings=findings, assets=[], summary={}))
+    report = sink.deliver(Batch(scan_id="s", findings=[from_ocsf(f) for f in findings], assets=[], summary={}))
     assert sink.calls == 0
     assert [u.payload for u in report.undelivered] == findings
     roomy = SecurityHubSink()
     set_deadlines([roomy], workflow.Context(remaining_ms=900_000), reserve_seconds=90)
     boto3.client("securityhub", region_name=REGION).enable_security_hub()
-    assert roomy.deliver(Batch(scan_id="s", findings=findings, assets=[], summary={})).delivered == 3
+    batch = Batch(scan_id="s", findings=[from_ocsf(f) for f in findings], assets=[], summary={})
+    assert roomy.deliver(batch).delivered == 3
 
 
 def test_unreadable_project_is_a_scope_error_not_a_crash(estate: dict[str, Any],

@@ -20,6 +20,7 @@ from moto import mock_aws
 from aispm.cli import main
 from aispm.sinks.base import Batch
 from aispm.sinks.errors import SinkConfigError
+from aispm.sinks.ocsf import from_ocsf
 from aispm.sinks.registry import build_sink
 from aispm.sinks.splunk import SplunkSettings, SplunkSink
 from aispm.testing.hec import FakeHec
@@ -34,7 +35,7 @@ BAD_INSIDE = ["\r\n", "\n", "\r", "\t", "\x1b", "\x7f", "\x85"]
 
 
 def batch(findings: list[dict[str, Any]]) -> Batch:
-    return Batch(scan_id="s", findings=findings, assets=[], summary={})
+    return Batch(scan_id="s", findings=[from_ocsf(f) for f in findings], assets=[], summary={})
 
 
 @pytest.fixture(autouse=True)
@@ -207,12 +208,13 @@ def test_an_unexpected_error_while_sending_ends_in_undelivered_items() -> None:
 
 def test_a_finding_that_cannot_be_serialized_costs_only_itself() -> None:
     findings = aws_findings(4)
-    bad = dict(findings[1], unmapped={"huge": 2 ** 70})  # beyond what JSON serializers accept as an integer
-    bad["finding_info"] = dict(findings[1]["finding_info"], uid="unserializable")
+    resource = dict(findings[1]["resources"][0])
+    resource["data"] = {**resource["data"], "huge": 2 ** 70}   # beyond what JSON serializers accept
+    bad = dict(findings[1], resources=[resource])
     with FakeHec(TOKEN) as hec:
         s = SplunkSink(SplunkSettings(hec_url=hec.url, hec_token=TOKEN))
         report = s.deliver(batch([findings[0], bad, *findings[2:]]))
         assert report.delivered == 3
         [left] = report.undelivered
-        assert left.payload is bad and left.reason.startswith("cannot serialize the finding")
+        assert left.payload == bad and left.reason.startswith("cannot serialize the finding")
         assert sorted(hec.events_by_uid()) == sorted(uids([findings[0], *findings[2:]]))

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from aispm.cli import main
+from aispm.sinks.ocsf import to_ocsf
 from aispm.sinks.state import DynamoStateStore, FileStateStore, StateError
 from tests.sinks.findings import aws_asset, finding, uids
 
@@ -283,14 +284,14 @@ def test_a_scan_whose_state_save_dies_half_way_exits_4_and_the_next_scan_closes_
     summary = json.loads((tmp_path / "2" / "summary.json").read_text())
     assert second.exit_code == 4
     assert summary["state"]["status"] == "error" and "Rate exceeded" in summary["state"]["error"]
-    gone = sorted(uids([f for f in first.batch.findings if f["resources"][0]["name"] == "gone"]))
-    assert sorted(uids([f for f in second.batch.findings if f["activity_id"] == 3])) == gone
+    gone = sorted(uids([f for f in map(to_ocsf, first.batch.findings) if f["resources"][0]["name"] == "gone"]))
+    assert sorted(uids([f for f in map(to_ocsf, second.batch.findings) if f["activity_id"] == 3])) == gone
 
     # The state still holds the first scan: the next healthy run closes the vanished notebook again
     # (delivered at least once, never lost) and nothing of the notebook that still exists.
     third = run_scan(ScanRequest(providers=["aws"], options=options, out_dir=tmp_path / "3",
                                  state=DynamoStateStore(TABLE, client=healthy)))
     assert third.exit_code == 0
-    closed = [f for f in third.batch.findings if f["activity_id"] == 3]
+    closed = [f for f in map(to_ocsf, third.batch.findings) if f["activity_id"] == 3]
     assert sorted(uids(closed)) == gone
     assert not [f for f in closed if f["resources"][0]["name"] == "keep"]

@@ -14,10 +14,9 @@ import pytest
 import yaml
 
 from aispm.rules.catalog import _RULES, all_rules, build_catalog
-from aispm.rules.frameworks import FRAMEWORKS, CatalogError, load_frameworks
+from aispm.rules.frameworks import FRAMEWORKS, CatalogError, compliance_refs, load_frameworks
 from aispm.rules.metadata import RuleMeta, load_metadata, problems
 from aispm.rules.model import Rule, Severity
-from aispm.sinks.ocsf import compliance_refs
 
 ROOT = Path(__file__).resolve().parents[2]
 

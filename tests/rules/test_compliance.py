@@ -20,22 +20,22 @@ from aispm.cli import main
 from aispm.normalizer.schema import ASSET_KINDS
 from aispm.rules.catalog import all_rules
 from aispm.rules.compliance import UnknownFramework, check_framework_ids, framework_summary
-from aispm.rules.frameworks import FRAMEWORKS, CatalogError, load_frameworks
-from aispm.sinks.ocsf import compliance_refs
+from aispm.rules.finding import AssetRef, Finding, RuleRef, Status
+from aispm.rules.frameworks import FRAMEWORKS, CatalogError, compliance_refs, load_frameworks
+from aispm.rules.model import Severity
 
 
 def finding(rule: str, cloud: str, status: str, suppressed: bool = False, closed: bool = False,
-            kind: str | None = "notebook") -> dict[str, Any]:
-    """An OCSF finding as far as the compliance view reads it (``kind`` None: a finding without resources)."""
-    out: dict[str, Any] = {
-        "activity_id": 3 if closed else 1,
-        "status_id": 3 if suppressed else (4 if status == "Pass" else 1),
-        "compliance": {"control": rule, "status": status},
-        "cloud": {"provider": cloud},
-    }
-    if kind is not None:
-        out["resources"] = [{"uid": f"uid-{rule}-{kind}", "type": kind}]
-    return out
+            kind: str | None = "notebook") -> Finding:
+    """A finding as far as the compliance view reads it (``kind`` None: a resource of no known kind)."""
+    provider = {"AWS": "aws", "Azure": "azure", "GCP": "gcp"}[cloud]
+    return Finding(
+        rule=RuleRef(id=rule, title=rule),
+        asset=AssetRef(uid=f"uid-{rule}-{kind}", provider=provider, service="", kind=kind or "", name="n",
+                       account="a", region="r"),
+        status=Status.PASS if status == "Pass" else Status.FAIL, severity=Severity.high, detail="",
+        suppression="accepted" if suppressed else None, closed="gone" if closed else None,
+        time_ms=1, first_seen_ms=1, last_seen_ms=1)
 
 
 FINDINGS = [

@@ -17,6 +17,7 @@ from moto import mock_aws
 from aispm.cli import main
 from aispm.normalizer.schema import PROVIDER_SERVICE, Asset
 from aispm.rules.engine import evaluate
+from aispm.rules.finding import finding_of
 from aispm.rules.model import Severity
 from aispm.rules.policy import MAX_POLICY_BYTES, MAX_POLICY_DEPTH, Policy, PolicyError, Suppression, load_policy
 from aispm.sinks.ocsf import to_ocsf
@@ -212,7 +213,7 @@ def test_suppressed_fail_becomes_ocsf_status_3_with_justification() -> None:
     sup = Suppression(rule="*", tags={"env": "sandbox"}, justification="Sandbox isolated by SCP")
     [ev] = [e for e in evaluate([_asset(tags={"env": "sandbox"})], policy=Policy(suppressions=[sup])).evaluations
             if e.rule.id == "AISPM-NET-002"]
-    f = to_ocsf(ev, 1, "0")
+    f = to_ocsf(finding_of(ev, 1, "0"))
     assert (f["status_id"], f["status"]) == (3, "Suppressed")
     assert f["status_detail"] == ("Suppressed: Sandbox isolated by SCP "
                                   "(DirectInternetAccess is Enabled: it has direct internet access.)")

@@ -6,6 +6,7 @@ from typing import Any
 
 from aispm.normalizer.schema import Asset
 from aispm.rules.catalog import rules_by_id
+from aispm.rules.finding import finding_of
 from aispm.rules.model import Evaluation
 from aispm.sinks.ocsf import to_ocsf
 
@@ -41,7 +42,7 @@ def finding(asset: Asset, rule_id: str = "AISPM-NET-002", status: str = "fail", 
     detail = "DirectInternetAccess is Enabled" if status == "fail" else "DirectInternetAccess is Disabled"
     ev = Evaluation(rule=rule, asset=asset, status=status, detail=detail,  # type: ignore[arg-type]
                     severity=rule.severity, suppression=suppression)
-    return to_ocsf(ev, time_ms, "0.1.0", "scan-test")
+    return to_ocsf(finding_of(ev, time_ms, "0.1.0", "scan-test"))
 
 
 def aws_findings(n: int, **kwargs: Any) -> list[dict[str, Any]]:

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from aispm.rules.catalog import rules_by_id
+from aispm.rules.finding import finding_of
 from aispm.rules.model import Evaluation, Severity
 from aispm.sinks.asff import iso, suppression_note, to_asff
-from aispm.sinks.ocsf import closed, to_ocsf
+from aispm.sinks.ocsf import closed, from_ocsf, to_ocsf
 from aispm.sinks.reconcile import first_seen
 from tests.sinks.findings import ACCOUNT, TIME_MS, aws_asset, finding
 
@@ -26,7 +27,7 @@ def overridden(status: str, severity: Severity, suppression: str | None = None) 
     rule = rules_by_id()["AISPM-NET-002"]
     ev = Evaluation(rule=rule, asset=aws_asset(1), status=status, detail="DirectInternetAccess is Enabled",  # type: ignore[arg-type]
                     severity=severity, suppression=suppression)
-    return to_ocsf(ev, TIME_MS, "0.1.0", "scan-test")
+    return to_ocsf(finding_of(ev, TIME_MS, "0.1.0", "scan-test"))
 
 
 def test_pass_is_informational_with_the_rules_severity_as_original() -> None:
@@ -96,12 +97,12 @@ def test_updated_and_last_observed_are_the_scans_time_not_the_delivery_time() ->
 def test_created_is_when_the_current_outcome_was_first_seen() -> None:
     before = finding(aws_asset(1), status="fail", time_ms=TIME_MS)
     now = finding(aws_asset(1), status="fail", time_ms=TIME_MS + DAY)
-    first_seen(now, before)   # the lifecycle carries first_seen_time over while the outcome holds
+    now = to_ocsf(first_seen(from_ocsf(now), from_ocsf(before)))   # carried over while the outcome holds
     a = asff(now)
     assert (a["CreatedAt"], a["UpdatedAt"], a["LastObservedAt"]) == (iso(TIME_MS), iso(TIME_MS + DAY),
                                                                        iso(TIME_MS + DAY))
     flipped = finding(aws_asset(1), status="pass", time_ms=TIME_MS + 2 * DAY)
-    first_seen(flipped, now)  # a new outcome starts again
+    flipped = to_ocsf(first_seen(from_ocsf(flipped), from_ocsf(now)))  # a new outcome starts again
     assert asff(flipped)["CreatedAt"] == iso(TIME_MS + 2 * DAY)
 
 

@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from aispm.sinks.base import Batch
 from aispm.sinks.errors import SinkConfigError
+from aispm.sinks.ocsf import from_ocsf
 from aispm.sinks.registry import build_sink
 from aispm.sinks.s3 import S3Settings, S3Sink
 from tests.sinks.findings import aws_findings, azure_asset, finding, gcp_asset
@@ -38,7 +39,8 @@ def read_gz(s3: Any, key: str) -> bytes:
 
 def test_three_gzip_files_under_a_dated_prefix(s3: Any) -> None:
     findings = aws_findings(4)
-    batch = Batch(scan_id="scan-42", findings=findings, assets=[{"uid": "a"}], summary={"assets": 1})
+    batch = Batch(scan_id="scan-42", findings=[from_ocsf(f) for f in findings], assets=[{"uid": "a"}],
+                  summary={"assets": 1})
     report = build_sink("s3://lake/aispm/prod", out_dir=None).deliver(batch)  # type: ignore[arg-type]
     assert (report.sink, report.delivered, report.undelivered) == ("s3://lake/aispm/prod", 4, [])
     day = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
@@ -53,7 +55,7 @@ def test_three_gzip_files_under_a_dated_prefix(s3: Any) -> None:
 
 def test_missing_bucket_leaves_findings_undelivered(s3: Any) -> None:
     findings = aws_findings(2)
-    report = S3Sink("s3://no-such-bucket/x", S3Settings()).deliver(Batch("s", findings, [], {}))
+    report = S3Sink("s3://no-such-bucket/x", S3Settings()).deliver(Batch("s", [from_ocsf(f) for f in findings], [], {}))
     assert report.delivered == 0
     assert [u.payload for u in report.undelivered] == findings
     assert "NoSuchBucket" in report.undelivered[0].reason
@@ -69,7 +71,7 @@ def test_security_lake_parquet_layout(s3: Any) -> None:
     findings = [*aws_findings(3), finding(azure_asset(1), "AISPM-NET-003"),
                 finding(gcp_asset(1), "AISPM-NET-001", status="pass")]
     sink = S3Sink("s3://lake/", S3Settings(security_lake=True, security_lake_source="aispm-findings"))
-    assert sink.deliver(Batch("scan-7", findings, [], {"assets": 0})).delivered == 5
+    assert sink.deliver(Batch("scan-7", [from_ocsf(f) for f in findings], [], {"assets": 0})).delivered == 5
     parquet = [k for k in keys(s3) if k.endswith(".parquet")]
     assert sorted(k.rsplit("/", 1)[0] for k in parquet) == [
         "ext/aispm-findings/region=us-central1/accountId=my-project/eventDay=20260101",

@@ -28,7 +28,7 @@ from aispm.replay import replay
 from aispm.sinks.asff import iso, product_arn, to_asff
 from aispm.sinks.base import Batch, Undelivered
 from aispm.sinks.deadletter import FileDeadLetter
-from aispm.sinks.ocsf import closed
+from aispm.sinks.ocsf import closed, from_ocsf
 from aispm.sinks.securityhub import SecurityHubSettings, SecurityHubSink
 from tests.sinks.findings import ACCOUNT, TIME_MS, aws_asset, finding, uids
 
@@ -63,11 +63,11 @@ def sink(session: Any) -> SecurityHubSink:
 
 
 def scan(findings: list[dict[str, Any]]) -> Batch:
-    return Batch(scan_id="s", findings=findings, assets=[], summary={})
+    return Batch(scan_id="s", findings=[from_ocsf(f) for f in findings], assets=[], summary={})
 
 
 def replayed(findings: list[dict[str, Any]]) -> Batch:
-    return Batch(scan_id="replay-x", findings=findings, assets=[], summary={}, replay=True)
+    return Batch(scan_id="replay-x", findings=[from_ocsf(f) for f in findings], assets=[], summary={}, replay=True)
 
 
 def held(session: Any) -> dict[str, dict[str, Any]]:
@@ -275,7 +275,7 @@ def test_held_times_are_compared_as_times(session: Any) -> None:
     stub.assert_no_pending_responses()
     assert (report.delivered, s.superseded) == (2, 1)    # later imported, older superseded
     [left] = report.undelivered
-    assert left.payload is unreadable and "UpdatedAt" in left.reason
+    assert left.payload == unreadable and "UpdatedAt" in left.reason
 
 
 def test_a_replayed_suppressed_letter_is_checked_and_suppressed_with_one_lookup(session: Any) -> None:

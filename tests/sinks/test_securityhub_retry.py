@@ -19,6 +19,7 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from aispm.sinks.base import Batch
+from aispm.sinks.ocsf import from_ocsf
 from aispm.sinks.securityhub import SecurityHubSettings, SecurityHubSink
 from tests.sinks.findings import aws_findings, uids
 
@@ -71,7 +72,7 @@ def throttled_sink(session: Any, fake_time: FakeTime, throttler: Throttler, **se
 
 
 def batch(findings: list[dict[str, Any]]) -> Batch:
-    return Batch(scan_id="s", findings=findings, assets=[], summary={})
+    return Batch(scan_id="s", findings=[from_ocsf(f) for f in findings], assets=[], summary={})
 
 
 def test_permanent_throttling_is_bounded_per_batch_and_everything_is_undelivered(

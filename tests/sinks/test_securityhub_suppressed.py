@@ -20,6 +20,7 @@ from moto import mock_aws
 
 from aispm.sinks.asff import product_arn, to_asff
 from aispm.sinks.base import Batch
+from aispm.sinks.ocsf import from_ocsf
 from aispm.sinks.securityhub import SecurityHubSettings, SecurityHubSink
 from tests.sinks.findings import ACCOUNT, aws_asset, finding, uids
 
@@ -49,7 +50,7 @@ class Calls:
         return [name for name, _ in self.made]
 
 def batch(findings: list[dict[str, Any]]) -> Batch:
-    return Batch(scan_id="s", findings=findings, assets=[], summary={})
+    return Batch(scan_id="s", findings=[from_ocsf(f) for f in findings], assets=[], summary={})
 
 
 def stored(session: Any) -> dict[str, dict[str, Any]]:
@@ -172,7 +173,7 @@ def test_batch_update_failure_leaves_those_findings_undelivered(session: Any) ->
     stub.assert_no_pending_responses()
     assert report.delivered == 1
     [left] = report.undelivered
-    assert left.payload is quiet
+    assert left.payload == quiet
     assert "BatchUpdateFindings" in left.reason and "AccessDeniedException" in left.reason
 
 
@@ -189,7 +190,7 @@ def test_unprocessed_findings_are_undelivered(session: Any) -> None:
     stub.assert_no_pending_responses()
     assert report.delivered == 1
     [left] = report.undelivered
-    assert left.payload is b and "FindingNotFound" in left.reason
+    assert left.payload == b and "FindingNotFound" in left.reason
 
 
 
@@ -203,7 +204,7 @@ def test_get_findings_failure_leaves_only_the_suppressed_undelivered(session: An
     stub.assert_no_pending_responses()  # and no BatchUpdateFindings was attempted
     assert report.delivered == 1
     [left] = report.undelivered
-    assert left.payload is quiet and "GetFindings" in left.reason
+    assert left.payload == quiet and "GetFindings" in left.reason
 
 
 def test_only_suppressed_findings_carry_workflow_in_the_import(session: Any) -> None:

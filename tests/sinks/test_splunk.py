@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from aispm.sinks.base import Batch
 from aispm.sinks.errors import SinkConfigError
+from aispm.sinks.ocsf import from_ocsf
 from aispm.sinks.registry import build_sink
 from aispm.sinks.retry import Backoff
 from aispm.sinks.splunk import SplunkSettings, SplunkSink
@@ -44,7 +45,7 @@ def sink(fake: FakeHec, **overrides: Any) -> SplunkSink:
 
 
 def batch(findings: list[dict[str, Any]]) -> Batch:
-    return Batch(scan_id="s", findings=findings, assets=[], summary={})
+    return Batch(scan_id="s", findings=[from_ocsf(f) for f in findings], assets=[], summary={})
 
 
 def assert_exactly_once(fake: FakeHec, findings: list[dict[str, Any]]) -> None:

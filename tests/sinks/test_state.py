@@ -10,6 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from aispm.rules.finding import Finding
+from aispm.sinks.ocsf import from_ocsf, to_ocsf
 from aispm.sinks.reconcile import NO_LONGER_APPLIES, VANISHED, ScopeRun, reconcile
 from aispm.sinks.state import DynamoStateStore, FileStateStore, StateError, StateStore, default_state_path, open_state
 from tests.sinks.findings import aws_asset, aws_findings, finding, uids
@@ -100,21 +102,29 @@ def _state(findings: list[dict]) -> dict[str, dict]:
     return {f["finding_info"]["uid"]: f for f in findings}
 
 
+def _typed(findings: list[dict]) -> list[Finding]:
+    return [from_ocsf(f) for f in findings]
+
+
+def _ocsf(findings: list[Finding]) -> list[dict]:
+    return [to_ocsf(f) for f in findings]
+
+
 def test_reconcile_closes_vanished_once_and_keeps_the_rest() -> None:
     before = aws_findings(4)
     now = before[:2]
     kept = before[2]  # its rule errored this run: unknown, so neither closed nor forgotten
     done = reconcile({SCOPE: _state(before)}, [ScopeRun(
-        SCOPE, True, now, resource_uids=frozenset(f["resources"][0]["uid"] for f in now),
+        SCOPE, True, _typed(now), resource_uids=frozenset(f["resources"][0]["uid"] for f in now),
         unevaluated_uids=frozenset({kept["finding_info"]["uid"]}))], time_ms=42)
-    [gone] = done.closed
+    [gone] = _ocsf(done.closed)
     assert gone["finding_info"]["uid"] == before[3]["finding_info"]["uid"]
     assert (gone["activity_id"], gone["status_id"], gone["type_uid"], gone["time"]) == (3, 4, 200303, 42)
     assert gone["status_detail"] == VANISHED
     assert sorted(done.states[SCOPE]) == sorted(uids(before[:3]))
     # Next run: nothing more to close (closed findings are delivered once).
-    again = reconcile(done.states, [ScopeRun(SCOPE, True, now)], time_ms=43)
-    assert uids(again.closed) == [kept["finding_info"]["uid"]]
+    again = reconcile(done.states, [ScopeRun(SCOPE, True, _typed(now))], time_ms=43)
+    assert uids(_ocsf(again.closed)) == [kept["finding_info"]["uid"]]
 
 
 def test_reconcile_leaves_failed_scopes_alone() -> None:
@@ -127,13 +137,13 @@ def test_finding_that_no_longer_applies_to_an_existing_resource() -> None:
     before = [finding(aws_asset(0), "AISPM-NET-002")]
     res = before[0]["resources"][0]["uid"]
     done = reconcile({SCOPE: _state(before)}, [ScopeRun(SCOPE, True, [], resource_uids=frozenset({res}))], 5)
-    assert done.closed[0]["status_detail"] == NO_LONGER_APPLIES
+    assert _ocsf(done.closed)[0]["status_detail"] == NO_LONGER_APPLIES
 
 
 def test_reconcile_names_the_findings_that_became_suppressed() -> None:
     old = [finding(aws_asset(0)), finding(aws_asset(1), suppression="accepted"), finding(aws_asset(2))]
     now = [finding(aws_asset(0), suppression="accepted"), finding(aws_asset(1), suppression="accepted"),
            finding(aws_asset(2)), finding(aws_asset(3), suppression="accepted")]
-    done = reconcile({SCOPE: _state(old)}, [ScopeRun(SCOPE, True, now)], time_ms=9)
+    done = reconcile({SCOPE: _state(old)}, [ScopeRun(SCOPE, True, _typed(now))], time_ms=9)
     # Newly suppressed (0) and new and suppressed (3); already suppressed (1) and unsuppressed (2) are not.
     assert done.became_suppressed == {now[0]["finding_info"]["uid"], now[3]["finding_info"]["uid"]}
