@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from aispm.normalizer import normalize
 from aispm.rules.engine import evaluate
 from aispm.rules.finding import finding_of
 from aispm.rules.model import Severity
 from aispm.rules.policy import Policy, RuleSettings, Suppression
-from aispm.sinks.ocsf import finding_uid, to_ocsf
+from aispm.sinks.ocsf import closed, finding_uid, from_ocsf, to_ocsf
 from tests.aws.records import record
+from tests.sinks.findings import TIME_MS, aws_asset, azure_asset, finding, gcp_asset
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nb"
 NB = {"NotebookInstanceArn": ARN, "NotebookInstanceName": "nb", "DirectInternetAccess": "Enabled"}
@@ -97,3 +100,27 @@ def test_every_rule_has_pass_wording() -> None:
     from aispm.rules.catalog import all_rules
 
     assert all(r.pass_title and r.pass_title != r.title for r in all_rules())
+
+
+def test_what_aispm_writes_reads_back_exactly() -> None:
+    # Dead letters and the lifecycle state hold OCSF: reading one back and writing it again changes nothing.
+    samples = [
+        finding(aws_asset(1)),
+        finding(aws_asset(2), status="pass"),
+        finding(azure_asset(1), rule_id="AISPM-NET-003"),
+        finding(gcp_asset(1), rule_id="AISPM-NET-001"),
+        finding(aws_asset(3), suppression="accepted by the CISO (sandbox, see TICKET-1)"),
+        closed(finding(aws_asset(4)), TIME_MS + 1),
+        closed(finding(aws_asset(5), status="pass"), TIME_MS + 1),
+    ]
+    for o in samples:
+        assert to_ocsf(from_ocsf(o)) == o
+    suppressed = from_ocsf(samples[4])
+    assert (suppressed.outcome, suppressed.suppressed) == ("suppressed", True)
+    assert [from_ocsf(o).outcome for o in samples[5:]] == ["closed", "closed"]
+
+
+def test_a_letter_that_is_not_an_aispm_finding_is_refused() -> None:
+    for broken in ({}, {"finding_info": {}}, dict(finding(aws_asset(1)), resources=[])):
+        with pytest.raises((KeyError, IndexError, TypeError, ValueError)):
+            from_ocsf(broken)
