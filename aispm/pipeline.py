@@ -10,25 +10,25 @@ import datetime as dt
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aispm import __version__, exitcodes
-from aispm.collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, build_collector, one_line
-from aispm.lifecycle import close_vanished, hold_back, keep_undelivered, save_ahead, save_state
+from aispm.collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, one_line
 from aispm.normalizer import MappingError, normalize, normalize_identities
+from aispm.normalizer.providers import PROVIDERS
 from aispm.pipeline_types import ScanOutcome, ScanRequest, UnitResult
 from aispm.rules.catalog import all_rules
 from aispm.rules.compliance import framework_summary
 from aispm.rules.engine import evaluate
-from aispm.rules.finding import Finding, finding_of
+from aispm.rules.finding import Finding, finding_of, finding_uid
 from aispm.rules.model import Severity
 from aispm.rules.policy import Policy
 from aispm.sinks.base import Batch, DeliveryReport, deliver_safely
-from aispm.sinks.files import FileSink, rewrite_summary
-
-PROVIDERS = ("aws", "azure", "gcp")
+from aispm.sinks.delivery.lifecycle import close_vanished, hold_back, keep_undelivered, save_ahead, save_state
+from aispm.sinks.delivery.reconcile import ScopeRun
+from aispm.sinks.transports.files import FileSink, rewrite_summary
 
 
 def now_ms() -> int:
@@ -124,14 +124,14 @@ def _by_provider(results: Sequence[UnitResult]) -> dict[str, dict[str, int]]:
     return {p: {"assets": c["assets"], **_counts(c)} for p, c in sorted(out.items())}
 
 
-def _plan(providers: Sequence[str], options: CollectOptions) -> tuple[
+def _plan(providers: Sequence[str], options: CollectOptions, credentials: Mapping[str, Any] | None = None) -> tuple[
     list[tuple[Collector, ScopeUnit]], list[ScopeError]
 ]:
     work: list[tuple[Collector, ScopeUnit]] = []
     errors: list[ScopeError] = []
     for provider in providers:
         try:
-            collector = build_collector(provider, options)
+            collector = PROVIDERS[provider].build(options, (credentials or {}).get(provider))
             units, plan_errors = collector.plan()
         except ImportError as exc:
             errors.append(ScopeError(provider=provider, scope=provider,
@@ -173,6 +173,21 @@ def exit_code_for(summary: dict[str, Any], findings: Sequence[Finding], deliveri
     return max(codes)
 
 
+def scope_runs(results: Sequence[UnitResult]) -> list[ScopeRun]:
+    """What reconciliation needs of each unit's result."""
+    return [
+        ScopeRun(
+            scope=r.unit.scope,
+            ok=r.ok,
+            findings=r.findings,
+            resource_uids=frozenset(a.uid for a in r.assets),
+            unevaluated_uids=frozenset(finding_uid(e["rule"], e["resource"]) for e in r.evaluation_errors),
+            partial_kinds=frozenset(r.partial_kinds),
+        )
+        for r in results
+    ]
+
+
 def not_applicable(policy: Policy) -> dict[str, str]:
     """Rule id -> why a finding of it closes although its resource still exists (the policy stopped it)."""
     disabled = set(policy.rules.disabled)
@@ -188,7 +203,7 @@ def not_applicable(policy: Policy) -> dict[str, str]:
 def run_scan(request: ScanRequest) -> ScanOutcome:
     started = dt.datetime.now(dt.UTC)
     scan_id = request.scan_id or str(uuid.uuid4())
-    work, plan_errors = _plan(request.providers, request.options)
+    work, plan_errors = _plan(request.providers, request.options, request.credentials)
     known_accounts = {u.account for _, u in work if u.account}
     for collector in {id(c): c for c, _ in work}.values():   # e.g. every account of an AWS Organization
         known_accounts |= set(getattr(collector, "known_accounts", ()))
@@ -207,8 +222,9 @@ def finish_scan(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError]
     assets = [a.model_dump(mode="json") for r in results for a in r.assets]
     summary = summarize(results, plan_errors, scan_id, started)
     # Read the state before delivery (first_seen_time and closures go out with this batch) ...
-    lifecycle = close_vanished(request.state, results, time_ms, not_applicable(request.policy))
-    findings = lifecycle.findings(results)
+    runs = scope_runs(results)
+    lifecycle = close_vanished(request.state, runs, time_ms, not_applicable(request.policy))
+    findings = lifecycle.findings(runs)
     if request.frameworks:
         summary["frameworks"] = framework_summary(findings, request.frameworks)
     summary["findings"]["closed"] = len(lifecycle.closed)

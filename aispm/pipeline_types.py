@@ -6,9 +6,10 @@ without importing each other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,9 +18,10 @@ from aispm.normalizer.schema import Asset
 from aispm.rules.finding import Finding
 from aispm.rules.model import Severity
 from aispm.rules.policy import Policy
-from aispm.sinks.base import Batch, DeliveryReport, Sink, Undelivered
-from aispm.sinks.deadletter import DeadLetterStore
-from aispm.sinks.state import StateStore
+from aispm.sinks.base import Batch, DeliveryReport, Sink
+from aispm.sinks.delivery.deadletter import DeadLetterStore
+from aispm.sinks.delivery.lifecycle import Kept
+from aispm.sinks.delivery.state import StateStore
 
 
 class UnitResult(BaseModel):
@@ -54,16 +56,7 @@ class ScanRequest:
     state: StateStore | None = None  # None: no lifecycle (nothing is closed)
     dead_letter: DeadLetterStore | None = None  # None: <out>/dead-letter.jsonl
     local_is_durable: bool = True   # False where <out> does not outlive the run (a Lambda's /tmp)
-
-
-@dataclass
-class Kept:
-    """What became of the undelivered items."""
-
-    items: int = 0                     # undelivered items in all
-    kept_in: str = ""                  # where they were kept (empty: nowhere)
-    lost: list[Undelivered] = field(default_factory=list)   # neither delivered nor kept
-    warnings: list[str] = field(default_factory=list)
+    credentials: Mapping[str, Any] = field(default_factory=dict)   # provider -> credentials replacing its chain
 
 
 @dataclass

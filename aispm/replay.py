@@ -18,9 +18,9 @@ from aispm import exitcodes
 from aispm.exitcodes import UsageError
 from aispm.rules.finding import Finding
 from aispm.sinks.base import Batch, Sink, Undelivered, deliver_safely
-from aispm.sinks.deadletter import DeadLetterError, DeadLetterStore, Letter, open_store
+from aispm.sinks.delivery.deadletter import DeadLetterError, DeadLetterStore, Letter, open_store
 from aispm.sinks.errors import SinkConfigError
-from aispm.sinks.ocsf import from_ocsf, to_ocsf
+from aispm.sinks.formats.ocsf import from_ocsf, to_ocsf
 from aispm.terminal import say, warn
 
 

@@ -12,19 +12,19 @@ from pydantic_settings import BaseSettings
 
 from aispm import exitcodes
 from aispm.collectors.base import CollectOptions
-from aispm.credentials import configured_providers
 from aispm.exitcodes import UsageError
-from aispm.pipeline import PROVIDERS, reaching, run_scan
+from aispm.normalizer.providers import PROVIDERS, configured_providers
+from aispm.pipeline import reaching, run_scan
 from aispm.pipeline_types import ScanOutcome, ScanRequest
 from aispm.rules.compliance import UnknownFramework, check_framework_ids
 from aispm.rules.model import Severity
 from aispm.rules.policy import Policy, PolicyError, load_policy
 from aispm.settings import Settings
 from aispm.sinks.base import Sink
-from aispm.sinks.deadletter import SqsDeadLetter
+from aispm.sinks.delivery.deadletter import SqsDeadLetter
+from aispm.sinks.delivery.state import open_state
 from aispm.sinks.errors import SinkConfigError, setting_line
 from aispm.sinks.registry import build_sinks
-from aispm.sinks.state import open_state
 from aispm.tables import framework_table, summary_table
 from aispm.terminal import say, warn
 

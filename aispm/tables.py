@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aispm.normalizer.schema import PROVIDER_DISPLAY
+from aispm.normalizer.providers import PROVIDERS
 from aispm.rules.finding import Finding
 
 
@@ -21,7 +21,7 @@ def summary_table(summary: dict[str, Any], findings: Sequence[Finding]) -> str:
     """Assets and failing findings per provider (columns) and rule (rows); suppressed findings are not
     failing and are counted apart, in their own column."""
     providers = list(summary.get("by_provider", {}))
-    display = PROVIDER_DISPLAY
+    display = {name: p.display for name, p in PROVIDERS.items()}
     fails: dict[str, dict[str, int]] = {}
     severity: dict[str, str] = {}
     suppressed: dict[str, int] = {}

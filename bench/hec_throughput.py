@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aispm.sinks.base import Batch  # noqa: E402
-from aispm.sinks.ocsf import from_ocsf  # noqa: E402
-from aispm.sinks.splunk import SplunkSettings, SplunkSink  # noqa: E402
+from aispm.sinks.formats.ocsf import from_ocsf  # noqa: E402
+from aispm.sinks.transports.splunk import SplunkSettings, SplunkSink  # noqa: E402
 from tests.sinks.findings import aws_asset, finding  # noqa: E402
 
 TOKEN = "bench-token-0000"  # noqa: S105 - a throw-away token for a loopback server

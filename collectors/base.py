@@ -151,15 +151,6 @@ class CollectOptions(BaseModel):
     now: Clock = Field(default=utc_now, exclude=True, repr=False)
 
 
-def build_collector(provider: str, options: CollectOptions) -> Collector:
-    """The collector of ``provider``; its SDK is imported only when that provider is scanned."""
-    import importlib
-
-    module = importlib.import_module(f"aispm.collectors.{provider}")
-    collector: Collector = module.build(options)
-    return collector
-
-
 def loopback_host(hostname: str | None) -> bool:
     """Whether plain http to ``hostname`` stays on this machine (the only place a token may travel unencrypted)."""
     if not hostname:

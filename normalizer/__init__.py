@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import Any
 
 from aispm.collectors.base import RawRecord
+from aispm.normalizer.providers import PROVIDERS
 from aispm.normalizer.schema import Asset, Identity
 
 _MALFORMED = (KeyError, TypeError, AttributeError, ValueError, IndexError)
@@ -17,7 +17,8 @@ class MappingError(ValueError):
 
 
 def _mapper(provider: str) -> object:
-    return importlib.import_module(f"aispm.normalizer.{provider}")
+
+    return PROVIDERS[provider].mappers()
 
 
 def normalize(provider: str, records: Sequence[RawRecord], errors: list[str] | None = None) -> list[Asset]:

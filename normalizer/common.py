@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aispm.collectors.base import RawRecord
-from aispm.normalizer.schema import PROVIDER_SERVICE, Fact
+from aispm.normalizer.providers import PROVIDERS
+from aispm.normalizer.schema import Fact
 
 ABSENT = "absent"
 
@@ -65,7 +66,7 @@ def identity_fields(rec: RawRecord, kind: str, uid: str, name: str, tags: Mappin
     return {
         "uid": uid,
         "provider": rec.provider,
-        "service": PROVIDER_SERVICE[rec.provider],
+        "service": PROVIDERS[rec.provider].services[0],
         "kind": kind,
         "name": name,
         "account": rec.account,

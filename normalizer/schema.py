@@ -14,11 +14,11 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Provider = Literal["aws", "azure", "gcp"]
+from aispm.collectors.base import ProviderName
+
+Provider = ProviderName
 Service = Literal["sagemaker", "azureml", "vertexai"]
 
-PROVIDER_SERVICE: dict[str, Service] = {"aws": "sagemaker", "azure": "azureml", "gcp": "vertexai"}
-PROVIDER_DISPLAY: dict[str, str] = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
 
 # Asset kinds of the contract; never rename one, only add.
 AssetKind = Literal[

@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from aispm.normalizer.schema import PROVIDER_DISPLAY
+from aispm.normalizer.providers import PROVIDERS
 from aispm.rules.catalog import all_rules
 from aispm.rules.frameworks import FRAMEWORKS, framework_name
 from aispm.rules.model import Rule
@@ -87,14 +87,14 @@ def _block(text: str, indent: str) -> str:
 def rule_text(rule: Rule) -> str:
     """A rule for the terminal (``aispm rules show``)."""
     lines = [f"{rule.id}  {rule.title}", f"Severity: {rule.severity.name}"]
-    lines.append("Applies to: " + "; ".join(f"{PROVIDER_DISPLAY[p]} {k}" for p, k in applies_to(rule).items()))
+    lines.append("Applies to: " + "; ".join(f"{PROVIDERS[p].display} {k}" for p, k in applies_to(rule).items()))
     if rule.requires_config:
         lines.append("Evaluated only when the config file sets required_tags.")
     lines.append(f"When it passes: {rule.pass_title}")
     lines += ["", "Description", _para(rule.description), "", "Risk", _para(rule.risk), "", "Remediation",
               _para(rule.remediation.text)]
     for p in rule.providers:
-        name = PROVIDER_DISPLAY[p]
+        name = PROVIDERS[p].display
         if p in rule.remediation.cli:
             lines += ["", f"  {name} CLI:", _block(rule.remediation.cli[p], "    ")]
         if p in rule.remediation.terraform:
@@ -133,19 +133,19 @@ def catalog_markdown() -> str:
         "|---|---|---|---|",
     ]
     for r in rules:
-        clouds = ", ".join(PROVIDER_DISPLAY[p] for p in r.providers)
+        clouds = ", ".join(PROVIDERS[p].display for p in r.providers)
         out.append(f"| [{r.id}](#{r.id.lower()}) | {_md_escape(r.title)} | {r.severity.name} | {clouds} |")
     for r in rules:
         out += ["", f"## {r.id}", "", f"**{r.title}** — severity **{r.severity.name}**", "",
                 f"When it passes: {_md_escape(r.pass_title)}", ""]
         out += ["Applies to:", ""]
-        out += [f"- {PROVIDER_DISPLAY[p]}: {k}" for p, k in applies_to(r).items()]
+        out += [f"- {PROVIDERS[p].display}: {k}" for p, k in applies_to(r).items()]
         if r.requires_config:
             out += ["", "Evaluated only when the config file sets `required_tags`."]
         out += ["", "### Description", "", _md_escape(r.description), "", "### Risk", "", _md_escape(r.risk)]
         out += ["", "### Remediation", "", _md_escape(r.remediation.text)]
         for p in r.providers:
-            name = PROVIDER_DISPLAY[p]
+            name = PROVIDERS[p].display
             if p in r.remediation.cli:
                 out += ["", f"{name} CLI:", "", "```sh", r.remediation.cli[p], "```"]
             if p in r.remediation.terraform:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aispm.sinks.base import Sink, UnavailableSink
 from aispm.sinks.errors import SinkConfigError
-from aispm.sinks.files import FileSink
+from aispm.sinks.transports.files import FileSink
 
 
 class UnknownSink(SinkConfigError):
@@ -18,19 +18,19 @@ class UnknownSink(SinkConfigError):
 
 
 def _splunk(_: Path) -> Sink:
-    from aispm.sinks.splunk import SplunkSink
+    from aispm.sinks.transports.splunk import SplunkSink
 
     return SplunkSink()
 
 
 def _securityhub(_: Path) -> Sink:
-    from aispm.sinks.securityhub import SecurityHubSink
+    from aispm.sinks.transports.securityhub import SecurityHubSink
 
     return SecurityHubSink()
 
 
 def _s3(url: str) -> Sink:
-    from aispm.sinks.s3 import S3Sink
+    from aispm.sinks.transports.s3 import S3Sink
 
     return S3Sink(url)
 

@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from aispm.collectors.base import CollectOptions, build_collector, utc_now, window_start
+from aispm.collectors.base import CollectOptions, utc_now, window_start
+from aispm.normalizer.providers import PROVIDERS
 
 PINNED = dt.datetime(2024, 2, 29, 12, 0, tzinfo=dt.UTC)
 
@@ -35,7 +36,7 @@ def test_build_hands_the_clock_to_the_collector(provider: str) -> None:
     def clock() -> dt.datetime:
         return PINNED
 
-    collector = build_collector(provider, CollectOptions(now=clock))
+    collector = PROVIDERS[provider].build(CollectOptions(now=clock))
     assert collector.options.now is clock   # type: ignore[attr-defined]
 
 

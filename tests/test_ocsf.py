@@ -9,7 +9,7 @@ from aispm.rules.engine import evaluate
 from aispm.rules.finding import finding_of
 from aispm.rules.model import Severity
 from aispm.rules.policy import Policy, RuleSettings, Suppression
-from aispm.sinks.ocsf import closed, finding_uid, from_ocsf, to_ocsf
+from aispm.sinks.formats.ocsf import closed, finding_uid, from_ocsf, to_ocsf
 from tests.aws.records import record
 from tests.sinks.findings import TIME_MS, aws_asset, azure_asset, finding, gcp_asset
 

@@ -137,8 +137,9 @@ def seed_more(region: str, admin_role: str, scoped_role: str) -> None:
 
 
 @contextmanager
-def serve() -> Iterator[dict[str, Any]]:
-    """Start moto in-process with the estate; yields the scan options for this provider."""
+def serve() -> Iterator[tuple[dict[str, Any], Any]]:
+    """Start moto in-process with the estate; yields the scan options for this provider (and no credentials:
+    moto answers the default chain's test keys)."""
     from moto import mock_aws
 
     from aispm.testing import moto_gaps
@@ -150,4 +151,4 @@ def serve() -> Iterator[dict[str, Any]]:
         for region in REGIONS:
             seed(region, admin, scoped)
             seed_more(region, admin, scoped)
-        yield {"regions": list(REGIONS)}
+        yield {"regions": list(REGIONS)}, None

@@ -2,7 +2,7 @@
 
 Certificate verification stays on: the fake's self-signed CA is added to the
 standard ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE`` bundles. The collector gets a
-local token credential through ``arm_overrides``, so the demo never reaches an
+local token credential (handed to the collector as its credentials), so the demo never reaches an
 identity endpoint; real scans use ``DefaultAzureCredential``.
 """
 
@@ -19,7 +19,7 @@ from unittest import mock
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from aispm.collectors.azure.arm import ENDPOINT_ENV, arm_overrides
+from aispm.collectors.azure.arm import ENDPOINT_ENV
 from aispm.testing.fake_arm import FakeArm
 
 _BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
@@ -52,10 +52,10 @@ def _bundle(env: str, ca: Path, directory: Path) -> str:
 
 
 @contextmanager
-def serve() -> Iterator[dict[str, Any]]:
-    """Serve the shipped estate on 127.0.0.1 over https; yields the scan options for this provider."""
+def serve() -> Iterator[tuple[dict[str, Any], Any]]:
+    """Serve the shipped estate on 127.0.0.1 over https; yields the scan options for this provider and the
+    local token credential the collector uses instead of ``DefaultAzureCredential``."""
     with FakeArm(tls=True) as fake, tempfile.TemporaryDirectory(prefix="aispm-demo-azure-") as tmp:
         bundles = {env: _bundle(env, fake.ca_cert_path, Path(tmp)) for env in _BUNDLE_ENV}
-        with mock.patch.dict(os.environ, {ENDPOINT_ENV: fake.url, **bundles}), \
-                arm_overrides(credential=LocalTokenCredential(fake.token)):
-            yield {}
+        with mock.patch.dict(os.environ, {ENDPOINT_ENV: fake.url, **bundles}):
+            yield {}, LocalTokenCredential(fake.token)

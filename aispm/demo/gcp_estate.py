@@ -61,8 +61,9 @@ def _job_window_days(estate: Mapping[str, Any]) -> int:
 
 
 @contextmanager
-def serve() -> Iterator[dict[str, Any]]:
-    """Start the fake with the demo estate; yields the scan options for this provider."""
+def serve() -> Iterator[tuple[dict[str, Any], Any]]:
+    """Start the fake with the demo estate; yields the scan options for this provider (and no credentials:
+    a service-account file through ``GOOGLE_APPLICATION_CREDENTIALS``)."""
     estate = demo_estate()
     with tempfile.TemporaryDirectory(prefix="aispm-demo-gcp-") as tmp, FakeGoogle(estate, page_size=2) as fake, \
             mock.patch.dict(os.environ, {ENDPOINT_ENV: fake.url, "NO_GCE_CHECK": "true",
@@ -72,4 +73,4 @@ def serve() -> Iterator[dict[str, Any]]:
             "locations": sorted({loc["locationId"] for entry in estate["projects"]
                                  for loc in entry.get("locations", [])}),
             "job_window_days": _job_window_days(estate),
-        }
+        }, None

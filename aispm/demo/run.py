@@ -1,30 +1,30 @@
 """``aispm demo``: the whole pipeline on the built-in simulated estate, with no account and no network.
 
-Each provider's estate is a module ``aispm.demo.<provider>_estate`` whose
-``serve()`` context manager stands up the local fake (moto in-process for AWS,
-local HTTP fakes for Azure and GCP) and yields the scan options that point the
-real collector at it.
+Each provider's estate (``ESTATES``) is a module whose ``serve()`` context manager
+stands up the local fake (moto in-process for AWS, local HTTP fakes for Azure and
+GCP) and yields the scan options that point the real collector at it, and the
+credentials the collector uses instead of the cloud's default chain (or None).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from unittest import mock
 
 from aispm.collectors.base import CollectOptions
-from aispm.normalizer.schema import PROVIDER_DISPLAY
-from aispm.pipeline import PROVIDERS, run_scan
+from aispm.demo import aws_estate, azure_estate, gcp_estate
+from aispm.normalizer.providers import PROVIDERS
+from aispm.pipeline import run_scan
 from aispm.pipeline_types import ScanRequest
 from aispm.rules.policy import load_policy
 from aispm.scan import check_out_dir, report
-from aispm.sinks.files import FileSink
+from aispm.sinks.transports.files import FileSink
 
 # Credentials and switches that keep every SDK on loopback: no metadata servers, no real accounts.
 SAFE_ENV = {
@@ -56,8 +56,11 @@ def safe_env(extra: dict[str, str] | None = None) -> Iterator[None]:
         yield
 
 
+ESTATES: dict[str, ModuleType] = {"aws": aws_estate, "azure": azure_estate, "gcp": gcp_estate}
+
+
 def demo_providers() -> list[str]:
-    return [p for p in PROVIDERS if importlib.util.find_spec(f"aispm.demo.{p}_estate") is not None]
+    return list(ESTATES)
 
 
 def run_demo(out_dir: Path) -> int:
@@ -68,18 +71,22 @@ def run_demo(out_dir: Path) -> int:
     check_out_dir(out_dir)
     with safe_env(), ExitStack() as stack:
         scan_options: dict[str, Any] = {"collect_tags": True, "workers": 4}
+        credentials: dict[str, Any] = {}
         for provider in providers:
-            module = importlib.import_module(f"aispm.demo.{provider}_estate")
-            scan_options.update(stack.enter_context(module.serve()))
+            options, creds = stack.enter_context(ESTATES[provider].serve())
+            scan_options.update(options)
+            if creds is not None:
+                credentials[provider] = creds
         request = ScanRequest(
             providers=providers,
             options=CollectOptions(**scan_options),
             policy=policy,
             out_dir=out_dir,
             sinks=[FileSink(out_dir)],
+            credentials=credentials,
         )
         outcome = run_scan(request)
-    print(f"aispm demo: simulated estate of {', '.join(PROVIDER_DISPLAY[p] for p in providers)} "
+    print(f"aispm demo: simulated estate of {', '.join(PROVIDERS[p].display for p in providers)} "
           "(local emulators, no cloud account, no network)\n")
     report(outcome, out_dir)
     return outcome.exit_code

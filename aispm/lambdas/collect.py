@@ -15,7 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aispm.collectors.base import CollectOptions, Collector, ScopeError, ScopeUnit, build_collector
+from aispm.collectors.base import CollectOptions, Collector, ScopeError, ScopeUnit
 from aispm.lambdas.credentials import provider_credentials
 from aispm.lambdas.runtime import (
     FunctionSettings,
@@ -26,25 +26,20 @@ from aispm.lambdas.runtime import (
     put_bytes,
     tracer,
 )
+from aispm.normalizer.providers import PROVIDERS
 from aispm.pipeline import now_ms, scan_unit, summarize
 from aispm.pipeline_types import UnitResult
 from aispm.rules.finding import Status
 from aispm.rules.policy import Policy
 from aispm.settings import Settings
-from aispm.sinks.files import jsonl
-from aispm.sinks.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf import to_ocsf
+from aispm.sinks.transports.files import jsonl
 
 RESULTS_FILE = "results.json.gz"
 
 
 def _collector(provider: str, options: CollectOptions, fn: FunctionSettings) -> Collector:
-    credentials = provider_credentials(provider, fn)
-    if provider == "gcp":
-        from aispm.collectors.gcp import build
-
-        collector: Collector = build(options, credentials=credentials)  # type: ignore[assignment]
-        return collector
-    return build_collector(provider, options)
+    return PROVIDERS[provider].build(options, provider_credentials(provider, fn))
 
 
 def run_unit(item: dict[str, Any], fn: FunctionSettings, scan_id: str) -> tuple[list[UnitResult], list[ScopeError]]:

@@ -28,10 +28,10 @@ from aispm.pipeline_types import ScanOutcome, ScanRequest, UnitResult
 from aispm.rules.finding import Status
 from aispm.settings import Settings
 from aispm.sinks.base import Sink, UnavailableSink
-from aispm.sinks.deadletter import SqsDeadLetter
-from aispm.sinks.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE
+from aispm.sinks.delivery.deadletter import SqsDeadLetter
+from aispm.sinks.delivery.state import DynamoStateStore
 from aispm.sinks.registry import build_sinks
-from aispm.sinks.state import DynamoStateStore
+from aispm.sinks.transports.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE
 
 DELIVERY_RESERVE_SECONDS = 90.0   # dead letters, the state save and the output upload after the sinks
 

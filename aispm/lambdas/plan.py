@@ -16,7 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from aispm.collectors.base import ScopeError
 from aispm.lambdas.runtime import collect_options, function_settings, logger, metrics, put_json, tracer
-from aispm.pipeline import PROVIDERS, plan_scan
+from aispm.normalizer.providers import PROVIDERS
+from aispm.pipeline import plan_scan
 from aispm.settings import Settings
 
 PLAN_FILE = "plan.json"   # the run's start time and planning errors, for Deliver's summary

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from aispm.lambdas.runtime import logger, tracer
 from aispm.replay import replay
 from aispm.settings import Settings
-from aispm.sinks.deadletter import SqsDeadLetter
+from aispm.sinks.delivery.deadletter import SqsDeadLetter
 
 DEFAULT_MAX_MESSAGES = 1000
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import boto3
+
 from aispm.collectors.aws.sagemaker import AwsCollector, AwsOptions
 from aispm.collectors.base import CollectOptions
 
 
-def build(options: CollectOptions) -> AwsCollector:
+def build(options: CollectOptions, credentials: Any = None) -> AwsCollector:
+    """The collector for ``options``; ``credentials`` (a ``boto3.Session``) replaces the default chain."""
     return AwsCollector(
+        session=credentials if credentials is not None else boto3.Session(),
         options=AwsOptions(
             regions=tuple(options.regions),
             all_regions=options.all_regions,

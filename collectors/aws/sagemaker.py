@@ -32,6 +32,7 @@ from aispm.collectors.base import (
     ApiCalls,
     Clock,
     CollectResult,
+    ProviderName,
     RawRecord,
     ScopeError,
     ScopeUnit,
@@ -117,7 +118,7 @@ class AwsCollector:
 
     options: AwsOptions = field(default_factory=AwsOptions)
     session: boto3.Session = field(default_factory=boto3.Session)
-    provider: str = "aws"
+    provider: ProviderName = "aws"
     page_size: int | None = None   # None: the largest page; tests set it small to exercise paging
     known_accounts: set[str] = field(default_factory=set)   # scanned + Organization accounts (IAM-004)
 

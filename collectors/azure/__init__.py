@@ -6,7 +6,7 @@ The SDK is imported only when an Azure collector is built, so the pure helpers
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aispm.collectors.base import CollectOptions
 
@@ -14,11 +14,18 @@ if TYPE_CHECKING:
     from aispm.collectors.azure.collector import AzureCollector
 
 
-def build(options: CollectOptions) -> AzureCollector:
+def build(options: CollectOptions, credentials: Any = None) -> AzureCollector:
+    """The collector for ``options``; ``credentials`` (an azure-core token credential) replaces
+    ``DefaultAzureCredential``."""
+    from dataclasses import replace
+
     from aispm.collectors.azure.arm import current_settings
     from aispm.collectors.azure.collector import AzureCollector
 
-    return AzureCollector(subscriptions=tuple(options.subscriptions), settings=current_settings())
+    settings = current_settings()
+    if credentials is not None:
+        settings = replace(settings, credential=credentials)
+    return AzureCollector(subscriptions=tuple(options.subscriptions), settings=settings)
 
 
 __all__ = ["build"]

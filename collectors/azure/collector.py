@@ -28,7 +28,7 @@ from aispm.collectors.azure.arm import (
     token_problem,
 )
 from aispm.collectors.azure.principals import IDENTITY_BEARING, principals
-from aispm.collectors.base import ApiCalls, CollectResult, RawRecord, ScopeError, ScopeUnit
+from aispm.collectors.base import ApiCalls, CollectResult, ProviderName, RawRecord, ScopeError, ScopeUnit
 
 _ML = "providers/Microsoft.MachineLearningServices"
 
@@ -43,7 +43,7 @@ class AzureCollector:
 
     subscriptions: tuple[str, ...] = ()
     settings: ArmSettings = field(default_factory=current_settings)
-    provider: str = "azure"
+    provider: ProviderName = "azure"
 
     _credential: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)

@@ -23,6 +23,7 @@ from aispm.collectors.base import (
     ApiCalls,
     Clock,
     CollectResult,
+    ProviderName,
     RawRecord,
     ScopeError,
     ScopeUnit,
@@ -109,7 +110,7 @@ class GcpOptions:
 class GcpCollector:
     """Collects Vertex AI records; ``credentials`` defaults to Application Default Credentials."""
 
-    provider = "gcp"
+    provider: ProviderName = "gcp"
 
     def __init__(self, options: GcpOptions | None = None, credentials: Any = None) -> None:
         self.options = options or GcpOptions()

@@ -32,7 +32,7 @@ locals {
   s3_via_service = "s3.${local.region}.amazonaws.com"
   run_results    = "${aws_s3_bucket.results.arn}/runs/*"
 
-  # Each AWS finding is imported into its own region (sinks/securityhub.py): every region's default product and hub,
+  # Each AWS finding is imported into its own region (sinks/transports/securityhub.py): every region's default product and hub,
   # or only the aggregation region when securityhub_region is set.
   securityhub_region  = var.securityhub_region == "" ? "*" : var.securityhub_region
   securityhub_product = "arn:${local.partition}:securityhub:${local.securityhub_region}:${local.account_id}:product/${local.account_id}/default"
@@ -324,14 +324,14 @@ data "aws_iam_policy_document" "delivery" {
     }
   }
 
-  # sinks/state.py: BatchGetItem to load, PutItem (conditional) to save, DeleteItem for replaced chunks.
+  # sinks/delivery/state.py: BatchGetItem to load, PutItem (conditional) to save, DeleteItem for replaced chunks.
   statement {
     sid       = "FindingState"
     actions   = ["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.state.arn]
   }
 
-  # SendMessageBatch, ReceiveMessage, DeleteMessageBatch (sinks/deadletter.py), queue depth (replay).
+  # SendMessageBatch, ReceiveMessage, DeleteMessageBatch (sinks/delivery/deadletter.py), queue depth (replay).
   statement {
     sid       = "DeadLetterQueue"
     actions   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]

@@ -21,7 +21,7 @@ from aispm.collectors.base import CollectOptions
 from aispm.pipeline import exit_code_for, run_scan, scan_unit, summarize
 from aispm.pipeline_types import ScanRequest
 from aispm.rules.policy import Policy
-from aispm.sinks.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf import to_ocsf
 from tests.aws.faults import Fault, _Raw, body_has, json_error, region_is, xml_error
 
 MGMT = "123456789012"

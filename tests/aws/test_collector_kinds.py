@@ -12,7 +12,7 @@ from moto import mock_aws
 from aispm.collectors.aws import AwsCollector, AwsOptions
 from aispm.pipeline import scan_unit
 from aispm.rules.policy import Policy
-from aispm.sinks.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf import to_ocsf
 from aispm.testing import moto_gaps
 
 ACCT = "123456789012"

@@ -21,7 +21,7 @@ from aispm.collectors.azure.arm import ArmSettings, ReadOnlyViolation, arm_overr
 from aispm.collectors.base import CollectOptions
 from aispm.pipeline import scan_unit
 from aispm.rules.policy import Policy
-from aispm.sinks.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf import to_ocsf
 from aispm.testing.fake_arm import FakeArm
 from tests.azure.conftest import AllowPlainHttpForTests, StaticTokenCredential
 from tests.azure.helpers import ML, SUB, collect_all, collector, estate

@@ -24,7 +24,8 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from aispm.cli import main
 from aispm.collectors.azure.arm import arm_overrides, credential_error_line
-from aispm.credentials import azure_configured, configured_providers
+from aispm.collectors.credentials import azure_configured
+from aispm.normalizer.providers import configured_providers
 from aispm.testing.fake_arm import FakeArm
 from tests.azure.conftest import AllowPlainHttpForTests, StaticTokenCredential
 from tests.azure.helpers import collector

@@ -11,11 +11,11 @@ from aispm.demo.azure_estate import serve
 
 def test_demo_serves_the_estate_over_verified_tls_and_restores_the_environment() -> None:
     before = {k: os.environ.get(k) for k in ("AISPM_AZURE_ARM_ENDPOINT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
-    with serve() as overrides:
+    with serve() as (overrides, credential):
         assert overrides == {}
         endpoint = os.environ["AISPM_AZURE_ARM_ENDPOINT"]
         assert endpoint.startswith("https://127.0.0.1:")
-        collector = build(CollectOptions())
+        collector = build(CollectOptions(), credential)
         assert collector.settings.per_call_policies == ()   # nothing relaxes https enforcement
         units, errors = collector.plan()
         assert errors == [] and len(units) == 2

@@ -25,7 +25,7 @@ from aispm.normalizer.schema import Asset
 from aispm.pipeline import scan_unit
 from aispm.rules.engine import evaluate
 from aispm.rules.policy import Policy
-from aispm.sinks.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf import to_ocsf
 from aispm.testing.fake_google import FakeGoogle, demo_estate
 
 PROJECT_A, NUMBER_A = "ml-prod-4821", "418203957711"

@@ -513,7 +513,7 @@ AWS_READ_PREFIXES = set(AWS_READ_SERVICES.values())
 NO_PERMISSION = {("sts", "GetCallerIdentity")}
 # Calls a deployment of these templates never makes: (service, operation, module) -> why.
 NOT_DEPLOYED = {
-    ("sts", "AssumeRole", "aispm.sinks.securityhub"):
+    ("sts", "AssumeRole", "aispm.sinks.transports.securityhub"):
         "only with AISPM_SECURITYHUB_ROLE_NAME, which the templates do not set",
 }
 # The AWS collector's code (collectors/aws): the shared collect handler reaches every provider's collector, but a
@@ -730,7 +730,7 @@ def _security_hub_arn(st) -> tuple[str, object]:
 
 
 def test_security_hub_grants_every_region_or_only_the_aggregation_region(template, tf):
-    # sinks/securityhub.py imports each AWS finding into its own region, or every finding into
+    # sinks/transports/securityhub.py imports each AWS finding into its own region, or every finding into
     # AISPM_SECURITYHUB_REGION: the grant follows the same parameter.
     by_sid = {st["Sid"]: st for st in role_statements(template, "DeliveryRole")}
     region = {"Fn::If": ["HasSecurityHubRegion", {"Ref": "SecurityHubRegion"}, "*"]}

@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from aispm.lambdas import replay
 from aispm.sinks.base import Undelivered
-from aispm.sinks.deadletter import SqsDeadLetter
+from aispm.sinks.delivery.deadletter import SqsDeadLetter
 from tests.lambdas.workflow import Context
 from tests.sinks.findings import aws_findings
 

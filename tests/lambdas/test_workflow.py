@@ -15,13 +15,14 @@ from typing import Any
 import boto3
 import pytest
 
+from aispm.collectors.azure.arm import arm_overrides
 from aispm.collectors.base import CollectOptions
 from aispm.demo import aws_estate, azure_estate, gcp_estate
 from aispm.demo.run import safe_env
 from aispm.pipeline import run_scan
 from aispm.pipeline_types import ScanRequest
-from aispm.sinks.files import FileSink
-from aispm.sinks.ocsf import from_ocsf, to_ocsf
+from aispm.sinks.formats.ocsf import from_ocsf, to_ocsf
+from aispm.sinks.transports.files import FileSink
 from tests.lambdas import workflow
 from tests.lambdas.workflow import REGION, TABLE, s3_json, s3_jsonl
 
@@ -42,7 +43,10 @@ def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
     with safe_env(), ExitStack() as stack:
         options: dict[str, Any] = {"workers": 4}
         for module in (aws_estate, azure_estate, gcp_estate):
-            options.update(stack.enter_context(module.serve()))
+            served, credential = stack.enter_context(module.serve())
+            options.update(served)
+            if credential is not None:   # the Lambda collectors build their own: hand them the demo's
+                stack.enter_context(arm_overrides(credential=credential))
         env = workflow.create_resources()
         sa_file = os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
         env |= {
@@ -210,7 +214,7 @@ def test_a_sink_that_cannot_work_dead_letters_its_findings_instead_of_failing_th
 def test_the_security_hub_sink_stops_before_the_function_times_out(estate: dict[str, Any]) -> None:
     from aispm.lambdas.deliver import set_deadlines
     from aispm.sinks.base import Batch
-    from aispm.sinks.securityhub import SecurityHubSink
+    from aispm.sinks.transports.securityhub import SecurityHubSink
     from tests.sinks.findings import aws_findings
 
     findings = aws_findings(3)

@@ -17,7 +17,7 @@ import pytest
 
 from aispm.cli import main
 from aispm.sinks.base import Undelivered
-from aispm.sinks.deadletter import FileDeadLetter
+from aispm.sinks.delivery.deadletter import FileDeadLetter
 from aispm.testing.hec import FakeHec
 from tests.sinks.findings import aws_asset, finding, uids
 

@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from aispm.cli import main
-from aispm.sinks.ocsf import to_ocsf
-from aispm.sinks.state import DynamoStateStore, FileStateStore, StateError
+from aispm.sinks.delivery.state import DynamoStateStore, FileStateStore, StateError
+from aispm.sinks.formats.ocsf import to_ocsf
 from tests.sinks.findings import aws_asset, finding, uids
 
 TABLE = "aispm-state"

@@ -15,12 +15,13 @@ import pytest
 from moto import mock_aws
 
 from aispm.cli import main
-from aispm.normalizer.schema import PROVIDER_SERVICE, Asset
+from aispm.normalizer.providers import PROVIDERS
+from aispm.normalizer.schema import Asset
 from aispm.rules.engine import evaluate
 from aispm.rules.finding import finding_of
 from aispm.rules.model import Severity
 from aispm.rules.policy import MAX_POLICY_BYTES, MAX_POLICY_DEPTH, Policy, PolicyError, Suppression, load_policy
-from aispm.sinks.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf import to_ocsf
 
 NB_ARN = "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/sandbox-1"
 OPEN = {"network": {"direct_internet_access": {"value": True, "source": "DirectInternetAccess",
@@ -169,7 +170,7 @@ def test_a_config_file_over_1_mib_exits_2_naming_the_file(
 
 def _asset(uid: str = NB_ARN, tags: dict[str, str] | None = None, provider: str = "aws",
            kind: str = "notebook", facts: dict[str, Any] | None = None) -> Asset:
-    return Asset.model_validate({"uid": uid, "provider": provider, "service": PROVIDER_SERVICE[provider],
+    return Asset.model_validate({"uid": uid, "provider": provider, "service": PROVIDERS[provider].services[0],
                                  "kind": kind, "name": uid.rsplit("/", 1)[-1], "account": "123456789012",
                                  "region": "us-east-1", "tags": tags or {}, **(facts or OPEN)})
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from aispm.normalizer.schema import PROVIDER_SERVICE, Asset, EnvVar, Identity, PolicyStatement, RoleAssignment
+from aispm.normalizer.providers import PROVIDERS
+from aispm.normalizer.schema import Asset, EnvVar, Identity, PolicyStatement, RoleAssignment
 from aispm.rules.catalog import all_rules
 from aispm.rules.engine import evaluate
 from aispm.rules.model import Evaluation
@@ -72,7 +73,7 @@ FACT_RULES: dict[str, tuple[str, bool]] = {
 
 def asset(provider: str, kind: str, **fields: Any) -> Asset:
     return Asset.model_validate({
-        "uid": f"{provider}/{kind}/a1", "provider": provider, "service": PROVIDER_SERVICE[provider],
+        "uid": f"{provider}/{kind}/a1", "provider": provider, "service": PROVIDERS[provider].services[0],
         "kind": kind, "name": "a1", "account": "acct-1", "region": "region-1", **fields,
     })
 

@@ -8,7 +8,7 @@ from aispm.normalizer.schema import Asset
 from aispm.rules.catalog import rules_by_id
 from aispm.rules.finding import finding_of
 from aispm.rules.model import Evaluation
-from aispm.sinks.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf import to_ocsf
 
 TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 ACCOUNT = "123456789012"

@@ -10,9 +10,9 @@ import pytest
 from aispm.rules.catalog import rules_by_id
 from aispm.rules.finding import finding_of
 from aispm.rules.model import Evaluation, Severity
-from aispm.sinks.asff import iso, suppression_note, to_asff
-from aispm.sinks.ocsf import closed, from_ocsf, to_ocsf
-from aispm.sinks.reconcile import first_seen
+from aispm.sinks.delivery.reconcile import first_seen
+from aispm.sinks.formats.asff import iso, suppression_note, to_asff
+from aispm.sinks.formats.ocsf import closed, from_ocsf, to_ocsf
 from tests.sinks.findings import ACCOUNT, TIME_MS, aws_asset, finding
 
 ANALYST_FIELDS = {"Note", "UserDefinedFields", "WorkflowState", "VerificationState", "Confidence", "Criticality"}

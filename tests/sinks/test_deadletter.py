@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from aispm.cli import main
 from aispm.sinks.base import Undelivered
-from aispm.sinks.deadletter import FileDeadLetter, SqsDeadLetter, open_store
+from aispm.sinks.delivery.deadletter import FileDeadLetter, SqsDeadLetter, open_store
 from aispm.testing.hec import FakeHec
 from tests.sinks.findings import aws_findings, uids
 
@@ -144,8 +144,8 @@ def test_sqs_dead_letter_queue_scan_and_replay(aws: None, hec: FakeHec, tmp_path
 
 
 def test_sqs_outage_falls_back_to_the_local_file(tmp_path: Path, aws: None) -> None:
-    from aispm.lifecycle import keep_undelivered
     from aispm.sinks.base import DeliveryReport
+    from aispm.sinks.delivery.lifecycle import keep_undelivered
 
     findings = aws_findings(2)
     report = DeliveryReport("splunk", 0, [Undelivered("splunk", "busy", f) for f in findings])

@@ -15,9 +15,9 @@ from moto import mock_aws
 
 from aispm.sinks.base import Batch
 from aispm.sinks.errors import SinkConfigError
-from aispm.sinks.ocsf import from_ocsf
+from aispm.sinks.formats.ocsf import from_ocsf
 from aispm.sinks.registry import build_sink
-from aispm.sinks.s3 import S3Settings, S3Sink
+from aispm.sinks.transports.s3 import S3Settings, S3Sink
 from tests.sinks.findings import aws_findings, azure_asset, finding, gcp_asset
 
 

@@ -18,13 +18,13 @@ from moto import mock_aws
 from aispm.collectors.base import CollectOptions
 from aispm.pipeline import run_scan
 from aispm.pipeline_types import ScanRequest
-from aispm.sinks.asff import MAX_FINDING_BYTES, product_arn, to_asff
 from aispm.sinks.base import Batch
-from aispm.sinks.files import FileSink
-from aispm.sinks.ocsf import closed, from_ocsf
-from aispm.sinks.retry import RateLimiter
-from aispm.sinks.securityhub import SecurityHubSettings, SecurityHubSink
-from aispm.sinks.state import FileStateStore
+from aispm.sinks.delivery.state import FileStateStore
+from aispm.sinks.formats.asff import MAX_FINDING_BYTES, product_arn, to_asff
+from aispm.sinks.formats.ocsf import closed, from_ocsf
+from aispm.sinks.transports.files import FileSink
+from aispm.sinks.transports.retry import RateLimiter
+from aispm.sinks.transports.securityhub import SecurityHubSettings, SecurityHubSink
 from tests.sinks.findings import ACCOUNT, TIME_MS, aws_asset, aws_findings, azure_asset, finding, gcp_asset
 
 FORBIDDEN = {"Workflow", "WorkflowState", "Note", "UserDefinedFields", "VerificationState", "Confidence",

@@ -25,11 +25,11 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from aispm.replay import replay
-from aispm.sinks.asff import iso, product_arn, to_asff
 from aispm.sinks.base import Batch, Undelivered
-from aispm.sinks.deadletter import FileDeadLetter
-from aispm.sinks.ocsf import closed, from_ocsf
-from aispm.sinks.securityhub import SecurityHubSettings, SecurityHubSink
+from aispm.sinks.delivery.deadletter import FileDeadLetter
+from aispm.sinks.formats.asff import iso, product_arn, to_asff
+from aispm.sinks.formats.ocsf import closed, from_ocsf
+from aispm.sinks.transports.securityhub import SecurityHubSettings, SecurityHubSink
 from tests.sinks.findings import ACCOUNT, TIME_MS, aws_asset, finding, uids
 
 PRODUCT = product_arn("us-east-1", ACCOUNT)

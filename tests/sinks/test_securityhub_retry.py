@@ -19,8 +19,8 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from aispm.sinks.base import Batch
-from aispm.sinks.ocsf import from_ocsf
-from aispm.sinks.securityhub import SecurityHubSettings, SecurityHubSink
+from aispm.sinks.formats.ocsf import from_ocsf
+from aispm.sinks.transports.securityhub import SecurityHubSettings, SecurityHubSink
 from tests.sinks.findings import aws_findings, uids
 
 CALL_SECONDS = 3.0

@@ -18,10 +18,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from aispm.sinks.asff import product_arn, to_asff
 from aispm.sinks.base import Batch
-from aispm.sinks.ocsf import from_ocsf
-from aispm.sinks.securityhub import SecurityHubSettings, SecurityHubSink
+from aispm.sinks.formats.asff import product_arn, to_asff
+from aispm.sinks.formats.ocsf import from_ocsf
+from aispm.sinks.transports.securityhub import SecurityHubSettings, SecurityHubSink
 from tests.sinks.findings import ACCOUNT, aws_asset, finding, uids
 
 PRODUCT = product_arn("us-east-1", ACCOUNT)

@@ -15,10 +15,10 @@ from moto import mock_aws
 
 from aispm.sinks.base import Batch
 from aispm.sinks.errors import SinkConfigError
-from aispm.sinks.ocsf import from_ocsf
+from aispm.sinks.formats.ocsf import from_ocsf
 from aispm.sinks.registry import build_sink
-from aispm.sinks.retry import Backoff
-from aispm.sinks.splunk import SplunkSettings, SplunkSink
+from aispm.sinks.transports.retry import Backoff
+from aispm.sinks.transports.splunk import SplunkSettings, SplunkSink
 from aispm.testing.hec import FakeHec
 from tests.sinks.findings import TIME_MS, aws_findings, uids
 

@@ -11,9 +11,16 @@ import pytest
 from moto import mock_aws
 
 from aispm.rules.finding import Finding
-from aispm.sinks.ocsf import from_ocsf, to_ocsf
-from aispm.sinks.reconcile import NO_LONGER_APPLIES, VANISHED, ScopeRun, reconcile
-from aispm.sinks.state import DynamoStateStore, FileStateStore, StateError, StateStore, default_state_path, open_state
+from aispm.sinks.delivery.reconcile import NO_LONGER_APPLIES, VANISHED, ScopeRun, reconcile
+from aispm.sinks.delivery.state import (
+    DynamoStateStore,
+    FileStateStore,
+    StateError,
+    StateStore,
+    default_state_path,
+    open_state,
+)
+from aispm.sinks.formats.ocsf import from_ocsf, to_ocsf
 from tests.sinks.findings import aws_asset, aws_findings, finding, uids
 
 SCOPE = "aws:123456789012:us-east-1"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aispm.normalizer.schema import PROVIDER_DISPLAY
+from aispm.normalizer.providers import BY_DISPLAY, PROVIDERS
 from aispm.rules.finding import AssetRef, Finding, RuleRef, Status, finding_uid
 from aispm.rules.model import Severity
 
@@ -21,7 +21,6 @@ STATUS_NEW, STATUS_SUPPRESSED, STATUS_RESOLVED = 1, 3, 4
 _STATUS_NAMES = {STATUS_NEW: "New", STATUS_SUPPRESSED: "Suppressed", STATUS_RESOLVED: "Resolved"}
 ACTIVITY_CREATE, ACTIVITY_CLOSE = 1, 3
 _ACTIVITY_NAMES = {ACTIVITY_CREATE: "Create", ACTIVITY_CLOSE: "Close"}
-_PROVIDER_OF_DISPLAY = {display: key for key, display in PROVIDER_DISPLAY.items()}
 _SUPPRESSED_DETAIL = re.compile(r"Suppressed: (?P<why>.*) \((?P<detail>.*)\)", re.DOTALL)
 
 __all__ = ["ACTIVITY_CLOSE", "STATUS_SUPPRESSED", "close", "closed", "finding_uid", "from_ocsf", "to_ocsf"]
@@ -104,7 +103,7 @@ def to_ocsf(f: Finding) -> dict[str, Any]:
         },
         "resources": [_resource(asset)],
         "cloud": {
-            "provider": PROVIDER_DISPLAY[asset.provider],
+            "provider": PROVIDERS[asset.provider].display,
             "account": {"uid": asset.account},
             "region": asset.region,
         },
@@ -145,7 +144,7 @@ def from_ocsf(o: dict[str, Any]) -> Finding:
             standards=tuple(comp.get("standards") or ()),
             requirements=tuple(comp.get("requirements") or ()),
         ),
-        asset=AssetRef(uid=str(res["uid"]), provider=_PROVIDER_OF_DISPLAY[o["cloud"]["provider"]], service=service,
+        asset=AssetRef(uid=str(res["uid"]), provider=BY_DISPLAY[o["cloud"]["provider"]].name, service=service,
                        kind=str(res.get("type", "")), name=name, account=str(o["cloud"]["account"]["uid"]),
                        region=str(o["cloud"].get("region", res.get("region", ""))), tags=tags, details=data),
         status=Status.PASS if passed else Status.FAIL,

@@ -19,8 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from aispm.collectors.base import one_line
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
 from aispm.sinks.errors import SinkConfigError, settings_error
-from aispm.sinks.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE, jsonl
-from aispm.sinks.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf import to_ocsf
+from aispm.sinks.transports.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE, jsonl
 
 
 class S3Settings(BaseSettings):
@@ -51,7 +51,7 @@ class S3Sink:
         except ValidationError as exc:
             raise settings_error("AISPM_S3_", exc) from None
         if self.settings.security_lake:
-            from aispm.sinks.parquet import require_pyarrow
+            from aispm.sinks.formats.parquet import require_pyarrow
 
             require_pyarrow()
         self._client = client
@@ -91,7 +91,7 @@ class S3Sink:
             for name, body in reversed(files):
                 self._put(f"{base}/{name}.gz", gzip.compress(body), "application/json", gzipped=True)
             if self.settings.security_lake and batch.findings:
-                from aispm.sinks.parquet import security_lake_objects
+                from aispm.sinks.formats.parquet import security_lake_objects
 
                 for key, body in security_lake_objects(ocsf, self.settings.security_lake_source,
                                                        batch.scan_id, when):

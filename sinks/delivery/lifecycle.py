@@ -1,4 +1,4 @@
-"""Pipeline glue around delivery: reconcile findings against the lifecycle state, and keep what
+"""The lifecycle around delivery: reconcile findings against the lifecycle state, and keep what
 the sinks could not deliver in the dead-letter store.
 
 The order is what makes "nothing lost, nothing wrongly resolved" hold: the state is read
@@ -14,12 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aispm.pipeline_types import Kept, UnitResult
-from aispm.rules.finding import Finding, finding_uid
+from aispm.rules.finding import Finding
 from aispm.sinks.base import DeliveryReport, Undelivered
-from aispm.sinks.deadletter import DEAD_LETTER_FILE, DeadLetterError, DeadLetterStore, FileDeadLetter
-from aispm.sinks.reconcile import ScopeRun, reconcile
-from aispm.sinks.state import ScopeState, StateError, StateStore
+from aispm.sinks.delivery.deadletter import DEAD_LETTER_FILE, DeadLetterError, DeadLetterStore, FileDeadLetter
+from aispm.sinks.delivery.reconcile import ScopeRun, reconcile
+from aispm.sinks.delivery.state import ScopeState, StateError, StateStore
+
+
+@dataclass
+class Kept:
+    """What became of the undelivered items."""
+
+    items: int = 0                     # undelivered items in all
+    kept_in: str = ""                  # where they were kept (empty: nowhere)
+    lost: list[Undelivered] = field(default_factory=list)   # neither delivered nor kept
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -32,9 +41,9 @@ class Lifecycle:
     became_suppressed: frozenset[str] | None = None   # None: no state to compare with
     errors: list[str] = field(default_factory=list)   # state that could not be read or written
 
-    def findings(self, results: Sequence[UnitResult]) -> list[Finding]:
+    def findings(self, runs: Sequence[ScopeRun]) -> list[Finding]:
         """This run's findings, as reconciled where their scope was (first seen from the state)."""
-        return [self.reconciled.get(f.uid, f) for r in results for f in r.findings]
+        return [self.reconciled.get(f.uid, f) for run in runs for f in run.findings]
 
     def status(self) -> dict[str, Any]:
         """``summary.json`` ``state``."""
@@ -43,21 +52,7 @@ class Lifecycle:
         return {"status": "ok"}
 
 
-def scope_runs(results: Sequence[UnitResult]) -> list[ScopeRun]:
-    return [
-        ScopeRun(
-            scope=r.unit.scope,
-            ok=r.ok,
-            findings=r.findings,
-            resource_uids=frozenset(a.uid for a in r.assets),
-            unevaluated_uids=frozenset(finding_uid(e["rule"], e["resource"]) for e in r.evaluation_errors),
-            partial_kinds=frozenset(r.partial_kinds),
-        )
-        for r in results
-    ]
-
-
-def close_vanished(store: StateStore | None, results: Sequence[UnitResult], time_ms: int,
+def close_vanished(store: StateStore | None, runs: Sequence[ScopeRun], time_ms: int,
                    not_applicable: Mapping[str, str] | None = None) -> Lifecycle:
     """Closed findings of the scopes that succeeded, and their new state (saved after delivery).
 
@@ -66,13 +61,13 @@ def close_vanished(store: StateStore | None, results: Sequence[UnitResult], time
     """
     if store is None:
         return Lifecycle()
-    ok_scopes = [r.unit.scope for r in results if r.ok]
+    ok_scopes = [run.scope for run in runs if run.ok]
     try:
         loaded = store.load(ok_scopes)
     except StateError as exc:
         return Lifecycle(errors=[str(exc)])
-    runs = [run for run in scope_runs(results) if run.scope not in loaded.errors]
-    done = reconcile(loaded.states, runs, time_ms, not_applicable)
+    readable = [run for run in runs if run.scope not in loaded.errors]
+    done = reconcile(loaded.states, readable, time_ms, not_applicable)
     return Lifecycle(reconciled={f.uid: f for f in done.findings}, closed=done.closed,
                      states=done.states, previous=done.previous,
                      carried_over=done.carried_over, errors=list(loaded.errors.values()),

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aispm.rules.finding import Finding
-from aispm.sinks.ocsf import close, from_ocsf, to_ocsf
-from aispm.sinks.state import ScopeState
+from aispm.sinks.delivery.state import ScopeState
+from aispm.sinks.formats.ocsf import close, from_ocsf, to_ocsf
 
 VANISHED = "The resource no longer exists."
 NO_LONGER_APPLIES = "The rule no longer applies to the resource."

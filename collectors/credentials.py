@@ -1,4 +1,4 @@
-"""Which providers have credentials configured, to choose the default ``--provider`` set.
+"""Whether each cloud has credentials configured, to choose the default ``--provider`` set.
 
 AWS and Google: cheap, local checks only; nothing here contacts a metadata service.
 Azure: the local hints (environment, an Azure CLI profile) are only a first filter, because
@@ -58,8 +58,3 @@ def gcp_configured() -> bool:
         return True
     adc = Path(os.environ.get("CLOUDSDK_CONFIG", Path.home() / ".config" / "gcloud"))
     return (adc / "application_default_credentials.json").is_file()
-
-
-def configured_providers() -> list[str]:
-    checks = {"aws": aws_configured, "azure": azure_configured, "gcp": gcp_configured}
-    return [p for p, check in checks.items() if check()]

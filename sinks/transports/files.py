@@ -10,7 +10,7 @@ from typing import Any
 
 from aispm.sinks.atomic import write_atomic
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
-from aispm.sinks.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf import to_ocsf
 
 FINDINGS_FILE = "findings.ocsf.jsonl"
 ASSETS_FILE = "assets.jsonl"

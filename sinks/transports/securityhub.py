@@ -59,7 +59,9 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aispm.collectors.base import one_line
-from aispm.sinks.asff import (
+from aispm.sinks.base import Batch, DeliveryReport, Undelivered
+from aispm.sinks.errors import settings_error
+from aispm.sinks.formats.asff import (
     MAX_FINDING_BYTES,
     NOTE_AUTHOR,
     SUPPRESSED,
@@ -69,10 +71,8 @@ from aispm.sinks.asff import (
     suppression_note,
     to_asff,
 )
-from aispm.sinks.base import Batch, DeliveryReport, Undelivered
-from aispm.sinks.errors import settings_error
-from aispm.sinks.ocsf import to_ocsf
-from aispm.sinks.retry import Backoff, RateLimiter
+from aispm.sinks.formats.ocsf import to_ocsf
+from aispm.sinks.transports.retry import Backoff, RateLimiter
 
 MAX_PER_CALL = 100          # BatchImportFindings and BatchUpdateFindings
 MAX_FILTER_VALUES = 20      # GetFindings: values per filter attribute

@@ -48,8 +48,8 @@ from urllib3.util import Retry
 from aispm.collectors.base import loopback_host
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
 from aispm.sinks.errors import SinkConfigError, settings_error
-from aispm.sinks.ocsf import to_ocsf
-from aispm.sinks.tls import client_context
+from aispm.sinks.formats.ocsf import to_ocsf
+from aispm.sinks.transports.tls import client_context
 
 try:  # orjson serializes findings about ten times faster; the standard library is the fallback
     import orjson
