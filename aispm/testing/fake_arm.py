@@ -180,25 +180,14 @@ class ArmError(Exception):
         return {"error": {"code": self.code, "message": self.message}}
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the fake saw it."""
+@dataclass(frozen=True, kw_only=True)
+class RecordedRequest(server.Recorded):
+    """One request as the fake saw it (headers: accept, content-type, user-agent, x-ms-client-request-id)."""
 
-    method: str
     target: str
     """The request target as sent: path and query string, still percent-encoded."""
-    path: str
-    """Percent-decoded path, without the query string."""
-    query: dict[str, str]
-    """Query parameters, names as sent (first value of each)."""
-    headers: dict[str, str]
-    """Selected headers, names lower-cased: accept, content-type, user-agent, x-ms-client-request-id."""
     authorized: bool
     """The request carried the expected bearer token."""
-    status: int
-    """HTTP status the fake answered."""
-    at: float
-    """``time.monotonic()`` when the request arrived."""
 
 
 @dataclass
@@ -513,7 +502,8 @@ class FakeArm(server.FakeServer[RecordedRequest, Fault]):
         query: dict[str, str] = {}
         for key, value in pairs:
             query.setdefault(key, value)
-        self._record(RecordedRequest(method, request.path, path, query, selected, authorized, reply.status, arrived))
+        self._record(RecordedRequest(method=method, target=request.path, path=path, query=query, headers=selected,
+                                     authorized=authorized, status=reply.status, at=arrived))
         if reply.raw is not None:
             payload = reply.raw
         else:

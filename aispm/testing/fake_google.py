@@ -301,23 +301,12 @@ class ApiError(Exception):
         return {"error": error}
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the fake saw it."""
+@dataclass(frozen=True, kw_only=True)
+class RecordedRequest(server.Recorded):
+    """One request as the fake saw it (headers: authorization, content-type, user-agent, x-goog-*)."""
 
-    method: str
-    path: str
-    """Percent-decoded path, without the query string."""
-    query: dict[str, str]
-    """Query parameters (first value of each)."""
-    headers: dict[str, str]
-    """Selected headers, names lower-cased: authorization, content-type, user-agent, x-goog-*."""
     body: JSON
     """Decoded JSON body, or None."""
-    status: int
-    """HTTP status the fake answered."""
-    at: float
-    """``time.monotonic()`` when the request arrived."""
 
 
 @dataclass

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-__all__ = ["LOOPBACK", "FakeServer", "Fault", "Handler"]
+__all__ = ["LOOPBACK", "FakeServer", "Fault", "Handler", "Recorded"]
 
 LOOPBACK = "127.0.0.1"
 """The only address a fake binds."""
@@ -51,6 +51,23 @@ class Fault:
     @property
     def active(self) -> bool:
         return self.remaining is None or self.remaining > 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recorded:
+    """What every fake records of a request it saw; each fake adds its own fields."""
+
+    method: str
+    path: str
+    """Percent-decoded path, without the query string."""
+    query: dict[str, str]
+    """Query parameters (first value of each)."""
+    headers: dict[str, str]
+    """Selected headers, names lower-cased."""
+    status: int
+    """HTTP status the fake answered."""
+    at: float
+    """``time.monotonic()`` when the request arrived."""
 
 
 RequestT = TypeVar("RequestT")
