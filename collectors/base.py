@@ -122,10 +122,12 @@ class Collector(Protocol):
         ...
 
 
-def one_line(exc: BaseException, limit: int = 500) -> str:
-    """An exception as one line of at most ``limit`` characters (its type when it has no text), for
-    summary.json, dead letters and the terminal. The one helper for this: every stage imports it from here."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+def one_line(value: BaseException | str, limit: int = 500) -> str:
+    """An exception (or a text) as one line of at most ``limit`` characters (an exception with no text: its
+    type), for summary.json, dead letters and the terminal. The one helper for this: every stage uses it."""
+    text = " ".join(str(value).split())
+    if not text and isinstance(value, BaseException):
+        text = type(value).__name__
     return text[:limit]
 
 

@@ -322,4 +322,4 @@ def _http_error(response: HttpResponse) -> str:
     except (ValueError, AttributeError):
         pass
     text = f"{response.status_code} {code}".strip()
-    return " ".join(f"{text}: {message}".split())[:500] if message else text
+    return one_line(f"{text}: {message}") if message else text

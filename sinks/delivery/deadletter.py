@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from aispm.collectors.base import one_line
 from aispm.sinks.atomic import file_lock, write_atomic
 from aispm.sinks.base import Undelivered
 
@@ -218,7 +219,7 @@ class SqsDeadLetter:
         except DeadLetterError:
             raise
         except Exception as exc:  # noqa: BLE001 - any AWS failure here is reported; the caller falls back
-            raise DeadLetterError(f"cannot send to {self.queue_url}: {' '.join(str(exc).split())}") from None
+            raise DeadLetterError(f"cannot send to {self.queue_url}: {one_line(exc)}") from None
 
     def read(self) -> list[Letter]:
         letters: list[Letter] = []
@@ -242,7 +243,7 @@ class SqsDeadLetter:
         except DeadLetterError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise DeadLetterError(f"cannot read {self.queue_url}: {' '.join(str(exc).split())}") from None
+            raise DeadLetterError(f"cannot read {self.queue_url}: {one_line(exc)}") from None
 
     def settle(self, read: Sequence[Letter], remaining: Sequence[Undelivered]) -> None:
         """What remains is sent again first, then every message read is deleted: a failure in between
@@ -254,7 +255,7 @@ class SqsDeadLetter:
                 self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                     {"Id": str(n), "ReceiptHandle": letter.handle} for n, letter in enumerate(chunk)])
         except Exception as exc:  # noqa: BLE001
-            raise DeadLetterError(f"cannot remove messages of {self.queue_url}: {' '.join(str(exc).split())}") from None
+            raise DeadLetterError(f"cannot remove messages of {self.queue_url}: {one_line(exc)}") from None
 
 
 def _queue_region(url: str) -> str | None:

@@ -45,7 +45,7 @@ from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import InvalidHeader, MaxRetryError, SSLError
 from urllib3.util import Retry
 
-from aispm.collectors.base import loopback_host
+from aispm.collectors.base import loopback_host, one_line
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
 from aispm.sinks.errors import SinkConfigError, settings_error
 from aispm.sinks.formats.ocsf import to_ocsf
@@ -583,7 +583,7 @@ class SplunkSink:
             forms = {token, repr(token)[1:-1], repr(token.encode("utf-8", "replace"))[2:-1]}
             for form in sorted(forms, key=len, reverse=True):
                 text = text.replace(form, "***")
-        return " ".join(text.split())[:300]
+        return one_line(text, 300)
 
     def _delivered(self, report: DeliveryReport, post: _Post) -> None:
         report.delivered += len(post.findings)
