@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from aispm.sinks.base import Batch  # noqa: E402
 from aispm.sinks.formats.ocsf import from_ocsf  # noqa: E402
 from aispm.sinks.transports.splunk import SplunkSettings, SplunkSink  # noqa: E402
-from tests.sinks.findings import aws_asset, finding  # noqa: E402
+from tests.support.findings import aws_asset, finding  # noqa: E402
 
 TOKEN = "bench-token-0000"  # noqa: S105 - a throw-away token for a loopback server
 COUNTING = """

@@ -28,7 +28,7 @@ from moto import mock_aws  # noqa: E402
 from aispm.sinks.base import Batch  # noqa: E402
 from aispm.sinks.formats.ocsf import from_ocsf  # noqa: E402
 from aispm.sinks.transports.securityhub import SecurityHubSink  # noqa: E402
-from tests.sinks.findings import aws_asset, finding  # noqa: E402
+from tests.support.findings import aws_asset, finding  # noqa: E402
 
 
 def main() -> None:

@@ -1,6 +1,9 @@
-"""Suite-wide safety: every SDK stays on 127.0.0.1 with dummy credentials.
+"""Suite-wide safety: every SDK stays on 127.0.0.1 with dummy credentials; and the fixtures several test
+packages share (each package's own fixtures live in its conftest; helpers live in tests/support).
 
-Connections beyond loopback are refused by pytest-socket (``--allow-hosts`` in pyproject's addopts).
+Connections beyond loopback are refused by pytest-socket (``--allow-hosts`` in pyproject's addopts); no test
+sees the machine's Azure or Google credentials, identity endpoints or CA bundles, and no test builds
+``DefaultAzureCredential``.
 """
 
 from __future__ import annotations
@@ -8,11 +11,18 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import pytest
+from azure.mgmt.machinelearningservices import MachineLearningServicesMgmtClient
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import Credentials
 from pytest_socket import SocketBlockedError
+
+from aispm.testing.fake_arm import FakeArm, demo_estate
+from aispm.testing.fake_google import FakeGoogle
+from tests.support import azure, gcp
 
 for _key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_CLIENT_ID",
              "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AISPM_AZURE_ARM_ENDPOINT", "AISPM_GCP_ENDPOINT"):
@@ -48,6 +58,14 @@ def _resolved_locally(host: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_cloud_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per test: no Azure or Google credentials, identity endpoints, CA bundles or metadata probe of the machine."""
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    for name in (*azure.AMBIENT_ENV, *gcp.AMBIENT_ENV):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -103,3 +121,64 @@ def hec(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv("AISPM_SPLUNK_RETRY_BASE_SECONDS", "0.001")
         monkeypatch.setenv("AISPM_SPLUNK_MAX_ATTEMPTS", "2")
         yield fake
+
+
+# --- Azure: the fake Resource Manager and a real SDK client bound to it ---------------------------------------
+
+
+@pytest.fixture
+def estate() -> dict[str, Any]:
+    """A fresh copy of the shipped Azure demo estate."""
+    return demo_estate()
+
+
+@pytest.fixture
+def fake_arm(estate: dict[str, Any]) -> Iterator[FakeArm]:
+    """The demo estate served over http on an ephemeral port, two items per page."""
+    with FakeArm(estate, token=azure.TEST_TOKEN, page_size=2) as fake:
+        yield fake
+
+
+@pytest.fixture
+def arm_client(fake_arm: FakeArm) -> MachineLearningServicesMgmtClient:
+    """A real ``MachineLearningServicesMgmtClient`` bound to :func:`fake_arm`."""
+    return azure.make_arm_client(fake_arm)
+
+
+# --- GCP: the fake Google API server and real REST clients bound to it -----------------------------------------
+
+ClientT = TypeVar("ClientT")
+
+
+@pytest.fixture
+def fake_google() -> Iterator[FakeGoogle]:
+    """The demo estate served on an ephemeral port, two items per page."""
+    with FakeGoogle(page_size=2) as fake:
+        yield fake
+
+
+@pytest.fixture
+def google_client(fake_google: FakeGoogle) -> gcp.ClientFactory:
+    """``google_client(ServiceClient, credentials=None)``: a REST client bound to the fake.
+
+    Works for any GAPIC client class (``aiplatform_v1.EndpointServiceClient``,
+    ``resourcemanager_v3.ProjectsClient``...).  Credentials default to
+    ``AnonymousCredentials`` (no Authorization header).
+    """
+
+    def make(client_class: Callable[..., ClientT], credentials: Credentials | None = None) -> ClientT:
+        return client_class(
+            transport="rest",
+            credentials=credentials if credentials is not None else gcp.anonymous_credentials(),
+            client_options=ClientOptions(api_endpoint=fake_google.url),
+        )
+
+    return make
+
+
+@pytest.fixture
+def projects_client(google_client: gcp.ClientFactory) -> Any:
+    """``resourcemanager_v3.ProjectsClient`` bound to the fake."""
+    from google.cloud import resourcemanager_v3
+
+    return google_client(resourcemanager_v3.ProjectsClient)

@@ -22,7 +22,7 @@ import hcl2
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from tests.infra.aws_calls import AWS_READ_SERVICES, NOT_SHIPPED, SERVICES, Call, Graph, graph
+from tests.support.aws_calls import AWS_READ_SERVICES, NOT_SHIPPED, SERVICES, Call, Graph, graph
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.lambdas import workflow
-from tests.lambdas.workflow import s3_json
+from tests.support import workflow
+from tests.support.workflow import s3_json
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from moto import mock_aws
 from aispm.lambdas import replay
 from aispm.sinks.base import Undelivered
 from aispm.sinks.delivery.deadletter import SqsDeadLetter
-from tests.lambdas.workflow import Context
-from tests.sinks.findings import aws_findings
+from tests.support.findings import aws_findings
+from tests.support.workflow import Context
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from aispm.pipeline import run_scan
 from aispm.pipeline_types import ScanRequest
 from aispm.sinks.formats.ocsf import from_ocsf, to_ocsf
 from aispm.sinks.transports.files import FileSink
-from tests.lambdas import workflow
-from tests.lambdas.workflow import REGION, TABLE, s3_json, s3_jsonl
+from tests.support import workflow
+from tests.support.workflow import REGION, TABLE, s3_json, s3_jsonl
 
 EXTERNAL_ID = "ext-id-5f1c9a2e7b3d4c6a8e0f"
 AZURE_CLIENT_SECRET = "azure-client-secret-Q9v2Lk7pXz"
@@ -215,7 +215,7 @@ def test_the_security_hub_sink_stops_before_the_function_times_out(estate: dict[
     from aispm.lambdas.deliver import set_deadlines
     from aispm.sinks.base import Batch
     from aispm.sinks.transports.securityhub import SecurityHubSink
-    from tests.sinks.findings import aws_findings
+    from tests.support.findings import aws_findings
 
     findings = aws_findings(3)
     sink = SecurityHubSink()

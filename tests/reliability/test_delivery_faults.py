@@ -19,7 +19,7 @@ from aispm.cli import main
 from aispm.sinks.base import Undelivered
 from aispm.sinks.delivery.deadletter import FileDeadLetter
 from aispm.testing.hec import FakeHec
-from tests.sinks.findings import aws_asset, finding, uids
+from tests.support.findings import aws_asset, finding, uids
 
 ROLE = "arn:aws:iam::123456789012:role/exec"
 SCAN = ["scan", "--provider", "aws", "--region", "us-east-1"]

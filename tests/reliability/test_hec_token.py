@@ -24,7 +24,7 @@ from aispm.sinks.formats.ocsf import from_ocsf
 from aispm.sinks.registry import build_sink
 from aispm.sinks.transports.splunk import SplunkSettings, SplunkSink
 from aispm.testing.hec import FakeHec
-from tests.sinks.findings import aws_findings, uids
+from tests.support.findings import aws_findings, uids
 
 TOKEN = "0c5a4c8e-3e0f-4a53-9f0e-4f1f6a7b2d10"
 HEAD, TAIL = TOKEN[:18], TOKEN[18:]  # a control character goes between them

@@ -23,7 +23,7 @@ from moto import mock_aws
 from aispm.cli import main
 from aispm.sinks.delivery.state import DynamoStateStore, FileStateStore, StateError
 from aispm.sinks.formats.ocsf import to_ocsf
-from tests.sinks.findings import aws_asset, finding, uids
+from tests.support.findings import aws_asset, finding, uids
 
 TABLE = "aispm-state"
 SCOPE = "aws:123456789012:us-east-1"

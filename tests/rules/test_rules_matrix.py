@@ -5,7 +5,7 @@ into facts; these tests pin what each rule does with those facts: Pass, Fail,
 and nothing when the fact is absent (the spec's *skip*) or the kind is not
 covered. Assets are built directly so the rules are tested for Azure and GCP
 kinds whatever state their mappers are in; AWS wire-level cases go through the
-AWS mapper in test_rules_aws_wire.py.
+AWS mapper in test_rules_aws.py.
 """
 
 from __future__ import annotations
