@@ -322,11 +322,7 @@ class Fault(server.Fault):
 
 def load_estate(path: str | Path) -> dict[str, JSON]:
     """Read and validate an estate JSON file."""
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    validate_estate(data)
-    result: dict[str, JSON] = data
-    return result
+    return server.load_json(path, validate_estate)
 
 
 def demo_estate() -> dict[str, JSON]:

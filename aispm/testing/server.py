@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import socket
 import socketserver
 import ssl
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -68,6 +69,15 @@ class Recorded:
     """HTTP status the fake answered."""
     at: float
     """``time.monotonic()`` when the request arrived."""
+
+
+def load_json(path: str | Path, validate: Callable[[Any], None]) -> dict[str, Any]:
+    """Read a fake's estate file and check it with the fake's ``validate`` (which raises on a bad one)."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    validate(data)
+    result: dict[str, Any] = data
+    return result
 
 
 RequestT = TypeVar("RequestT")
