@@ -15,14 +15,10 @@ BatchUpdateFindings (not implemented by moto).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from aispm.replay import replay
 from aispm.sinks.base import Batch, Undelivered
@@ -31,31 +27,11 @@ from aispm.sinks.formats.asff import iso, product_arn, to_asff
 from aispm.sinks.formats.ocsf import closed, from_ocsf
 from aispm.sinks.transports.securityhub import SecurityHubSettings, SecurityHubSink
 from tests.support.findings import ACCOUNT, TIME_MS, aws_asset, finding, uids
+from tests.support.securityhub import Calls
 
 PRODUCT = product_arn("us-east-1", ACCOUNT)
 HOUR = 3_600_000
 SANDBOX = "Sandbox accounts are isolated by SCP"
-
-
-@pytest.fixture
-def session() -> Iterator[Any]:
-    with mock_aws():
-        boto3.client("securityhub", region_name="us-east-1").enable_security_hub()
-        yield boto3.Session(region_name="us-east-1")
-
-
-class Calls:
-    """Observes (does not answer) the Security Hub operations a session's clients make."""
-
-    def __init__(self, session: Any) -> None:
-        self.made: list[tuple[str, dict[str, Any]]] = []
-        session.events.register("provide-client-params.securityhub", self._record)
-
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.made.append((model.name, params))
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.made]
 
 
 def sink(session: Any) -> SecurityHubSink:

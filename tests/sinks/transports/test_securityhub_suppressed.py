@@ -10,44 +10,21 @@ against the service model), with STS from moto. New suppressed findings are chec
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
-import pytest
 from botocore.stub import ANY, Stubber
-from moto import mock_aws
 
 from aispm.sinks.base import Batch
 from aispm.sinks.formats.asff import product_arn, to_asff
 from aispm.sinks.formats.ocsf import from_ocsf
 from aispm.sinks.transports.securityhub import SecurityHubSettings, SecurityHubSink
 from tests.support.findings import ACCOUNT, aws_asset, finding, uids
+from tests.support.securityhub import Calls
 
 PRODUCT = product_arn("us-east-1", ACCOUNT)
 SANDBOX = "Sandbox accounts are isolated by SCP"
 LAB = "Lab notebooks have no data"
 
-
-@pytest.fixture
-def session() -> Iterator[Any]:
-    with mock_aws():
-        boto3.client("securityhub", region_name="us-east-1").enable_security_hub()
-        yield boto3.Session(region_name="us-east-1")
-
-
-class Calls:
-    """Observes (does not answer) the Security Hub operations a client makes, with their parameters."""
-
-    def __init__(self, session: Any) -> None:
-        self.made: list[tuple[str, dict[str, Any]]] = []
-        session.events.register("provide-client-params.securityhub", self._record)
-
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.made.append((model.name, params))
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.made]
 
 def batch(findings: list[dict[str, Any]]) -> Batch:
     return Batch(scan_id="s", findings=[from_ocsf(f) for f in findings], assets=[], summary={})
