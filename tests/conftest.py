@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -182,3 +183,17 @@ def projects_client(google_client: gcp.ClientFactory) -> Any:
     from google.cloud import resourcemanager_v3
 
     return google_client(resourcemanager_v3.ProjectsClient)
+
+
+@pytest.fixture
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (a fresh state), for tests that run aispm in a subprocess; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
+    yield url
+    server.stop()

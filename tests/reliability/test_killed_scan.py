@@ -10,30 +10,17 @@ import signal
 import subprocess
 import sys
 import threading
-import urllib.request
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
-from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "0c5a4c8e-3e0f-4a53-9f0e-4f1f6a7b2d10"
 SCOPE = "aws:123456789012:us-east-1"
 
 
-@pytest.fixture
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
-    yield url
-    server.stop()
 
 
 class _Hec:
@@ -82,8 +69,8 @@ class _Hec:
         self.server.server_close()
 
 
-def _scan(moto_url: str, hec: _Hec, state: Path, out: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": moto_url, "AISPM_SPLUNK_HEC_URL": hec.url,
+def _scan(moto_server: str, hec: _Hec, state: Path, out: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto_server, "AISPM_SPLUNK_HEC_URL": hec.url,
            "AISPM_SPLUNK_HEC_TOKEN": TOKEN, "AISPM_SPLUNK_MAX_ATTEMPTS": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "aispm", "scan", "--provider", "aws", "--region", "us-east-1", "--sink", "splunk",
@@ -92,9 +79,9 @@ def _scan(moto_url: str, hec: _Hec, state: Path, out: Path) -> subprocess.Popen[
 
 
 def test_a_scan_killed_during_delivery_still_has_its_new_resource_closed_next_run(
-        moto_url: str, tmp_path: Path) -> None:
-    iam: Any = boto3.client("iam", region_name="us-east-1", endpoint_url=moto_url)
-    sm: Any = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=moto_url)
+        moto_server: str, tmp_path: Path) -> None:
+    iam: Any = boto3.client("iam", region_name="us-east-1", endpoint_url=moto_server)
+    sm: Any = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=moto_server)
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                      "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
     role = iam.create_role(RoleName="exec", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
@@ -103,7 +90,7 @@ def test_a_scan_killed_during_delivery_still_has_its_new_resource_closed_next_ru
     hec = _Hec()
     try:
         # The scan reaches the SIEM, then dies before it can finish: the events arrive, the process is killed.
-        proc = _scan(moto_url, hec, state, tmp_path / "1")
+        proc = _scan(moto_server, hec, state, tmp_path / "1")
         assert hec.arrived.wait(120), proc.communicate(timeout=30)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
@@ -115,7 +102,7 @@ def test_a_scan_killed_during_delivery_still_has_its_new_resource_closed_next_ru
         sm.delete_notebook_instance(NotebookInstanceName="brief")
         hec.events.clear()
         hec.hold = False
-        proc = _scan(moto_url, hec, state, tmp_path / "2")
+        proc = _scan(moto_server, hec, state, tmp_path / "2")
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         closed = {e["finding_info"]["uid"] for e in hec.events if e["activity_id"] == 3}

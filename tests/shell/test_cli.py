@@ -6,14 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from aispm.cli import main
 
@@ -93,15 +90,6 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "failing" in proc.stdout
 
 
-@pytest.fixture
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
-    yield url
-    server.stop()
 
 
 def _seed(url: str) -> None:

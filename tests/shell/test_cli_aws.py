@@ -1,4 +1,4 @@
-"""``aispm scan --provider aws`` as a user runs it: a subprocess against a moto server, many accounts."""
+"""``aispm scan --provider aws`` as a user runs it: a subprocess against a moto moto_server, many accounts."""
 
 from __future__ import annotations
 
@@ -6,28 +6,16 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 MGMT = "123456789012"
 
 
-@pytest.fixture
-def server() -> Iterator[str]:
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    srv.start()
-    host, port = srv.get_host_and_port()
-    url = f"http://{host}:{port}"
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
-    yield url
-    srv.stop()
 
 
 def _client(url: str, service: str, creds: dict[str, str] | None = None) -> Any:
@@ -38,21 +26,21 @@ def _client(url: str, service: str, creds: dict[str, str] | None = None) -> Any:
 
 
 @pytest.mark.slow
-def test_cli_org_scan_covers_member_accounts(server: str, tmp_path: Path) -> None:
-    org = _client(server, "organizations")
+def test_cli_org_scan_covers_member_accounts(moto_server: str, tmp_path: Path) -> None:
+    org = _client(moto_server, "organizations")
     org.create_organization(FeatureSet="ALL")
     org.create_account(Email="prod@example.com", AccountName="prod")
     [member] = [a["Id"] for a in org.list_accounts()["Accounts"] if a["Id"] != MGMT]
-    creds = _client(server, "sts").assume_role(RoleArn=f"arn:aws:iam::{member}:role/aispm-member-read",
+    creds = _client(moto_server, "sts").assume_role(RoleArn=f"arn:aws:iam::{member}:role/aispm-member-read",
                                                RoleSessionName="setup")["Credentials"]
     for c in (None, creds):
-        role = _client(server, "iam", c).create_role(RoleName="exec", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        _client(server, "sagemaker", c).create_notebook_instance(
+        role = _client(moto_server, "iam", c).create_role(RoleName="exec", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        _client(moto_server, "sagemaker", c).create_notebook_instance(
             NotebookInstanceName="nb", InstanceType="ml.t3.medium", RoleArn=role, DirectInternetAccess="Disabled")
     proc = subprocess.run(
         [sys.executable, "-m", "aispm", "scan", "--provider", "aws", "--org", "--region", "us-east-1",
          "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "AWS_ENDPOINT_URL": server})
+        env={**os.environ, "AWS_ENDPOINT_URL": moto_server})
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert sorted(s["scope"] for s in summary["scopes"]) == sorted(
