@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from aispm.collectors.base import ProviderName
 
 Provider = ProviderName
-Service = Literal["sagemaker", "azureml", "vertexai"]
+Service = Literal["sagemaker", "azureml", "vertexai", "bedrock", "azureai"]
 
 
 # Asset kinds of the contract; never rename one, only add.
@@ -44,6 +44,22 @@ AssetKind = Literal[
     "notebook_runtime_template",
     "notebook_runtime",
     "custom_job",
+    # rules-v2.md
+    "guardrail",
+    "agent",
+    "knowledge_base",
+    "custom_model",
+    "ai_service_settings",
+    "feature_group",
+    "monitoring_job_definition",
+    "ai_services_account",
+    "model_deployment",
+    "ai_project",
+    "reasoning_engine",
+    "tuning_job",
+    "rag_corpus",
+    "feature_online_store",
+    "pipeline_job",
 ]
 ASSET_KINDS: tuple[str, ...] = get_args(AssetKind)
 
@@ -58,6 +74,15 @@ class Fact(_Model):
     value: bool
     source: str = Field(description="wire field the fact comes from, e.g. 'DirectInternetAccess'")
     observed: str = Field(description="the observed value as shown to analysts, e.g. 'Enabled' or 'absent'")
+    error: str | None = Field(default=None, description="why the fact could not be established: the rule's "
+                              "verdict is an evaluation error, never a Pass (``value`` is then meaningless)")
+
+    @model_serializer(mode="wrap")
+    def _drop_no_error(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        if data.get("error") is None:
+            data.pop("error", None)
+        return data
 
 
 class EnvVar(_Model):
@@ -93,6 +118,15 @@ class Access(_Model):
 class Logging(_Model):
     request_capture: Fact | None = None          # value True: request/response capture on (LOG-001)
     monitoring: Fact | None = None               # value True: model monitoring configured (LOG-002)
+    invocation_logging: Fact | None = None       # value True: generative AI invocations are logged (LOG-003)
+
+
+class Guardrails(_Model):
+    """Generative AI safeguards: guardrails (Bedrock) and content filters (Azure OpenAI)."""
+
+    applied: Fact | None = None                  # value True: a guardrail or content filter applies (GAI-001)
+    harmful_content: Fact | None = None          # value True: blocks prompt attacks and harmful content (GAI-002)
+    sensitive_information: Fact | None = None    # value True: filters sensitive information (GAI-003)
 
 
 class Resilience(_Model):
@@ -131,6 +165,8 @@ class Asset(_Model):
     access: Access = Field(default_factory=Access)
     identities: tuple[str, ...] | None = None    # identity uids the workload runs as (IAM-001); None: n/a
     environment: tuple[EnvVar, ...] | None = None  # container env (SEC-001); None: n/a or not returned
+    environment_error: str | None = None         # why (part of) the environment could not be read (SEC-001)
+    guardrails: Guardrails = Field(default_factory=Guardrails)
     logging: Logging = Field(default_factory=Logging)
     resilience: Resilience = Field(default_factory=Resilience)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)

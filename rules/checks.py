@@ -26,6 +26,8 @@ def fact_check(get: Callable[[Asset], Fact | None], fail_if: bool, consequence: 
         fact = get(asset)
         if fact is None:
             return None
+        if fact.error:
+            return Outcome("error", fact.error)
         if fact.value == fail_if:
             return Outcome("fail", f"{_said(fact)}: {consequence}.")
         return Outcome("pass", f"{_said(fact)}.")
@@ -37,6 +39,8 @@ def customer_managed_key(asset: Asset, _ctx: Context) -> Outcome | None:
     facts = asset.encryption.customer_managed_key
     if not facts:
         return None
+    if unknown := [f.error for f in facts if f.error]:
+        return Outcome("error", "; ".join(unknown))
     missing = [f for f in facts if not f.value]
     if missing:
         said = "; ".join(_said(f) for f in missing)
@@ -79,13 +83,15 @@ def shared_publicly(asset: Asset, ctx: Context) -> Outcome | None:
 
 
 def plaintext_secret(asset: Asset, _ctx: Context) -> Outcome | None:
-    if asset.environment is None:
+    if asset.environment is None and not asset.environment_error:
         return None
-    hits = [v for v in asset.environment if v.secret]
-    if hits:
+    hits = [v for v in asset.environment or () if v.secret]
+    if hits:   # a secret that was seen fails whatever could not be read besides
         names = ", ".join(f"{v.container + ':' if v.container else ''}{v.name} ({v.secret})" for v in hits)
         return Outcome("fail", f"Environment variable holds a literal secret: {names}.")
-    return Outcome("pass", f"None of the {len(asset.environment)} environment variables holds a literal secret.")
+    if asset.environment_error:
+        return Outcome("error", asset.environment_error)
+    return Outcome("pass", f"None of the {len(asset.environment or ())} environment variables holds a literal secret.")
 
 
 def required_tags(asset: Asset, ctx: Context) -> Outcome | None:
