@@ -9,6 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from aispm.collectors.azure.kinds import (
+    BATCH_ENDPOINT,
+    COMPUTE,
+    DATASTORE,
+    DEPLOYMENT,
+    ENDPOINT,
+    REGISTRY,
+    ROWS,
+    WORKSPACE,
+)
 from aispm.collectors.azure.principals import principals
 from aispm.collectors.base import RawRecord
 from aispm.normalizer.common import dig, fact, identity_fields, not_equal_fact, present
@@ -60,7 +70,7 @@ class Context:
 
     def __init__(self, records: Sequence[RawRecord]) -> None:
         self.workspaces: dict[str, Mapping[str, Any]] = {
-            str(r.data["id"]).lower(): r.data for r in records if r.type == "workspace"
+            str(r.data["id"]).lower(): r.data for r in records if r.type == WORKSPACE.kind
         }
 
     def workspace(self, child_uid: str, levels: int = 1) -> Mapping[str, Any] | None:
@@ -69,19 +79,21 @@ class Context:
     def relation(self, child_uid: str, levels: int = 1) -> Relation:
         ws = self.workspace(child_uid, levels)
         uid = str(ws["id"]) if ws else _parent(child_uid, levels)
-        return Relation(kind="workspace", uid=uid, role="workspace")
+        return Relation(kind=WORKSPACE.kind, uid=uid, role=WORKSPACE.kind)
 
 
-def _base(rec: RawRecord, kind: str, *, taggable: bool = True) -> dict[str, Any]:
+def _base(rec: RawRecord, *, taggable: bool = True) -> dict[str, Any]:
+    """uid, name, tags and creation time; the kind is the record's type, a row of the kind table."""
     d = rec.data
     uid = str(d["id"])
-    return identity_fields(rec, kind, uid, str(d.get("name") or uid.rsplit("/", 1)[-1]),
+    return identity_fields(rec, ROWS[rec.type].kind, uid, str(d.get("name") or uid.rsplit("/", 1)[-1]),
                            _tags(d) if taggable else {},
                            dig(d, "systemData.createdAt") or dig(d, "properties.createdOn"), taggable=taggable)
 
 
-def _identities(d: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(pid for pid, _ in principals(d))
+def _identities(rec: RawRecord) -> tuple[str, ...]:
+    """The managed identities the resource runs as, from the field its kind's row names."""
+    return tuple(pid for pid, _ in principals(rec.type, rec.data))
 
 
 def _disabled(raw: Any, source: str, default: str = "Enabled") -> Fact:
@@ -100,7 +112,7 @@ def workspace(rec: RawRecord, _ctx: Context) -> Asset:
     status = dig(p, "encryption.status")
     hub = p.get("hubResourceId")
     return Asset(
-        **_base(rec, "workspace"),
+        **_base(rec),
         network=Network(
             public_network_access=_disabled(p.get("publicNetworkAccess"), "properties.publicNetworkAccess"),
             egress_isolated=fact(_fold(mode) == "allowonlyapprovedoutbound",
@@ -108,8 +120,8 @@ def workspace(rec: RawRecord, _ctx: Context) -> Asset:
         ),
         encryption=Encryption(customer_managed_key=(
             fact(_fold(status) == "enabled", "properties.encryption.status", status),)),
-        identities=_identities(d),
-        relations=(Relation(kind="workspace", uid=str(hub), role="hub"),) if hub else (),
+        identities=_identities(rec),
+        relations=(Relation(kind=WORKSPACE.kind, uid=str(hub), role="hub"),) if hub else (),
         details=_details(workspace_kind=d.get("kind"), isolation_mode=mode, sku=dig(d, "sku.name")),
     )
 
@@ -117,7 +129,7 @@ def workspace(rec: RawRecord, _ctx: Context) -> Asset:
 def registry(rec: RawRecord, _ctx: Context) -> Asset:
     p = _obj(rec.data.get("properties"), "properties")
     return Asset(
-        **_base(rec, "registry"),
+        **_base(rec),
         network=Network(
             public_network_access=_disabled(p.get("publicNetworkAccess"), "properties.publicNetworkAccess"),
         ),
@@ -170,31 +182,31 @@ def compute(rec: RawRecord, ctx: Context) -> Asset:
                       else source, port, "NotSpecified")
     local = p.get("disableLocalAuth")
     return Asset(
-        **_base(rec, "compute"),
+        **_base(rec),
         network=Network(direct_internet_access=public_ip, private_network=private, public_remote_access=remote),
         access=Access(local_auth=fact(local is not True, "properties.disableLocalAuth", local, "false")),
-        identities=_identities(d),
+        identities=_identities(rec),
         lifecycle=Lifecycle(outdated_image=outdated, idle_shutdown=idle),
         relations=(ctx.relation(uid),),
         details=_details(compute_type=p.get("computeType"), vm_size=inner.get("vmSize"), state=inner.get("state")),
     )
 
 
-def online_endpoint(rec: RawRecord, ctx: Context) -> Asset:
+def endpoint(rec: RawRecord, ctx: Context) -> Asset:
     d = rec.data
     p = _obj(d.get("properties"), "properties")
     auth = p.get("authMode")
     return Asset(
-        **_base(rec, "endpoint"),
+        **_base(rec),
         network=Network(public_endpoint=_disabled(p.get("publicNetworkAccess"), "properties.publicNetworkAccess")),
         access=Access(local_auth=fact(_fold(auth) == "key", "properties.authMode", auth)),
-        identities=_identities(d),
+        identities=_identities(rec),
         relations=(ctx.relation(str(d["id"])),),
         details=_details(auth_mode=auth, endpoint_kind=d.get("kind")),
     )
 
 
-def online_deployment(rec: RawRecord, ctx: Context) -> Asset:
+def deployment(rec: RawRecord, ctx: Context) -> Asset:
     d = rec.data
     uid = str(d["id"])
     p = _obj(d.get("properties"), "properties")
@@ -207,14 +219,14 @@ def online_deployment(rec: RawRecord, ctx: Context) -> Asset:
     environment = env_vars((str(k), "" if v is None else str(v)) for k, v in env.items()) if isinstance(
         env, Mapping) else ()
     return Asset(
-        **_base(rec, "deployment"),
+        **_base(rec),
         network=Network(egress_isolated=fact(_fold(egress) == "disabled", "properties.egressPublicNetworkAccess",
                                              egress, "Enabled") if managed else None),
         environment=environment,
         logging=Logging(request_capture=fact(insights is True, "properties.appInsightsEnabled", insights, "false")
                         if managed else None),
         resilience=Resilience(redundant=fact(count >= 2, "sku.capacity", capacity, "1") if managed else None),
-        relations=(Relation(kind="endpoint", uid=_parent(uid), role="endpoint"), ctx.relation(uid, 2)),
+        relations=(Relation(kind=ENDPOINT.kind, uid=_parent(uid), role=ENDPOINT.kind), ctx.relation(uid, 2)),
         details=_details(compute_type=p.get("endpointComputeType"), instance_type=p.get("instanceType"),
                          model=p.get("model"), environment=p.get("environmentId")),
     )
@@ -223,7 +235,7 @@ def online_deployment(rec: RawRecord, ctx: Context) -> Asset:
 def batch_endpoint(rec: RawRecord, ctx: Context) -> Asset:
     p = _obj(rec.data.get("properties"), "properties")
     return Asset(
-        **_base(rec, "batch_endpoint"),
+        **_base(rec),
         relations=(ctx.relation(str(rec.data["id"])),),
         details=_details(auth_mode=p.get("authMode"), default_deployment=dig(p, "defaults.deploymentName")),
     )
@@ -233,7 +245,7 @@ def datastore(rec: RawRecord, ctx: Context) -> Asset:
     p = _obj(rec.data.get("properties"), "properties")
     kind = dig(p, "credentials.credentialsType")
     return Asset(
-        **_base(rec, "datastore", taggable=False),   # no ARM tags: properties.tags are asset metadata
+        **_base(rec, taggable=False),   # no ARM tags: properties.tags are asset metadata
         access=Access(local_auth=fact(_fold(kind) in KEY_CREDENTIALS, "properties.credentials.credentialsType",
                                       kind, "None")),
         relations=(ctx.relation(str(rec.data["id"])),),
@@ -243,13 +255,13 @@ def datastore(rec: RawRecord, ctx: Context) -> Asset:
 
 
 MAPPERS: dict[str, Callable[[RawRecord, Context], Asset]] = {
-    "workspace": workspace,
-    "registry": registry,
-    "compute": compute,
-    "online_endpoint": online_endpoint,
-    "online_deployment": online_deployment,
-    "batch_endpoint": batch_endpoint,
-    "datastore": datastore,
+    WORKSPACE.kind: workspace,
+    REGISTRY.kind: registry,
+    COMPUTE.kind: compute,
+    ENDPOINT.kind: endpoint,
+    DEPLOYMENT.kind: deployment,
+    BATCH_ENDPOINT.kind: batch_endpoint,
+    DATASTORE.kind: datastore,
 }
 
 

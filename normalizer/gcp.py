@@ -12,6 +12,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aispm.collectors.base import RawRecord
+from aispm.collectors.gcp.kinds import (
+    CUSTOM_JOB,
+    DATASET,
+    ENDPOINT,
+    INDEX_ENDPOINT,
+    MODEL,
+    MONITORING_JOB,
+    NOTEBOOK_RUNTIME,
+    NOTEBOOK_RUNTIME_TEMPLATE,
+    ROWS,
+)
 from aispm.normalizer.common import dig, fact, identity_fields, present
 from aispm.normalizer.schema import (
     Asset,
@@ -27,7 +38,6 @@ from aispm.normalizer.schema import (
 )
 from aispm.normalizer.secrets import env_vars
 
-MONITORING_LISTED = "monitoring_jobs_listed"
 _DEFAULT_COMPUTE_SA = re.compile(r"^\d+-compute@developer\.gserviceaccount\.com$", re.IGNORECASE)
 
 
@@ -36,10 +46,11 @@ def identity_uid(project: str, email: str) -> str:
     return f"{project}/{email}"
 
 
-def _base(rec: RawRecord, kind: str) -> dict[str, Any]:
+def _base(rec: RawRecord) -> dict[str, Any]:
+    """uid, name, labels and creation time; the kind is the record's type, a row of the kind table."""
     d = rec.data
     name = str(d["name"])
-    return identity_fields(rec, kind, name, str(d.get("displayName") or name.rsplit("/", 1)[-1]),
+    return identity_fields(rec, ROWS[rec.type].kind, name, str(d.get("displayName") or name.rsplit("/", 1)[-1]),
                            {str(k): str(v) for k, v in (d.get("labels") or {}).items()}, d.get("createTime"))
 
 
@@ -56,8 +67,9 @@ def _environment(envs: Iterable[tuple[str, Any]]) -> tuple[EnvVar, ...]:
     return tuple(out)
 
 
-def _identities(project: str, emails: Iterable[Any]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(identity_uid(project, str(e)) for e in emails if e))
+def _identities(rec: RawRecord) -> tuple[str, ...]:
+    """The service accounts the workload runs as, where its kind's row says they are."""
+    return tuple(dict.fromkeys(identity_uid(rec.account, e) for e in ROWS[rec.type].service_accounts(rec.data)))
 
 
 def _private_endpoint(d: Mapping[str, Any]) -> Fact:
@@ -96,12 +108,12 @@ def endpoint(rec: RawRecord, ctx: Context) -> Asset:
     monitoring = None
     if ctx.monitoring_known(rec):
         jobs = ctx.monitors.get(str(d["name"]), [])
-        monitoring = fact(bool(jobs), "modelDeploymentMonitoringJobs[].endpoint", ",".join(jobs) if jobs else "none")
+        monitoring = fact(bool(jobs), f"{MONITORING_JOB.collection}[].endpoint", ",".join(jobs) if jobs else "none")
     return Asset(
-        **_base(rec, "endpoint"),
+        **_base(rec),
         network=Network(public_endpoint=_private_endpoint(d)),
         encryption=_cmk(d),
-        identities=_identities(rec.account, (m.get("serviceAccount") for m in deployed)),
+        identities=_identities(rec),
         logging=Logging(
             request_capture=fact(logging_enabled is True, "predictRequestResponseLoggingConfig.enabled",
                                  logging_enabled, "false"),
@@ -109,7 +121,7 @@ def endpoint(rec: RawRecord, ctx: Context) -> Asset:
         ),
         resilience=Resilience(redundant=_redundancy(deployed)),
         relations=tuple(
-            Relation(kind="model", uid=str(m["model"]), role="model") for m in deployed if m.get("model")
+            Relation(kind=MODEL.kind, uid=str(m["model"]), role=MODEL.kind) for m in deployed if m.get("model")
         ),
         details={"deployed_models": str(len(deployed))},
     )
@@ -120,7 +132,7 @@ def model(rec: RawRecord, _ctx: Context) -> Asset:
     spec = d.get("containerSpec")
     image = dig(d, "containerSpec.imageUri")
     return Asset(
-        **_base(rec, "model"),
+        **_base(rec),
         encryption=_cmk(d),
         # The spec skips SEC-001 when the API returns no containerSpec (AutoML, BigQuery ML models).
         environment=_environment([("containerSpec", spec.get("env"))]) if isinstance(spec, Mapping) else None,
@@ -152,10 +164,10 @@ def custom_job(rec: RawRecord, _ctx: Context) -> Asset:
     ]
     machines = [str(dig(p, "machineSpec.machineType")) for p in pools if dig(p, "machineSpec.machineType")]
     return Asset(
-        **_base(rec, "custom_job"),
+        **_base(rec),
         network=Network(private_network=private, public_remote_access=remote),
         encryption=_cmk(d),
-        identities=_identities(rec.account, [spec.get("serviceAccount")]),
+        identities=_identities(rec),
         environment=_environment(envs),
         details={k: v for k, v in {"state": str(d.get("state") or ""), "machine_types": ",".join(machines)}.items()
                  if v},
@@ -163,13 +175,13 @@ def custom_job(rec: RawRecord, _ctx: Context) -> Asset:
 
 
 def dataset(rec: RawRecord, _ctx: Context) -> Asset:
-    return Asset(**_base(rec, "dataset"), encryption=_cmk(rec.data))
+    return Asset(**_base(rec), encryption=_cmk(rec.data))
 
 
 def index_endpoint(rec: RawRecord, _ctx: Context) -> Asset:
     public = rec.data.get("publicEndpointEnabled")
     return Asset(
-        **_base(rec, "index_endpoint"),
+        **_base(rec),
         network=Network(public_endpoint=fact(public is True, "publicEndpointEnabled", public, "false")),
     )
 
@@ -184,7 +196,7 @@ def notebook_runtime_template(rec: RawRecord, _ctx: Context) -> Asset:
         disabled = idle.get("idleShutdownDisabled")
         idle_fact = fact(disabled is not True, "idleShutdownConfig.idleShutdownDisabled", disabled, "false")
     return Asset(
-        **_base(rec, "notebook_runtime_template"),
+        **_base(rec),
         network=Network(direct_internet_access=fact(internet is True, "networkSpec.enableInternetAccess",
                                                     internet, "false")),
         encryption=_cmk(d),
@@ -197,8 +209,8 @@ def notebook_runtime(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     template = dig(d, "notebookRuntimeTemplateRef.notebookRuntimeTemplate")
     return Asset(
-        **_base(rec, "notebook_runtime"),
-        relations=(Relation(kind="notebook_runtime_template", uid=str(template), role="template"),) if template
+        **_base(rec),
+        relations=(Relation(kind=NOTEBOOK_RUNTIME_TEMPLATE.kind, uid=str(template), role="template"),) if template
         else (),
         details={k: str(v) for k, v in {"state": d.get("runtimeState"), "user": d.get("runtimeUser")}.items() if v},
     )
@@ -208,10 +220,10 @@ class Context:
     """Facts that span records of one scope: which endpoints a monitoring job watches."""
 
     def __init__(self, records: Sequence[RawRecord]) -> None:
-        self._listed = {(r.account, r.region) for r in records if r.type == MONITORING_LISTED}
+        self._listed = {(r.account, r.region) for r in records if r.type == MONITORING_JOB.listed}
         self.monitors: dict[str, list[str]] = {}
         for r in records:
-            if r.type == "model_deployment_monitoring_job" and r.data.get("endpoint"):
+            if r.type == MONITORING_JOB.kind and r.data.get("endpoint"):
                 self.monitors.setdefault(str(r.data["endpoint"]), []).append(
                     str(r.data.get("displayName") or r.data.get("name", "")))
 
@@ -220,13 +232,13 @@ class Context:
 
 
 MAPPERS: dict[str, Callable[[RawRecord, Context], Asset]] = {
-    "endpoint": endpoint,
-    "model": model,
-    "custom_job": custom_job,
-    "dataset": dataset,
-    "index_endpoint": index_endpoint,
-    "notebook_runtime_template": notebook_runtime_template,
-    "notebook_runtime": notebook_runtime,
+    ENDPOINT.kind: endpoint,
+    MODEL.kind: model,
+    CUSTOM_JOB.kind: custom_job,
+    DATASET.kind: dataset,
+    INDEX_ENDPOINT.kind: index_endpoint,
+    NOTEBOOK_RUNTIME_TEMPLATE.kind: notebook_runtime_template,
+    NOTEBOOK_RUNTIME.kind: notebook_runtime,
 }
 
 

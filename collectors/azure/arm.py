@@ -36,7 +36,6 @@ from aispm.collectors.base import ApiCalls, one_line
 DEFAULT_ENDPOINT = "https://management.azure.com"
 ENDPOINT_ENV = "AISPM_AZURE_ARM_ENDPOINT"
 
-ML_API = "2025-12-01"           # Microsoft.MachineLearningServices: the newest stable shapes (rules-v1.md)
 SUBSCRIPTIONS_API = "2022-12-01"
 AUTHORIZATION_API = "2022-04-01"
 

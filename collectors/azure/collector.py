@@ -1,8 +1,9 @@
 """Azure Machine Learning collector: one subscription per scope unit.
 
-Per subscription: workspaces of every kind and registries (subscription-wide
-lists), then per workspace its computes, online endpoints with their
-deployments, batch endpoints and datastores, on a small thread pool. The
+Per subscription, as the kind table (``collectors.azure.kinds``) lists them:
+workspaces of every kind and registries (subscription-wide lists), then per
+workspace its computes, online endpoints with their deployments, batch
+endpoints and datastores, on a small thread pool. The
 subscription's role assignments are listed once (they include those inherited
 from management groups and the root) and handed to each managed identity.
 """
@@ -16,7 +17,6 @@ from typing import Any
 
 from aispm.collectors.azure.arm import (
     AUTHORIZATION_API,
-    ML_API,
     SUBSCRIPTIONS_API,
     Arm,
     ArmCallError,
@@ -27,10 +27,9 @@ from aispm.collectors.azure.arm import (
     make_client,
     token_problem,
 )
-from aispm.collectors.azure.principals import IDENTITY_BEARING, principals
+from aispm.collectors.azure.kinds import CHILDREN, TOP_LEVEL, AzureKind
+from aispm.collectors.azure.principals import principals
 from aispm.collectors.base import ApiCalls, CollectResult, ProviderName, RawRecord, ScopeError, ScopeUnit
-
-_ML = "providers/Microsoft.MachineLearningServices"
 
 
 def _scope(subscription_id: str) -> str:
@@ -115,55 +114,50 @@ class AzureCollector:
         return result
 
     def _collect(self, arm: Arm, unit: ScopeUnit, result: CollectResult) -> None:
-        sub = f"/subscriptions/{unit.account}"
-        workspaces: list[RawRecord] = []
-        for record_type, collection in (("workspace", "workspaces"), ("registry", "registries")):
+        """The subscription-wide lists of the kind table, then the child lists of each resource found
+        (a workspace's computes, endpoints and their deployments, ...) on the thread pool."""
+        for kind in TOP_LEVEL:
             try:
-                found = self._records(arm, unit, record_type, f"{sub}/{_ML}/{collection}", f"{collection}.list")
+                result.records.extend(self._records(arm, unit, kind))
             except ArmCallError as exc:
                 result.errors.append(self._error(unit, str(exc)))
-                continue
-            result.records.extend(found)
-            if record_type == "workspace":
-                workspaces = found
-        if workspaces:
-            workers = max(1, min(self.settings.workspace_workers, len(workspaces)))
+        parents = [r for r in result.records if CHILDREN[r.type]]
+        if parents:
+            workers = max(1, min(self.settings.workspace_workers, len(parents)))
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                for ws, (children, error) in zip(workspaces, pool.map(lambda w: self._workspace(arm, unit, w),
-                                                                      workspaces), strict=True):
+                for parent, (children, error) in zip(parents, pool.map(lambda p: self._children(arm, unit, p),
+                                                                       parents), strict=True):
                     result.records.extend(children)
                     if error:
-                        result.errors.append(self._error(unit, f"workspace {ws.data['id']}: {error}"))
+                        result.errors.append(self._error(unit, f"{parent.type} {parent.data['id']}: {error}"))
         result.identities = self._identities(arm, unit, result)
 
-    def _workspace(self, arm: Arm, unit: ScopeUnit, ws: RawRecord) -> tuple[list[RawRecord], str | None]:
-        """Children of one workspace; stops at its first failing call (the rest would fail alike)."""
-        ws_id = str(ws.data["id"])
-        region = ws.region
+    def _children(self, arm: Arm, unit: ScopeUnit, parent: RawRecord) -> tuple[list[RawRecord], str | None]:
+        """Every resource under one parent, depth first in table order; stops at its first failing call
+        (the rest would fail alike)."""
         out: list[RawRecord] = []
+
+        def walk(record: RawRecord) -> None:
+            for kind in CHILDREN[record.type]:
+                found = self._records(arm, unit, kind, str(record.data["id"]), record.region)
+                out.extend(found)
+                for child in found:
+                    walk(child)
+
         try:
-            out.extend(self._records(arm, unit, "compute", f"{ws_id}/computes", "computes.list", region))
-            endpoints = self._records(arm, unit, "online_endpoint", f"{ws_id}/onlineEndpoints",
-                                      "onlineEndpoints.list", region)
-            out.extend(endpoints)
-            for ep in endpoints:
-                out.extend(self._records(arm, unit, "online_deployment", f"{ep.data['id']}/deployments",
-                                         "onlineDeployments.list", ep.region))
-            out.extend(self._records(arm, unit, "batch_endpoint", f"{ws_id}/batchEndpoints",
-                                     "batchEndpoints.list", region))
-            out.extend(self._records(arm, unit, "datastore", f"{ws_id}/datastores", "datastores.list", region))
+            walk(parent)
         except ArmCallError as exc:
             return out, str(exc)
         return out, None
 
-    def _records(self, arm: Arm, unit: ScopeUnit, record_type: str, path: str, operation: str,
+    def _records(self, arm: Arm, unit: ScopeUnit, kind: AzureKind, parent_id: str | None = None,
                  parent_region: str = "") -> list[RawRecord]:
-        items = arm.list_all(path, ML_API, operation)
+        items = arm.list_all(kind.list_path(unit.account, parent_id), kind.api_version, kind.operation)
         out = []
         for item in items:
             if not isinstance(item.get("id"), str) or not item["id"].startswith("/"):
-                raise ArmCallError(f"{operation}: malformed response: an item has no resource id")
-            out.append(RawRecord(provider="azure", type=record_type, account=unit.account,
+                raise ArmCallError(f"{kind.operation}: malformed response: an item has no resource id")
+            out.append(RawRecord(provider="azure", type=kind.kind, account=unit.account,
                                  region=str(item.get("location") or parent_region), data=_without_secrets(item)))
         return out
 
@@ -173,11 +167,10 @@ class AzureCollector:
         """One record per managed identity principal, with every role assignment that applies to it."""
         wanted: dict[str, str] = {}
         for record in result.records:
-            if record.type in IDENTITY_BEARING:
-                for pid, label in principals(record.data):
-                    name = (f"system-assigned identity of {record.data.get('name', '')}"
-                            if label == "system-assigned" else f"{label} (user-assigned)")
-                    wanted.setdefault(pid, name)
+            for pid, label in principals(record.type, record.data):
+                name = (f"system-assigned identity of {record.data.get('name', '')}"
+                        if label == "system-assigned" else f"{label} (user-assigned)")
+                wanted.setdefault(pid, name)
         if not wanted:
             return []
         path = f"/subscriptions/{unit.account}/providers/Microsoft.Authorization/roleAssignments"

@@ -8,17 +8,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# Record types whose managed identity AISPM-IAM-001 analyzes.
-IDENTITY_BEARING = frozenset({"workspace", "compute", "online_endpoint"})
+from aispm.collectors.azure.kinds import ROWS
 
 
-def principals(resource: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(principalId, label) of the system- and user-assigned identities of an ARM resource.
+def principals(record_type: str, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(principalId, label) of the system- and user-assigned identities of an ARM resource, read from the
+    field its kind's row names (none for kinds without one).
 
     The label says which identity it is: 'system-assigned' or the user-assigned
     identity's resource name.
     """
-    identity = resource.get("identity")
+    row = ROWS.get(record_type)
+    identity = row.identity_block(resource) if row else None
     if not isinstance(identity, Mapping):
         return []
     out: list[tuple[str, str]] = []

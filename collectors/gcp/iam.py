@@ -12,19 +12,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from aispm.collectors.base import RawRecord
+from aispm.collectors.gcp.kinds import ROWS
 
 
 def service_accounts(record: RawRecord) -> list[str]:
-    """Emails of the service accounts a record's workload runs as (unset: none, Vertex uses its agent)."""
-    data = record.data
-    if record.type == "endpoint":
-        found = [m.get("serviceAccount") for m in data.get("deployedModels") or [] if isinstance(m, dict)]
-    elif record.type == "custom_job":
-        spec = data.get("jobSpec")
-        found = [spec.get("serviceAccount")] if isinstance(spec, dict) else []
-    else:
-        found = []
-    return [str(email) for email in found if email]
+    """Emails of the service accounts a record's workload runs as, where its kind's row says they are."""
+    row = ROWS.get(record.type)
+    return row.service_accounts(record.data) if row else []
 
 
 def project_number(record: RawRecord) -> str:

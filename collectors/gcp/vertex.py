@@ -33,6 +33,7 @@ from aispm.collectors.base import (
 )
 from aispm.collectors.gcp.clients import Clients, RetrySettings, default_credentials
 from aispm.collectors.gcp.iam import PolicyCache, identity_records, project_number, service_accounts
+from aispm.collectors.gcp.kinds import KINDS, GcpKind
 
 # Cloud answers and malformed payloads that fail one call (hence one scope), never the scan.
 CALL_ERRORS: tuple[type[Exception], ...] = (
@@ -44,34 +45,7 @@ CALL_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
 )
 
-MONITORING_LISTED = "monitoring_jobs_listed"
 _REQUEST_LINE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ")
-
-
-@dataclass(frozen=True)
-class _Kind:
-    """How to list one Vertex AI collection."""
-
-    record_type: str
-    collection: str      # REST collection, as in the resource name
-    service: str         # Clients service key
-    method: str          # list method of the client
-    field: str           # repeated field of the list response
-    jobs: bool = False   # recent ones only (CollectOptions.job_window_days)
-
-
-KINDS: tuple[_Kind, ...] = (
-    _Kind("endpoint", "endpoints", "endpoint", "list_endpoints", "endpoints"),
-    _Kind("model", "models", "model", "list_models", "models"),
-    _Kind("custom_job", "customJobs", "job", "list_custom_jobs", "custom_jobs", jobs=True),
-    _Kind("dataset", "datasets", "dataset", "list_datasets", "datasets"),
-    _Kind("index_endpoint", "indexEndpoints", "index_endpoint", "list_index_endpoints", "index_endpoints"),
-    _Kind("notebook_runtime_template", "notebookRuntimeTemplates", "notebook", "list_notebook_runtime_templates",
-          "notebook_runtime_templates"),
-    _Kind("notebook_runtime", "notebookRuntimes", "notebook", "list_notebook_runtimes", "notebook_runtimes"),
-    _Kind("model_deployment_monitoring_job", "modelDeploymentMonitoringJobs", "job",
-          "list_model_deployment_monitoring_jobs", "model_deployment_monitoring_jobs"),
-)
 
 
 def describe(exc: BaseException) -> str:
@@ -210,20 +184,20 @@ class GcpCollector:
                 if service_disabled(exc):
                     break  # the API is off for the whole project: the other lists would answer the same
                 continue
-            if kind.jobs:   # job record types are their asset kinds
-                result.partial_kinds[kind.record_type] = f"created in the last {self.options.job_window_days} days"
+            if kind.jobs:
+                result.partial_kinds[kind.kind] = f"created in the last {self.options.job_window_days} days"
             result.records.extend(
-                RawRecord(provider="gcp", type=kind.record_type, account=project, region=location, data=item)
+                RawRecord(provider="gcp", type=kind.kind, account=project, region=location, data=item)
                 for item in items
             )
-            if kind.record_type == "model_deployment_monitoring_job":
+            if kind.listed:
                 result.records.append(
-                    RawRecord(provider="gcp", type=MONITORING_LISTED, account=project, region=location, data={}))
+                    RawRecord(provider="gcp", type=kind.listed, account=project, region=location, data={}))
         self._identities(unit, result, calls)
         result.api_calls = calls.as_dict()
         return result
 
-    def _list(self, kind: _Kind, parent: str, location: str, calls: ApiCalls) -> Iterator[dict[str, Any]]:
+    def _list(self, kind: GcpKind, parent: str, location: str, calls: ApiCalls) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {"parent": parent}
         if self.options.page_size:
             request["page_size"] = self.options.page_size

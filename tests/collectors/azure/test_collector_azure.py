@@ -44,7 +44,7 @@ def test_collects_every_kind_across_pages(fake_arm: FakeArm, estate: dict[str, A
     assert all(r.errors == [] for r in results)
     want = Counter()
     kinds = {"workspaces": "workspace", "registries": "registry", "computes": "compute",
-             "onlineEndpoints": "online_endpoint", "deployments": "online_deployment",
+             "onlineEndpoints": "endpoint", "deployments": "deployment",
              "batchEndpoints": "batch_endpoint", "datastores": "datastore"}
     for r in estate["resources"]:
         want[kinds[r["id"].split("/")[-2]]] += 1
