@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 _AZURE_ENV = ("AZURE_CLIENT_ID", "AZURE_TOKEN_CREDENTIALS", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT",
               "MSI_ENDPOINT", "AISPM_AZURE_CREDENTIALS_SECRET")
 
 
-def aws_configured() -> bool:
+def aws_configured(credentials: Any = None) -> bool:
+    """Credentials handed in, or any the default chain would find."""
+    if credentials is not None:
+        return True
     env = os.environ
     if env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_PROFILE") or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
         return True
@@ -38,8 +42,12 @@ def azure_hinted() -> bool:
     return (Path.home() / ".azure" / "azureProfile.json").is_file()
 
 
-def azure_configured(timeout: float = AZURE_TOKEN_TIMEOUT) -> bool:
-    """A hint exists and the scan's credential gets a Resource Manager token within ``timeout`` seconds."""
+def azure_configured(credentials: Any = None, timeout: float = AZURE_TOKEN_TIMEOUT) -> bool:
+    """A hint exists and the scan's credential gets a Resource Manager token within ``timeout`` seconds.
+
+    ``credentials`` are what the scan would hand the collector (``build(options, credentials)``); None means
+    ``DefaultAzureCredential``.
+    """
     if not azure_hinted():
         return False
     try:
@@ -47,13 +55,16 @@ def azure_configured(timeout: float = AZURE_TOKEN_TIMEOUT) -> bool:
     except ImportError:
         return False   # the Azure SDK is not installed: no Azure credential can work
     try:
-        settings = current_settings()
+        settings = current_settings().using(credentials)
     except ValueError:
         return True    # a malformed AISPM_AZURE_ARM_ENDPOINT: planning names it, rather than Azure silently vanishing
     return token_problem(settings, timeout=timeout) is None
 
 
-def gcp_configured() -> bool:
+def gcp_configured(credentials: Any = None) -> bool:
+    """Credentials handed in, or Application Default Credentials / a workload identity configuration."""
+    if credentials is not None:
+        return True
     if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or os.environ.get("AISPM_GCP_WIF_CONFIG_SECRET"):
         return True
     adc = Path(os.environ.get("CLOUDSDK_CONFIG", Path.home() / ".config" / "gcloud"))

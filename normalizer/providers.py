@@ -24,7 +24,7 @@ class Provider:
     services: tuple[Service, ...]       # the services of its assets; the first is the default
     _build: Callable[[CollectOptions, Any], Collector]
     _mappers: Callable[[], ModuleType]
-    configured: Callable[[], bool]      # credentials for it exist (cheap local checks; Azure gets a token)
+    configured: Callable[[Any], bool]   # credentials for it exist, or work when handed in (Azure gets a token)
 
     def build(self, options: CollectOptions, credentials: Any = None) -> Collector:
         """The collector; ``credentials`` (Lambda secrets, the demo, tests) replaces the cloud's default chain."""
@@ -80,6 +80,8 @@ PROVIDERS: Mapping[str, Provider] = {
 BY_DISPLAY: Mapping[str, Provider] = {p.display: p for p in PROVIDERS.values()}
 
 
-def configured_providers() -> list[str]:
-    """The providers whose credentials are configured, in scan order."""
-    return [name for name, p in PROVIDERS.items() if p.configured()]
+def configured_providers(credentials: Mapping[str, Any] | None = None) -> list[str]:
+    """The providers whose credentials are configured, in scan order; ``credentials`` (per provider, as
+    ``build`` takes them) are judged instead of the cloud's default chain."""
+    given = credentials or {}
+    return [name for name, p in PROVIDERS.items() if p.configured(given.get(name))]

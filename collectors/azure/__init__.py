@@ -15,17 +15,12 @@ if TYPE_CHECKING:
 
 
 def build(options: CollectOptions, credentials: Any = None) -> AzureCollector:
-    """The collector for ``options``; ``credentials`` (an azure-core token credential) replaces
-    ``DefaultAzureCredential``."""
-    from dataclasses import replace
-
+    """The collector for ``options``; ``credentials`` (an azure-core token credential, or an ``ArmCredentials``
+    carrying one with extra pipeline policies) replaces ``DefaultAzureCredential``."""
     from aispm.collectors.azure.arm import current_settings
     from aispm.collectors.azure.collector import AzureCollector
 
-    settings = current_settings()
-    if credentials is not None:
-        settings = replace(settings, credential=credentials)
-    return AzureCollector(subscriptions=tuple(options.subscriptions), settings=settings)
+    return AzureCollector(subscriptions=tuple(options.subscriptions), settings=current_settings().using(credentials))
 
 
 __all__ = ["build"]

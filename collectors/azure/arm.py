@@ -11,13 +11,10 @@ come from the SDK; only ``nextLink`` paging is done here.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,32 +71,29 @@ class ArmSettings:
         """The token scope follows the endpoint, so sovereign clouds and private links work."""
         return f"{self.endpoint}/.default"
 
+    def using(self, credentials: Any) -> ArmSettings:
+        """These settings with the caller's ``credentials`` (an :class:`ArmCredentials`, or a bare azure-core
+        token credential) instead of ``DefaultAzureCredential``; None keeps them as they are."""
+        if credentials is None:
+            return self
+        if isinstance(credentials, ArmCredentials):
+            return replace(self, credential=credentials.credential,
+                           per_call_policies=self.per_call_policies + credentials.per_call_policies)
+        return replace(self, credential=credentials)
 
-_OVERRIDE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("aispm_azure_arm", default=None)
 
+@dataclass(frozen=True)
+class ArmCredentials:
+    """What a caller hands the Azure collector through ``build(options, credentials)``: a token credential
+    and the extra per-call pipeline policies it needs (tests add one to reach a plain-http fake)."""
 
-@contextmanager
-def arm_overrides(**settings: Any) -> Iterator[None]:
-    """Collectors built inside this block use these ``ArmSettings`` fields (e.g. a local token credential).
-
-    The demo uses it to hand the collector a credential for its local fake, so it
-    never reaches an identity endpoint; real scans keep ``DefaultAzureCredential``.
-    """
-    unknown = set(settings) - set(ArmSettings.__dataclass_fields__)
-    if unknown:
-        raise TypeError(f"unknown ArmSettings fields: {', '.join(sorted(unknown))}")
-    token = _OVERRIDE.set(settings)
-    try:
-        yield
-    finally:
-        _OVERRIDE.reset(token)
+    credential: Any
+    per_call_policies: tuple[Any, ...] = ()
 
 
 def current_settings() -> ArmSettings:
-    """Settings from the environment, with any active ``arm_overrides`` applied."""
-    base = ArmSettings(endpoint=arm_endpoint())
-    override = _OVERRIDE.get()
-    return replace(base, **override) if override else base
+    """Settings from the environment (the Resource Manager endpoint)."""
+    return ArmSettings(endpoint=arm_endpoint())
 
 
 class ReadOnlyViolation(RuntimeError):
@@ -198,7 +192,7 @@ def credential_error_line(exc: BaseException, limit: int = 500) -> str:
 def token_problem(settings: ArmSettings | None = None, timeout: float | None = None) -> str | None:
     """None when the scan's credential gets a token for the Resource Manager scope; otherwise one line why not.
 
-    ``settings`` defaults to :func:`current_settings` (the environment and any ``arm_overrides``);
+    ``settings`` defaults to :func:`current_settings` (the environment);
     ``timeout`` (seconds) bounds the attempt, which then runs on a daemon thread. A credential
     built here is closed afterwards.
     """

@@ -15,7 +15,6 @@ from typing import Any
 import boto3
 import pytest
 
-from aispm.collectors.azure.arm import arm_overrides
 from aispm.collectors.base import CollectOptions
 from aispm.demo import aws_estate, azure_estate, gcp_estate
 from aispm.demo.run import safe_env
@@ -24,6 +23,7 @@ from aispm.pipeline_types import ScanRequest
 from aispm.sinks.formats.ocsf import from_ocsf, to_ocsf
 from aispm.sinks.transports.files import FileSink
 from tests.support import workflow
+from tests.support.azure import fake_az
 from tests.support.workflow import REGION, TABLE, s3_json, s3_jsonl
 
 EXTERNAL_ID = "ext-id-5f1c9a2e7b3d4c6a8e0f"
@@ -45,8 +45,12 @@ def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
         for module in (aws_estate, azure_estate, gcp_estate):
             served, credential = stack.enter_context(module.serve())
             options.update(served)
-            if credential is not None:   # the Lambda collectors build their own: hand them the demo's
-                stack.enter_context(arm_overrides(credential=credential))
+            if credential is not None:   # the Lambda collectors build their own: the real chain gets the
+                # demo's token from an ``az`` (the exported client secret would send EnvironmentCredential out)
+                token = credential.get_token(f"{os.environ['AISPM_AZURE_ARM_ENDPOINT']}/.default").token
+                fake_az(tmp_path / "bin", token)
+                os.environ["AZURE_TOKEN_CREDENTIALS"] = "AzureCliCredential"
+                os.environ["PATH"] = f"{tmp_path / 'bin'}:{os.environ.get('PATH', '')}"
         env = workflow.create_resources()
         sa_file = os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
         env |= {

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from aispm.cli import main
-from aispm.collectors.azure.arm import arm_overrides
 from aispm.testing.fake_arm import FakeArm
-from tests.support.azure import ML, AllowPlainHttpForTests, StaticTokenCredential, estate
+from tests.support.azure import ML, TEST_TOKEN, estate, scan_env
 from tests.support.sec001 import CLEAN_ENV, SECRET_ENV, assert_scan_output, named, sec001
 
 WS = f"{ML}/workspaces/mlw-llm"
@@ -30,11 +29,9 @@ def _deployment(name: str, env: dict[str, Any]) -> dict[str, Any]:
 def _scan(resources: list[dict[str, Any]], out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     base = [{"id": WS, "location": "eastus", "properties": {}},
             {"id": EP, "location": "eastus", "properties": {"authMode": "AADToken"}}]
-    with FakeArm(estate(base + resources), page_size=2) as fake:
-        monkeypatch.setenv("AISPM_AZURE_ARM_ENDPOINT", fake.url)
-        with arm_overrides(credential=StaticTokenCredential(fake.token),
-                           per_call_policies=(AllowPlainHttpForTests(),)):
-            assert main(["scan", "--provider", "azure", "--out", str(out)]) == 0
+    with FakeArm(estate(base + resources), token=TEST_TOKEN, page_size=2, tls=True) as fake:
+        scan_env(monkeypatch, fake, out.with_name(f"{out.name}-bin"))   # the real credential chain, over TLS
+        assert main(["scan", "--provider", "azure", "--out", str(out)]) == 0
 
 
 def test_online_deployment_environment_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

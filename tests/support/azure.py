@@ -6,10 +6,15 @@ The fixtures built on these (``estate``, ``fake_arm``, ``arm_client``) live in t
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
+import pytest
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
@@ -152,6 +157,47 @@ SUB = "11111111-2222-4333-8444-555555555555"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-test"
 ML = f"{RG}/providers/Microsoft.MachineLearningServices"
 ML_VERSIONS = {"Microsoft.MachineLearningServices": ["2025-12-01"]}
+
+
+def fake_az(bin_dir: Path, token: str, *, error: str | None = None, wait_for: Path | None = None) -> Path:
+    """An ``az`` in ``bin_dir`` that answers ``az account get-access-token`` as the Azure CLI does, so the real
+    ``DefaultAzureCredential`` (``AZURE_TOKEN_CREDENTIALS=AzureCliCredential``) gets ``token`` with no identity
+    endpoint involved. ``error``: it fails with that text instead; ``wait_for``: it first waits for that file.
+    Returns the file each call's arguments are appended to (one JSON list a line)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    calls = bin_dir / "az.calls"
+    script = bin_dir / "az"
+    script.write_text(f"""#!{sys.executable} -S
+import json, os, sys, time
+with open({str(calls)!r}, "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\\n")
+wait_for = {str(wait_for) if wait_for else None!r}
+while wait_for and not os.path.exists(wait_for):
+    time.sleep(0.05)
+error = {error!r}
+if error:
+    sys.stderr.write(error)
+    sys.exit(1)
+print(json.dumps({{"accessToken": {token!r}, "expires_on": int(time.time()) + 3600, "tokenType": "Bearer"}}))
+""")
+    script.chmod(0o755)
+    return calls
+
+
+def az_calls(calls: Path) -> list[list[str]]:
+    """The argument lists the :func:`fake_az` was called with."""
+    return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+
+
+def scan_env(monkeypatch: pytest.MonkeyPatch, fake: FakeArm, bin_dir: Path) -> Path:
+    """The environment a real ``aispm scan --provider azure`` needs to read ``fake`` (served with ``tls=True``):
+    its endpoint, its CA trusted, and ``DefaultAzureCredential`` limited to the Azure CLI credential, answered
+    by :func:`fake_az` with the fake's token. Returns the az call log."""
+    monkeypatch.setenv("AISPM_AZURE_ARM_ENDPOINT", fake.url)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_cert_path))
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ.get('PATH', '')}")
+    return fake_az(bin_dir, fake.token)
 
 
 def collector(fake: FakeArm, credential: Any = None, **settings: Any) -> AzureCollector:

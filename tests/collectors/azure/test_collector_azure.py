@@ -17,13 +17,23 @@ from azure.core.rest import HttpRequest
 
 from aispm.cli import main
 from aispm.collectors.azure import build
-from aispm.collectors.azure.arm import ArmSettings, ReadOnlyViolation, arm_overrides, make_client
+from aispm.collectors.azure.arm import ArmCredentials, ArmSettings, ReadOnlyViolation, make_client
 from aispm.collectors.base import CollectOptions
 from aispm.pipeline import scan_unit
 from aispm.rules.policy import Policy
 from aispm.sinks.formats.ocsf import to_ocsf
 from aispm.testing.fake_arm import FakeArm
-from tests.support.azure import ML, SUB, AllowPlainHttpForTests, StaticTokenCredential, collect_all, collector, estate
+from tests.support.azure import (
+    ML,
+    SUB,
+    TEST_TOKEN,
+    AllowPlainHttpForTests,
+    StaticTokenCredential,
+    collect_all,
+    collector,
+    estate,
+    scan_env,
+)
 
 PROD = "267e4902-d322-50d3-a641-c983590c3b5b"
 DEV = "58bab2f7-9e23-55fb-814a-fbd9f250689d"
@@ -126,20 +136,20 @@ def test_denied_workspace_is_a_scope_error_and_the_others_complete(fake_arm: Fak
     assert f"{fraud}/onlineEndpoints/ep-fraud-score/deployments/green" in ids
 
 
-def test_cli_scan_with_a_denied_workspace_exits_4(fake_arm: FakeArm, estate: dict[str, Any], tmp_path: Path,
+def test_cli_scan_with_a_denied_workspace_exits_4(estate: dict[str, Any], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AISPM_AZURE_ARM_ENDPOINT", fake_arm.url)
-    fake_arm.deny(ws_id(estate, "mlw-sandbox-dev"))
-    with arm_overrides(credential=StaticTokenCredential(fake_arm.token),
-                       per_call_policies=(AllowPlainHttpForTests(),)):
-        code = main(["scan", "--provider", "azure", "--out", str(tmp_path)])
+    """The real CLI and credential chain (an ``az`` answering with the fake's token), the fake over TLS."""
+    with FakeArm(estate, token=TEST_TOKEN, page_size=2, tls=True) as fake_arm:
+        scan_env(monkeypatch, fake_arm, tmp_path / "bin")
+        fake_arm.deny(ws_id(estate, "mlw-sandbox-dev"))
+        code = main(["scan", "--provider", "azure", "--out", str(out := tmp_path / "out")])
     assert code == 4
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
     scopes = {s["scope"]: s for s in summary["scopes"]}
     assert scopes[f"azure:{PROD}"]["status"] == "ok"
     assert scopes[f"azure:{DEV}"]["status"] == "error"
     assert "mlw-sandbox-dev" in scopes[f"azure:{DEV}"]["error"]
-    findings = [json.loads(line) for line in (tmp_path / "findings.ocsf.jsonl").read_text().splitlines()]
+    findings = [json.loads(line) for line in (out / "findings.ocsf.jsonl").read_text().splitlines()]
     assert {f["cloud"]["account"]["uid"] for f in findings} == {PROD, DEV}
     assert all(f["cloud"]["provider"] == "Azure" for f in findings)
 
@@ -215,8 +225,7 @@ def test_role_assignments_denied_fail_the_scope_and_never_pass_iam_001(fake_arm:
 def test_token_scope_follows_the_arm_endpoint(fake_arm: FakeArm, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AISPM_AZURE_ARM_ENDPOINT", fake_arm.url + "/")
     credential = StaticTokenCredential(fake_arm.token)
-    with arm_overrides(credential=credential, per_call_policies=(AllowPlainHttpForTests(),)):
-        c = build(CollectOptions(subscriptions=[PROD]))
+    c = build(CollectOptions(subscriptions=[PROD]), ArmCredentials(credential, (AllowPlainHttpForTests(),)))
     result = c.collect(c.plan()[0][0])
     assert result.errors == [] and result.records
     assert credential.scopes and set(credential.scopes) == {(f"{fake_arm.url}/.default",)}

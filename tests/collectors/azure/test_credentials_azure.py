@@ -2,7 +2,8 @@
 
 The real ``DefaultAzureCredential`` is used only with ``AZURE_TOKEN_CREDENTIALS=AzureCliCredential`` and a
 PATH without ``az`` (so it fails locally, never probing a managed-identity endpoint); every other test
-hands the collector a test credential through ``arm_overrides``. Sockets stay on loopback (conftest).
+hands a test credential in as the scan would (``azure_configured(credentials)``, ``configured_providers``),
+or runs the real chain against an ``az`` that answers with the fake's token. Sockets stay on loopback (conftest).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from aispm.cli import main
-from aispm.collectors.azure.arm import arm_overrides, credential_error_line
+from aispm.collectors.azure.arm import credential_error_line
 from aispm.collectors.credentials import azure_configured
 from aispm.normalizer.providers import configured_providers
 from aispm.testing.fake_arm import FakeArm
-from tests.support.azure import AllowPlainHttpForTests, StaticTokenCredential, collector
+from tests.support.azure import TEST_TOKEN, StaticTokenCredential, collector, scan_env
 
 ROOT = Path(__file__).resolve().parents[3]
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -152,8 +153,7 @@ def test_cli_credential_failure_is_one_line_and_the_sdk_logs_nothing(
     monkeypatch.setenv("AISPM_AZURE_ARM_ENDPOINT", fake_arm.url)
     caplog.set_level(logging.DEBUG, logger="azure.identity")
     caplog.set_level(logging.WARNING)
-    with arm_overrides(per_call_policies=(AllowPlainHttpForTests(),)):
-        code = main(["scan", "--provider", "azure", "--out", str(tmp_path / "out")])
+    code = main(["scan", "--provider", "azure", "--out", str(tmp_path / "out")])
     assert code == 4
     err = capsys.readouterr().err
     assert err == f"aispm: scope azure failed: {CLI_MISSING}\n"
@@ -183,9 +183,8 @@ def test_cli_credential_failure_prints_one_line_on_a_real_terminal(fake_arm: Fak
 
 def test_without_any_hint_azure_is_not_configured_and_no_credential_is_asked(no_ambient_credentials: Path) -> None:
     credential = StaticTokenCredential()
-    with arm_overrides(credential=credential):
-        assert azure_configured() is False
-        assert configured_providers() == []
+    assert azure_configured(credential) is False
+    assert configured_providers({"azure": credential}) == []
     assert credential.scopes == []
 
 
@@ -198,14 +197,12 @@ def test_a_hint_counts_only_when_the_credential_gets_an_arm_token(
     else:
         monkeypatch.setenv(hint, "AzureCliCredential" if hint == "AZURE_TOKEN_CREDENTIALS" else "00000000-0000")
     good = StaticTokenCredential()
-    with arm_overrides(credential=good):
-        assert azure_configured() is True
-        assert configured_providers() == ["azure"]
+    assert azure_configured(good) is True
+    assert configured_providers({"azure": good}) == ["azure"]
     assert set(good.scopes) == {(ARM_SCOPE,)}
     bad = FailingCredential()
-    with arm_overrides(credential=bad):
-        assert azure_configured() is False
-        assert configured_providers() == []
+    assert azure_configured(bad) is False
+    assert configured_providers({"azure": bad}) == []
     assert bad.calls == 2
 
 
@@ -214,8 +211,7 @@ def test_the_token_scope_follows_the_arm_endpoint(no_ambient_credentials: Path, 
     monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
     monkeypatch.setenv("AISPM_AZURE_ARM_ENDPOINT", fake_arm.url)
     credential = StaticTokenCredential()
-    with arm_overrides(credential=credential):
-        assert azure_configured() is True
+    assert azure_configured(credential) is True
     assert credential.scopes == [(f"{fake_arm.url}/.default",)]
     assert fake_arm.requests == []
 
@@ -232,8 +228,7 @@ def test_a_credential_that_never_answers_is_not_configured_after_the_timeout(
     credential = HangingCredential()
     started = time.monotonic()
     try:
-        with arm_overrides(credential=credential):
-            assert azure_configured(timeout=0.3) is False
+        assert azure_configured(credential, timeout=0.3) is False
         assert time.monotonic() - started < 5
     finally:
         credential.release.set()
@@ -251,12 +246,13 @@ def test_default_providers_are_none_when_the_azure_hint_cannot_sign_in(
 
 
 def test_default_providers_scan_azure_when_its_credential_gets_a_token(
-        fake_arm: FakeArm, no_ambient_credentials: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
-    monkeypatch.setenv("AISPM_AZURE_ARM_ENDPOINT", fake_arm.url)
-    with arm_overrides(credential=StaticTokenCredential(fake_arm.token),
-                       per_call_policies=(AllowPlainHttpForTests(),)):
-        assert main(["scan", "--out", str(tmp_path)]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
+        estate: dict[str, Any], no_ambient_credentials: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The real chain, limited to the Azure CLI credential, whose ``az`` answers with the fake's token."""
+    with FakeArm(estate, token=TEST_TOKEN, page_size=2, tls=True) as fake_arm:
+        calls = scan_env(monkeypatch, fake_arm, tmp_path / "bin")   # the PATH's only bin
+        out = tmp_path / "out"
+        assert main(["scan", "--out", str(out)]) == 0
+    assert calls.exists()
+    summary = json.loads((out / "summary.json").read_text())
     assert {s["scope"].split(":")[0] for s in summary["scopes"]} == {"azure"}
     assert all(s["status"] == "ok" for s in summary["scopes"]) and summary["assets"] > 0
