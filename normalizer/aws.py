@@ -6,12 +6,16 @@ absent field is what AWS does, not "unknown".
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aispm.collectors.base import RawRecord
-from aispm.normalizer.common import dig, fact, identity_fields, not_equal_fact, present
+from aispm.normalizer import bedrock
+from aispm.normalizer.aws_base import base, cmk, role
+from aispm.normalizer.common import dig, fact, not_equal_fact, present
 from aispm.normalizer.schema import (
     Access,
     Asset,
@@ -26,7 +30,7 @@ from aispm.normalizer.schema import (
     Relation,
     Resilience,
 )
-from aispm.normalizer.secrets import env_vars
+from aispm.normalizer.secrets import env_vars, script_env
 
 # Instance families whose storage is local NVMe instance store: AWS refuses a volume KMS key on them.
 NVME_FAMILIES = frozenset({
@@ -49,21 +53,11 @@ def _related(arn: str, kind: str, resource: str, name: str) -> Relation:
     return Relation(kind=kind, uid=f"{_arn_base(arn)}:{resource}/{name.lower()}", role=kind)
 
 
-def _tags(data: Mapping[str, Any]) -> dict[str, str]:
-    return {str(t["Key"]): str(t.get("Value", "")) for t in data.get("Tags") or [] if "Key" in t}
-
-
 def _environment(envs: Iterable[tuple[str, Mapping[str, Any] | None]]) -> tuple[EnvVar, ...]:
     out: list[EnvVar] = []
     for container, env in envs:
         out.extend(env_vars(((str(k), str(v)) for k, v in (env or {}).items()), container=container))
     return tuple(out)
-
-
-def _base(rec: RawRecord, kind: str, uid_key: str, name_key: str) -> dict[str, Any]:
-    d = rec.data
-    return identity_fields(rec, kind, d[uid_key], d[name_key], _tags(d), d.get("CreationTime"),
-                           tags_known="TagsError" not in d)
 
 
 def _count(variant: Mapping[str, Any]) -> int:
@@ -72,32 +66,27 @@ def _count(variant: Mapping[str, Any]) -> int:
     return 1 if value is None else int(value)
 
 
-def _cmk(value: Any, source: str) -> Fact:
-    return fact(present(value), source, value)
-
-
-def _identity(arn: Any) -> tuple[str, ...]:
-    return (str(arn),) if arn else ()
-
-
 def notebook(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     platform = d.get("PlatformIdentifier")
     imds = dig(d, "InstanceMetadataServiceConfiguration.MinimumInstanceMetadataServiceVersion")
+    scripts, scripts_error = _lifecycle_env(d)
     return Asset(
-        **_base(rec, "notebook", "NotebookInstanceArn", "NotebookInstanceName"),
+        **base(rec),
         network=Network(
             direct_internet_access=not_equal_fact(d.get("DirectInternetAccess"), "Disabled",
                                                   "DirectInternetAccess", "Enabled"),
             private_network=fact(present(d.get("SubnetId")), "SubnetId", d.get("SubnetId")),
         ),
-        encryption=Encryption(customer_managed_key=(_cmk(d.get("KmsKeyId"), "KmsKeyId"),)),
+        encryption=Encryption(customer_managed_key=(cmk(d.get("KmsKeyId"), "KmsKeyId"),)),
         access=Access(
             root_access=not_equal_fact(d.get("RootAccess"), "Disabled", "RootAccess", "Enabled"),
             imds_v1=not_equal_fact(imds, "2", "InstanceMetadataServiceConfiguration."
                                    "MinimumInstanceMetadataServiceVersion", "1"),
         ),
-        identities=_identity(d.get("RoleArn")),
+        identities=role(d.get("RoleArn")),
+        environment=scripts,
+        environment_error=scripts_error,
         lifecycle=Lifecycle(
             outdated_image=(
                 fact(str(platform).startswith(("notebook-al1-", "notebook-al2-")), "PlatformIdentifier", platform)
@@ -106,6 +95,27 @@ def notebook(rec: RawRecord, _ctx: Context) -> Asset:
         ),
         details={k: str(d[k]) for k in ("InstanceType", "PlatformIdentifier") if d.get(k)},
     )
+
+
+def _lifecycle_env(d: Mapping[str, Any]) -> tuple[tuple[EnvVar, ...], str | None]:
+    """Secrets in the notebook's lifecycle configuration scripts (base64 ``Content`` of each OnCreate and
+    OnStart entry), decoded here in memory, and why they could not be read; no configuration means nothing
+    can hold a script secret."""
+    name = d.get("NotebookInstanceLifecycleConfigName")
+    if d.get("LifecycleConfigError"):
+        return (), f"Lifecycle configuration {name} could not be read: {d['LifecycleConfigError']}"
+    config = d.get("LifecycleConfig") or {}
+    out: list[EnvVar] = []
+    for hook in ("OnCreate", "OnStart"):
+        entries = config.get(hook) or []
+        for i, entry in enumerate(entries):
+            label = f"lifecycle configuration {name} {hook if len(entries) == 1 else f'{hook}[{i}]'}"
+            try:
+                text = base64.b64decode(str(entry.get("Content") or "")).decode("utf-8", errors="replace")
+            except binascii.Error:
+                return tuple(out), f"The script of {label} is not valid base64."
+            out.extend(script_env(text, container=label))
+    return tuple(out), None
 
 
 def model(rec: RawRecord, _ctx: Context) -> Asset:
@@ -118,13 +128,13 @@ def model(rec: RawRecord, _ctx: Context) -> Asset:
     images = [str(c.get("Image")) for c in [d.get("PrimaryContainer") or {}, *(d.get("Containers") or [])]
               if c.get("Image")]
     return Asset(
-        **_base(rec, "model", "ModelArn", "ModelName"),
+        **base(rec),
         network=Network(
             egress_isolated=fact(d.get("EnableNetworkIsolation") is True, "EnableNetworkIsolation",
                                  d.get("EnableNetworkIsolation"), "false"),
             private_network=fact(present(d.get("VpcConfig")), "VpcConfig", d.get("VpcConfig")),
         ),
-        identities=_identity(d.get("ExecutionRoleArn")),
+        identities=role(d.get("ExecutionRoleArn")),
         environment=_environment(containers),
         details={"images": ",".join(images)} if images else {},
     )
@@ -148,8 +158,8 @@ def endpoint_config(rec: RawRecord, _ctx: Context) -> Asset:
     else:
         redundant = fact(True, "ProductionVariants", "serverless only")
     return Asset(
-        **_base(rec, "endpoint_config", "EndpointConfigArn", "EndpointConfigName"),
-        encryption=Encryption(customer_managed_key=(_cmk(d.get("KmsKeyId"), "KmsKeyId"),)),
+        **base(rec),
+        encryption=Encryption(customer_managed_key=(cmk(d.get("KmsKeyId"), "KmsKeyId"),)),
         logging=Logging(request_capture=capture_fact),
         resilience=Resilience(redundant=redundant),
         relations=tuple(_related(arn, "model", "model", v["ModelName"]) for v in variants if v.get("ModelName")),
@@ -167,7 +177,7 @@ def endpoint(rec: RawRecord, ctx: Context) -> Asset:
         monitoring = fact(bool(schedules), "MonitoringSchedules[Status=Scheduled]",
                           ",".join(schedules) if schedules else "none")
     return Asset(
-        **_base(rec, "endpoint", "EndpointArn", "EndpointName"),
+        **base(rec),
         logging=Logging(monitoring=monitoring),
         relations=relations,
         details={"status": str(d.get("EndpointStatus", ""))},
@@ -179,13 +189,13 @@ def training_job(rec: RawRecord, _ctx: Context) -> Asset:
     rc = d.get("ResourceConfig") or {}
     types = [str(rc["InstanceType"])] if rc.get("InstanceType") else []
     types += [str(g["InstanceType"]) for g in rc.get("InstanceGroups") or [] if g.get("InstanceType")]
-    keys = [_cmk(dig(d, "OutputDataConfig.KmsKeyId"), "OutputDataConfig.KmsKeyId")]
+    keys = [cmk(dig(d, "OutputDataConfig.KmsKeyId"), "OutputDataConfig.KmsKeyId")]
     nvme_only = bool(types) and all(_family(t) in NVME_FAMILIES for t in types)
     if not nvme_only:
-        keys.append(_cmk(rc.get("VolumeKmsKeyId"), "ResourceConfig.VolumeKmsKeyId"))
+        keys.append(cmk(rc.get("VolumeKmsKeyId"), "ResourceConfig.VolumeKmsKeyId"))
     relations: list[Relation] = []
     return Asset(
-        **_base(rec, "training_job", "TrainingJobArn", "TrainingJobName"),
+        **base(rec),
         network=Network(
             egress_isolated=fact(d.get("EnableNetworkIsolation") is True, "EnableNetworkIsolation",
                                  d.get("EnableNetworkIsolation"), "false"),
@@ -197,7 +207,7 @@ def training_job(rec: RawRecord, _ctx: Context) -> Asset:
                             "EnableInterContainerTrafficEncryption",
                             d.get("EnableInterContainerTrafficEncryption"), "false"),
         ),
-        identities=_identity(d.get("RoleArn")),
+        identities=role(d.get("RoleArn")),
         environment=_environment([("", d.get("Environment"))]),
         relations=tuple(relations),
         details={k: v for k, v in {"instance_types": ",".join(types),
@@ -211,19 +221,19 @@ def processing_job(rec: RawRecord, _ctx: Context) -> Asset:
     cluster = dig(d, "ProcessingResources.ClusterConfig") or {}
     vpc = net.get("VpcConfig")
     return Asset(
-        **_base(rec, "processing_job", "ProcessingJobArn", "ProcessingJobName"),
+        **base(rec),
         network=Network(
             egress_isolated=fact(net.get("EnableNetworkIsolation") is True, "NetworkConfig.EnableNetworkIsolation",
                                  net.get("EnableNetworkIsolation"), "false"),
             private_network=fact(present(vpc), "NetworkConfig.VpcConfig", vpc),
         ),
         encryption=Encryption(
-            customer_managed_key=(_cmk(dig(d, "ProcessingOutputConfig.KmsKeyId"), "ProcessingOutputConfig.KmsKeyId"),),
+            customer_managed_key=(cmk(dig(d, "ProcessingOutputConfig.KmsKeyId"), "ProcessingOutputConfig.KmsKeyId"),),
             inter_node=fact(net.get("EnableInterContainerTrafficEncryption") is True,
                             "NetworkConfig.EnableInterContainerTrafficEncryption",
                             net.get("EnableInterContainerTrafficEncryption"), "false"),
         ),
-        identities=_identity(d.get("RoleArn")),
+        identities=role(d.get("RoleArn")),
         environment=_environment([("", d.get("Environment"))]),
         details={k: v for k, v in {"instance_types": str(cluster.get("InstanceType") or ""),
                                    "image": str(dig(d, "AppSpecification.ImageUri") or ""),
@@ -234,13 +244,13 @@ def processing_job(rec: RawRecord, _ctx: Context) -> Asset:
 def studio_domain(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     return Asset(
-        **_base(rec, "studio_domain", "DomainArn", "DomainName"),
+        **base(rec),
         network=Network(
             direct_internet_access=not_equal_fact(d.get("AppNetworkAccessType"), "VpcOnly", "AppNetworkAccessType",
                                                   "PublicInternetOnly"),
         ),
-        encryption=Encryption(customer_managed_key=(_cmk(d.get("KmsKeyId"), "KmsKeyId"),)),
-        identities=_identity(dig(d, "DefaultUserSettings.ExecutionRole")),
+        encryption=Encryption(customer_managed_key=(cmk(d.get("KmsKeyId"), "KmsKeyId"),)),
+        identities=role(dig(d, "DefaultUserSettings.ExecutionRole")),
         details={k: str(d[k]) for k in ("DomainId", "AuthMode", "VpcId") if d.get(k)},
     )
 
@@ -254,7 +264,7 @@ def _domain_relation(arn: str, domain_id: Any) -> tuple[Relation, ...]:
 def user_profile(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     return Asset(
-        **_base(rec, "user_profile", "UserProfileArn", "UserProfileName"),
+        **base(rec),
         relations=_domain_relation(str(d["UserProfileArn"]), d.get("DomainId")),
         details={k: str(d[k]) for k in ("DomainId", "Status") if d.get(k)},
     )
@@ -263,12 +273,60 @@ def user_profile(rec: RawRecord, _ctx: Context) -> Asset:
 def space(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     return Asset(
-        **_base(rec, "space", "SpaceArn", "SpaceName"),
+        **base(rec),
         relations=_domain_relation(str(d["SpaceArn"]), d.get("DomainId")),
         details={k: v for k, v in {"DomainId": str(d.get("DomainId") or ""), "Status": str(d.get("Status") or ""),
                                    "app_type": str(dig(d, "SpaceSettingsSummary.AppType") or ""),
                                    "sharing": str(dig(d, "SpaceSharingSettingsSummary.SharingType") or "")
                                    }.items() if v},
+    )
+
+
+def feature_group(rec: RawRecord, _ctx: Context) -> Asset:
+    d = rec.data
+    offline, online = d.get("OfflineStoreConfig") or {}, d.get("OnlineStoreConfig") or {}
+    keys: list[Fact] = []
+    if present(offline):
+        keys.append(cmk(dig(offline, "S3StorageConfig.KmsKeyId"), "OfflineStoreConfig.S3StorageConfig.KmsKeyId"))
+    # Only the Standard tier takes a KMS key; InMemory does not (absent StorageType = Standard).
+    if online.get("EnableOnlineStore") is True and (online.get("StorageType") or "Standard") == "Standard":
+        keys.append(cmk(dig(online, "SecurityConfig.KmsKeyId"), "OnlineStoreConfig.SecurityConfig.KmsKeyId"))
+    stores = [s for s, on in (("offline", present(offline)), ("online", online.get("EnableOnlineStore") is True))
+              if on]
+    return Asset(
+        **base(rec),
+        encryption=Encryption(customer_managed_key=tuple(keys)),
+        identities=role(d["RoleArn"]) if d.get("RoleArn") else None,   # no role: IAM-001 emits nothing
+        details={k: v for k, v in {"stores": ",".join(stores), "status": str(d.get("FeatureGroupStatus") or ""),
+                                   "online_storage": str(online.get("StorageType") or "")}.items() if v},
+    )
+
+
+def monitoring_job_definition(rec: RawRecord, _ctx: Context) -> Asset:
+    d = rec.data
+    net = d.get("NetworkConfig") or {}
+    # DataQualityJobOutputConfig, ModelQualityJobOutputConfig, ModelBiasJobOutputConfig, ...
+    output = next((k for k in sorted(d) if k.endswith("JobOutputConfig")), "JobOutputConfig")
+    job_input = next((v for k, v in sorted(d.items()) if k.endswith("JobInput") and isinstance(v, Mapping)), {})
+    vpc = net.get("VpcConfig")
+    return Asset(
+        **base(rec),
+        network=Network(
+            egress_isolated=fact(net.get("EnableNetworkIsolation") is True, "NetworkConfig.EnableNetworkIsolation",
+                                 net.get("EnableNetworkIsolation"), "false"),
+            private_network=fact(present(vpc), "NetworkConfig.VpcConfig", vpc),
+        ),
+        encryption=Encryption(
+            customer_managed_key=(cmk(dig(d, f"{output}.KmsKeyId"), f"{output}.KmsKeyId"),),
+            inter_node=fact(net.get("EnableInterContainerTrafficEncryption") is True,
+                            "NetworkConfig.EnableInterContainerTrafficEncryption",
+                            net.get("EnableInterContainerTrafficEncryption"), "false"),
+        ),
+        identities=role(d.get("RoleArn")),
+        details={k: v for k, v in {
+            "job_definition_type": output.removesuffix("JobOutputConfig"),
+            "endpoint": str(dig(job_input, "EndpointInput.EndpointName") or ""),
+        }.items() if v},
     )
 
 
@@ -306,7 +364,7 @@ def model_package_group(rec: RawRecord, _ctx: Context) -> Asset:
     principals = None if d.get("PolicyError") else (policy_principals(policy) if policy else ())
     own = rec.account
     return Asset(
-        **_base(rec, "model_package_group", "ModelPackageGroupArn", "ModelPackageGroupName"),
+        **base(rec),
         access=Access(resource_policy_principals=None if principals is None else
                       tuple(p for p in principals if p != own)),
         details={k: str(d[k]) for k in ("ModelPackageGroupStatus",) if d.get(k)},
@@ -327,7 +385,7 @@ class Context:
 
 
 MAPPERS: dict[str, Callable[[RawRecord, Context], Asset]] = {
-    "notebook_instance": notebook,
+    "notebook": notebook,
     "model": model,
     "endpoint_config": endpoint_config,
     "endpoint": endpoint,
@@ -337,6 +395,9 @@ MAPPERS: dict[str, Callable[[RawRecord, Context], Asset]] = {
     "user_profile": user_profile,
     "space": space,
     "model_package_group": model_package_group,
+    "feature_group": feature_group,
+    "monitoring_job_definition": monitoring_job_definition,
+    **bedrock.MAPPERS,
 }
 
 

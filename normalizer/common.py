@@ -61,12 +61,13 @@ def present(value: Any) -> bool:
 
 
 def identity_fields(rec: RawRecord, kind: str, uid: str, name: str, tags: Mapping[str, str],
-                    created: Any, **extra: Any) -> dict[str, Any]:
-    """The identity part of an Asset that every provider fills the same way from a raw record."""
+                    created: Any, *, service: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The identity part of an Asset that every provider fills the same way from a raw record
+    (``service`` defaults to the provider's first)."""
     return {
         "uid": uid,
         "provider": rec.provider,
-        "service": PROVIDERS[rec.provider].services[0],
+        "service": service or PROVIDERS[rec.provider].services[0],
         "kind": kind,
         "name": name,
         "account": rec.account,

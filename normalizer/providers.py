@@ -73,8 +73,9 @@ def _gcp_mappers() -> ModuleType:
 
 # In scan order.
 PROVIDERS: Mapping[str, Provider] = {
-    "aws": Provider("aws", "AWS", ("sagemaker",), _build_aws, _aws_mappers, credentials.aws_configured),
-    "azure": Provider("azure", "Azure", ("azureml",), _build_azure, _azure_mappers, credentials.azure_configured),
+    "aws": Provider("aws", "AWS", ("sagemaker", "bedrock"), _build_aws, _aws_mappers, credentials.aws_configured),
+    "azure": Provider("azure", "Azure", ("azureml", "azureai"), _build_azure, _azure_mappers,
+                      credentials.azure_configured),
     "gcp": Provider("gcp", "GCP", ("vertexai",), _build_gcp, _gcp_mappers, credentials.gcp_configured),
 }
 BY_DISPLAY: Mapping[str, Provider] = {p.display: p for p in PROVIDERS.values()}

@@ -23,6 +23,7 @@ as a reference, as it does in scripts.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable
 from itertools import pairwise
 
@@ -202,4 +203,47 @@ def env_vars(pairs: Iterable[tuple[str, str]], container: str = "") -> tuple[Env
         value = "" if raw is None else str(raw)
         reason = secret_reason(name, value)
         out.append(EnvVar(name=name, value=REDACTED if reason else value, secret=reason, container=container))
+    return tuple(out)
+
+
+# A shell assignment: NAME=value, optionally after export / declare [-x] / local / readonly.
+_ASSIGNMENT = re.compile(r"^\s*(?:(?:export|declare|typeset|local|readonly)\s+(?:-\w+\s+)*)?"
+                         r"([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
+def _shell_value(raw: str) -> str:
+    """The value a shell assigns from the text after ``=``: quotes removed, a trailing comment dropped;
+    a command substitution is returned as written (it is a reference)."""
+    raw = raw.strip()
+    if raw.lstrip('"').startswith(("$(", "`")):
+        return "$(command substitution)"   # its output is not in the script: a reference
+    try:
+        words = shlex.split(raw, comments=True, posix=True)
+    except ValueError:   # unbalanced quotes: take the text as it stands
+        return raw.strip("\"'")
+    return words[0] if words else ""
+
+
+def script_env(text: str, container: str) -> tuple[EnvVar, ...]:
+    """Secrets in a shell script, as environment entries that never carry the script's values.
+
+    Every assignment is tested with :func:`secret_reason` (``script=True``) and kept under its variable
+    name; the whole text is tested for credential formats (:func:`text_secrets`), and a hit on a line that
+    no assignment already flagged is kept as ``line N``. Values are ``REDACTED`` for secrets and empty
+    otherwise: nothing of the script leaves the process but names and line numbers.
+    """
+    out: list[EnvVar] = []
+    flagged: set[int] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        m = _ASSIGNMENT.match(line)
+        if not m:
+            continue
+        reason = secret_reason(m.group(1), _shell_value(m.group(2)), script=True)
+        if reason:
+            flagged.add(number)
+        out.append(EnvVar(name=m.group(1), value=REDACTED if reason else "", secret=reason, container=container))
+    for number, reason in text_secrets(text):
+        if number not in flagged:
+            flagged.add(number)
+            out.append(EnvVar(name=f"line {number}", value=REDACTED, secret=reason, container=container))
     return tuple(out)

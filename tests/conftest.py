@@ -21,6 +21,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import Credentials
 from pytest_socket import SocketBlockedError
 
+from aispm.testing import moto_gaps
 from aispm.testing.fake_arm import FakeArm, demo_estate
 from aispm.testing.fake_google import FakeGoogle
 from tests.support import azure, gcp
@@ -59,6 +60,15 @@ def _resolved_locally(host: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+@pytest.fixture(autouse=True)
+def _moto_gaps() -> Iterator[None]:
+    """moto, taught the SageMaker and Bedrock calls it lacks (empty unless a test seeds them), so that a
+    whole region stays readable; tests of those calls' wire handling use botocore's Stubber."""
+    moto_gaps.install()
+    yield
+    moto_gaps.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,11 @@
-"""SageMaker operations moto does not implement, added to the emulator for the simulated estate.
+"""SageMaker and Bedrock operations moto does not implement, added to the emulator for the simulated estate.
 
-moto answers ListMonitoringSchedules, Get/PutModelPackageGroupPolicy,
-ListUserProfiles and ListSpaces with "not implemented". The demo and the
-benchmark need a whole region to be readable, so this module teaches moto's
-SageMaker responder these operations over a small in-memory store. Data is
-seeded with the ``add_*`` functions (or PutModelPackageGroupPolicy); answers
-follow the service model's shapes. Emulator only: never imported by the scanner.
+moto answers ListMonitoringSchedules, Get/PutModelPackageGroupPolicy, ListUserProfiles, ListSpaces,
+ListFeatureGroups, Bedrock's guardrail and imported-model calls and bedrock-agent's data-source calls with
+"not implemented". The demo, the benchmark and tests that scan a whole region need it readable, so this
+module teaches moto's responders these operations over a small in-memory store (ListFeatureGroups reads
+moto's own feature groups). Data is seeded with the ``add_*`` functions (or PutModelPackageGroupPolicy);
+answers follow the service model's shapes. Emulator only: never imported by the scanner.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ class _Region:
     policies: dict[str, str] = field(default_factory=dict)
     user_profiles: list[dict[str, Any]] = field(default_factory=list)
     spaces: list[dict[str, Any]] = field(default_factory=list)
+    guardrails: list[dict[str, Any]] = field(default_factory=list)
+    imported_models: list[dict[str, Any]] = field(default_factory=list)
+    data_sources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)   # knowledge base id -> sources
 
 
 _STORE: defaultdict[tuple[str, str], _Region] = defaultdict(_Region)
@@ -62,6 +65,46 @@ def add_space(account: str, region: str, domain_id: str, name: str, sharing: str
         })
 
 
+def add_guardrail(account: str, region: str, name: str, **policies: Any) -> str:
+    """A guardrail's working draft with the given GetGuardrail members (contentPolicy, kmsKeyArn, ...)."""
+    with _LOCK:
+        store = _STORE[(account, region)]
+        gid = f"gr{len(store.guardrails):010d}"
+        store.guardrails.append({
+            "name": name, "guardrailId": gid, "guardrailArn": f"arn:aws:bedrock:{region}:{account}:guardrail/{gid}",
+            "version": "DRAFT", "status": "READY", "createdAt": _now().isoformat(), "updatedAt": _now().isoformat(),
+            "blockedInputMessaging": "Sorry.", "blockedOutputsMessaging": "Sorry.", **policies,
+        })
+        return gid
+
+
+def add_imported_model(account: str, region: str, name: str, s3_uri: str, kms_key: str | None = None) -> str:
+    with _LOCK:
+        store = _STORE[(account, region)]
+        arn = f"arn:aws:bedrock:{region}:{account}:imported-model/im{len(store.imported_models):010d}"
+        store.imported_models.append({
+            "modelArn": arn, "modelName": name, "jobName": f"{name}-import",
+            "jobArn": f"arn:aws:bedrock:{region}:{account}:model-import-job/{name}",
+            "modelDataSource": {"s3DataSource": {"s3Uri": s3_uri}}, "creationTime": _now().isoformat(),
+            "modelArchitecture": "llama3", **({"modelKmsKeyArn": kms_key} if kms_key else {}),
+        })
+        return arn
+
+
+def add_data_source(account: str, region: str, knowledge_base_id: str, name: str, bucket_arn: str,
+                    kms_key: str | None = None) -> str:
+    with _LOCK:
+        sources = _STORE[(account, region)].data_sources.setdefault(knowledge_base_id, [])
+        sid = f"ds{len(sources):08d}"
+        sources.append({
+            "knowledgeBaseId": knowledge_base_id, "dataSourceId": sid, "name": name, "status": "AVAILABLE",
+            "dataSourceConfiguration": {"type": "S3", "s3Configuration": {"bucketArn": bucket_arn}},
+            "dataDeletionPolicy": "RETAIN", "createdAt": _now().isoformat(), "updatedAt": _now().isoformat(),
+            **({"serverSideEncryptionConfiguration": {"kmsKeyArn": kms_key}} if kms_key else {}),
+        })
+        return sid
+
+
 def reset() -> None:
     with _LOCK:
         _STORE.clear()
@@ -75,10 +118,12 @@ def _page(items: list[dict[str, Any]], token: Any, max_results: Any) -> tuple[li
 
 
 def install() -> None:
-    """Teach moto's SageMaker responder the missing operations (idempotent)."""
+    """Teach moto's SageMaker, Bedrock and bedrock-agent responders the missing operations (idempotent)."""
     from moto.core.responses import ActionResult
     from moto.sagemaker.exceptions import ValidationError
     from moto.sagemaker.responses import SageMakerResponse
+
+    _install_bedrock()
 
     def region(self: Any) -> _Region:
         return _STORE[(self.current_account, self.region)]
@@ -93,6 +138,14 @@ def install() -> None:
             page, token = _page(items, self._get_param("NextToken"), self._get_param("MaxResults"))
             return ActionResult({key: page, "NextToken": token} if token else {key: page})
         return handler
+
+    def list_feature_groups(self: Any) -> Any:
+        groups = sorted(self.sagemaker_backend.feature_groups.values(), key=lambda g: g.feature_group_name)
+        items = [{"FeatureGroupName": g.feature_group_name, "FeatureGroupArn": g.arn,
+                  "CreationTime": g.creation_time, "FeatureGroupStatus": "Created"} for g in groups]
+        page, token = _page(items, self._get_param("NextToken"), self._get_param("MaxResults"))
+        return ActionResult({"FeatureGroupSummaries": page, "NextToken": token} if token
+                            else {"FeatureGroupSummaries": page})
 
     def get_policy(self: Any) -> Any:
         name = self._get_param("ModelPackageGroupName")
@@ -115,6 +168,76 @@ def install() -> None:
         "list_spaces": listing("Spaces", "spaces"),
         "get_model_package_group_policy": get_policy,
         "put_model_package_group_policy": put_policy,
+        "list_feature_groups": list_feature_groups,
     }.items():
         if not hasattr(SageMakerResponse, op):
             setattr(SageMakerResponse, op, fn)
+
+
+def _install_bedrock() -> None:
+    import json
+
+    from moto.bedrock.exceptions import ResourceNotFoundException as BedrockNotFound
+    from moto.bedrock.responses import BedrockResponse
+    from moto.bedrockagent.exceptions import ResourceNotFoundException as AgentNotFound
+    from moto.bedrockagent.responses import AgentsforBedrockResponse
+
+    def store(self: Any) -> _Region:
+        return _STORE[(self.current_account, self.region)]
+
+    def paged(self: Any, key: str, items: list[dict[str, Any]]) -> str:
+        page, token = _page(items, self._get_param("nextToken"), self._get_param("maxResults") or 1000)
+        return json.dumps({key: page, **({"nextToken": token} if token else {})})
+
+    def list_guardrails(self: Any) -> str:
+        with _LOCK:
+            items = [{"id": g["guardrailId"], "arn": g["guardrailArn"], "status": g["status"], "name": g["name"],
+                      "version": g["version"], "createdAt": g["createdAt"], "updatedAt": g["updatedAt"]}
+                     for g in store(self).guardrails]
+        return paged(self, "guardrails", items)
+
+    def get_guardrail(self: Any) -> str:
+        ident = self._get_param("guardrailIdentifier")
+        with _LOCK:
+            found = [g for g in store(self).guardrails if ident in (g["guardrailId"], g["guardrailArn"])]
+        if not found:
+            raise BedrockNotFound(f"Guardrail {ident} not found")
+        return json.dumps(found[0])
+
+    def list_imported_models(self: Any) -> str:
+        with _LOCK:
+            items = [{k: m[k] for k in ("modelArn", "modelName", "creationTime", "modelArchitecture")}
+                     for m in store(self).imported_models]
+        return paged(self, "modelSummaries", items)
+
+    def get_imported_model(self: Any) -> str:
+        ident = self._get_param("modelIdentifier")
+        with _LOCK:
+            found = [m for m in store(self).imported_models if ident in (m["modelArn"], m["modelName"])]
+        if not found:
+            raise BedrockNotFound(f"Imported model {ident} not found")
+        return json.dumps(found[0])
+
+    def list_data_sources(self: Any) -> str:
+        kb = self._get_param("knowledgeBaseId")
+        with _LOCK:
+            items = [{k: d[k] for k in ("knowledgeBaseId", "dataSourceId", "name", "status", "updatedAt")}
+                     for d in store(self).data_sources.get(kb, [])]
+        return paged(self, "dataSourceSummaries", items)
+
+    def get_data_source(self: Any) -> str:
+        kb, sid = self._get_param("knowledgeBaseId"), self._get_param("dataSourceId")
+        with _LOCK:
+            found = [d for d in store(self).data_sources.get(kb, []) if d["dataSourceId"] == sid]
+        if not found:
+            raise AgentNotFound(f"Data source {sid} not found")
+        return json.dumps({"dataSource": found[0]})
+
+    for cls, ops in ((BedrockResponse, {"list_guardrails": list_guardrails, "get_guardrail": get_guardrail,
+                                        "list_imported_models": list_imported_models,
+                                        "get_imported_model": get_imported_model}),
+                     (AgentsforBedrockResponse, {"list_data_sources": list_data_sources,
+                                                 "get_data_source": get_data_source})):
+        for op, fn in ops.items():
+            if not hasattr(cls, op):
+                setattr(cls, op, fn)

@@ -130,8 +130,9 @@ def org_accounts(sessions: Sessions) -> tuple[list[str], list[str]]:
 
 
 def enabled_regions(session: boto3.Session, partition: str, home: str, calls: ApiCalls) -> list[str]:
-    """Regions where SageMaker is offered (botocore partition data) that the account has enabled."""
-    offered = session.get_available_regions("sagemaker", partition_name=partition)
+    """Regions where SageMaker or Bedrock is offered (botocore partition data) that the account has enabled."""
+    offered = sorted({r for service in ("sagemaker", "bedrock")
+                      for r in session.get_available_regions(service, partition_name=partition)})
     try:
         resp = client(session, "ec2", home, calls).describe_regions()
         enabled = {str(r["RegionName"]) for r in resp.get("Regions", [])}

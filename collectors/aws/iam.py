@@ -9,25 +9,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from aispm.collectors.base import RawRecord, one_line
 
-# Where each SageMaker record names the role it runs as.
-ROLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "notebook_instance": ("RoleArn",),
-    "model": ("ExecutionRoleArn",),
-    "training_job": ("RoleArn",),
-    "processing_job": ("RoleArn",),
-    "studio_domain": ("DefaultUserSettings", "ExecutionRole"),
-}
-
-
-def role_arns(record: RawRecord) -> list[str]:
-    path = ROLE_FIELDS.get(record.type)
-    if not path:
-        return []
-    cur: Any = record.data
-    for part in path:
-        cur = cur.get(part) if isinstance(cur, dict) else None
-    return [cur] if isinstance(cur, str) and cur.startswith("arn:") else []
-
 
 class RoleCache:
     """Role ARN -> identity record, and managed policy ARN -> default-version document, per scan."""

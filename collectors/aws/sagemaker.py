@@ -1,6 +1,7 @@
-"""AWS SageMaker collector: one account x region per scope unit.
+"""AWS collector (SageMaker and Bedrock): one account x region per scope unit.
 
-List calls give names; a Describe is made only for the kinds whose rules need
+The kinds read, and with which calls, are the rows of ``kinds.KINDS``; Bedrock's are read only in regions
+where botocore's partition data offers it. List calls give names; a Describe is made only for the kinds whose rules need
 fields the list summary lacks (user profiles, spaces, model package groups and
 monitoring schedules are read from their list pages alone). Kinds that only
 matter next to another kind are listed only when that kind exists in the
@@ -14,7 +15,7 @@ pace them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +24,11 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from aispm.collectors.aws.accounts import Sessions, TargetError, account_of, enabled_regions, org_accounts
+from aispm.collectors.aws.attached import data_sources, fan_out, invocation_logging, lifecycle_configs
 from aispm.collectors.aws.iam import RoleCache
-from aispm.collectors.aws.iam import role_arns as _role_arns
+from aispm.collectors.aws.kinds import KINDS, MONITORING_LISTED, ROWS, AwsKind
 from aispm.collectors.aws.registry import GroupGone, group_policy
-from aispm.collectors.aws.session import client, error_code
+from aispm.collectors.aws.session import GONE, client, error_code, strip_metadata
 from aispm.collectors.aws.tags import region_tags
 from aispm.collectors.base import (
     ApiCalls,
@@ -41,10 +43,9 @@ from aispm.collectors.base import (
     window_start,
 )
 
-# Errors that mean "the resource vanished between List and Describe": not a scope failure.
-_GONE = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
-# SageMaker list calls accept at most 100 results per page; the service default is 10.
+# SageMaker list calls accept at most 100 results per page (the service default is 10); Bedrock's, 1000.
 MAX_PAGE = 100
+BEDROCK_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -60,56 +61,6 @@ class AwsOptions:
     workers: int = 8
     collect_tags: bool = False
     now: Clock = utc_now   # the job window counts back from it (CollectOptions.now)
-
-
-@dataclass(frozen=True)
-class _Kind:
-    """How to enumerate (and, when its rules need it, describe) one SageMaker resource kind."""
-
-    record_type: str
-    list_op: str
-    list_key: str
-    name_key: str
-    arn_key: str
-    describe_op: str | None = None
-    describe_arg: str = ""
-    jobs: bool = False
-    search: str | None = None           # sagemaker:Search resource that serves the describe by pages
-    needs: str | None = None            # listed only when this record type exists in the region
-    arn_format: str | None = None       # ARN built from list fields when the summary lacks one
-
-
-_KINDS: tuple[_Kind, ...] = (
-    _Kind("notebook_instance", "list_notebook_instances", "NotebookInstances", "NotebookInstanceName",
-          "NotebookInstanceArn", "describe_notebook_instance", "NotebookInstanceName"),
-    _Kind("model", "list_models", "Models", "ModelName", "ModelArn", "describe_model", "ModelName"),
-    _Kind("endpoint_config", "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName",
-          "EndpointConfigArn", "describe_endpoint_config", "EndpointConfigName"),
-    # Only EndpointConfigName is needed beyond the list (the endpoint -> config -> model chain of the
-    # inventory): Search returns it 100 endpoints a page; an endpoint it lacks or shows stale is described.
-    _Kind("endpoint", "list_endpoints", "Endpoints", "EndpointName", "EndpointArn", "describe_endpoint",
-          "EndpointName", search="Endpoint"),
-    _Kind("training_job", "list_training_jobs", "TrainingJobSummaries", "TrainingJobName", "TrainingJobArn",
-          "describe_training_job", "TrainingJobName", jobs=True),
-    _Kind("processing_job", "list_processing_jobs", "ProcessingJobSummaries", "ProcessingJobName",
-          "ProcessingJobArn", "describe_processing_job", "ProcessingJobName", jobs=True),
-    _Kind("studio_domain", "list_domains", "Domains", "DomainId", "DomainArn", "describe_domain", "DomainId"),
-    _Kind("user_profile", "list_user_profiles", "UserProfiles", "UserProfileName", "UserProfileArn",
-          needs="studio_domain", arn_format="{base}:user-profile/{DomainId}/{UserProfileName}"),
-    _Kind("space", "list_spaces", "Spaces", "SpaceName", "SpaceArn",
-          needs="studio_domain", arn_format="{base}:space/{DomainId}/{SpaceName}"),
-    _Kind("model_package_group", "list_model_package_groups", "ModelPackageGroupSummaryList",
-          "ModelPackageGroupName", "ModelPackageGroupArn"),
-    _Kind("monitoring_schedule", "list_monitoring_schedules", "MonitoringScheduleSummaries",
-          "MonitoringScheduleName", "MonitoringScheduleArn", needs="endpoint"),
-)
-
-# Marks that a region's monitoring schedules were listed, so "no schedule" is a fact, not a gap.
-MONITORING_LISTED = "monitoring_schedules_listed"
-
-
-def _strip_metadata(resp: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in resp.items() if k != "ResponseMetadata"}
 
 
 @dataclass
@@ -200,10 +151,18 @@ class AwsCollector:
         except (TargetError, ClientError, BotoCoreError) as exc:
             result = CollectResult(unit=unit, errors=[self._error(unit, one_line(exc))])
         else:
-            result = self.collect_region(client(session, "sagemaker", unit.region, calls), session, unit, calls)
+            clients = {"sagemaker": client(session, "sagemaker", unit.region, calls)}
+            if self._offered("bedrock", unit.region):   # partition data names no separate bedrock-agent regions
+                clients["bedrock"] = client(session, "bedrock", unit.region, calls)
+                clients["bedrock-agent"] = client(session, "bedrock-agent", unit.region, calls)
+            result = self.collect_region(clients, session, unit, calls)
         calls.merge(self._unreported_session_calls())
         result.api_calls = calls.as_dict()
         return result
+
+    def _offered(self, service: str, region: str) -> bool:
+        """Whether botocore's partition data lists ``service`` in ``region`` (Bedrock is not in every region)."""
+        return region in self.session.get_available_regions(service, partition_name=self._partition())
 
     def _unreported_session_calls(self) -> dict[str, dict[str, int]]:
         """Calls made outside any unit (planning, AssumeRole) since the last unit reported them."""
@@ -214,52 +173,66 @@ class AwsCollector:
         return {p: {op: n - before.get(p, {}).get(op, 0) for op, n in ops.items()
                     if n > before.get(p, {}).get(op, 0)} for p, ops in now.items()}
 
-    def collect_region(self, sm: Any, session: boto3.Session, unit: ScopeUnit, calls: ApiCalls) -> CollectResult:
-        """Collect one region with the given SageMaker client (which counts its calls into ``calls``)."""
+    def collect_region(self, clients: Mapping[str, Any], session: boto3.Session, unit: ScopeUnit,
+                       calls: ApiCalls) -> CollectResult:
+        """Collect one region with the given clients (boto3 client name -> client counting into ``calls``);
+        the kinds of a client that is not given (a service not offered in the region) are not read."""
         result = CollectResult(unit=unit)
-        for kind in _KINDS:
+        unreachable: set[str] = set()
+        for kind in KINDS:
+            api = clients.get(kind.client)
+            if api is None or kind.client in unreachable:
+                continue
             if kind.needs and not any(r.type == kind.needs for r in result.records):
                 continue
             try:
-                items = list(self._list(sm, kind))
+                items = list(self._list(api, kind))
             except (ClientError, BotoCoreError) as exc:
                 result.errors.append(self._error(unit, f"{kind.list_op}: {one_line(exc)}"))
                 if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
-                    break   # the region's endpoint is unreachable: every other call would retry in vain
+                    unreachable.add(kind.client)   # every other call to this endpoint would retry in vain
                 continue
-            if kind.jobs:   # job record types are their asset kinds
-                result.partial_kinds[kind.record_type] = f"created in the last {self.options.job_window_days} days"
+            if kind.jobs:
+                result.partial_kinds[kind.kind] = f"created in the last {self.options.job_window_days} days"
             if kind.describe_op:
-                found = self._search(sm, kind, items) if kind.search and items else {}
-                result.records.extend(self._record(kind.record_type, d, unit) for d in found.values())
-                self._describe(sm, kind, [i[kind.name_key] for i in items if i[kind.name_key] not in found],
+                found = self._search(api, kind, items) if kind.search and items else {}
+                result.records.extend(self._record(kind.kind, d, unit) for d in found.values())
+                self._describe(api, kind, [i[kind.list_id] for i in items if i[kind.list_id] not in found],
                                unit, result)
             else:
                 result.records.extend(self._summaries(kind, items, unit))
-            if kind.record_type == "monitoring_schedule":
+            if kind.kind == "monitoring_schedule":
                 result.records.append(self._record(MONITORING_LISTED, {}, unit))
-        self._group_policies(sm, unit, result)
+        if clients.get("sagemaker") is not None and "sagemaker" not in unreachable:
+            lifecycle_configs(clients["sagemaker"], result, self._error, self.options.describe_workers)
+            self._group_policies(clients["sagemaker"], unit, result)
+        if clients.get("bedrock-agent") is not None and "bedrock-agent" not in unreachable:
+            data_sources(clients["bedrock-agent"], result, self._error, self.options.describe_workers,
+                         self.page_size or BEDROCK_PAGE)
+        if clients.get("bedrock") is not None and "bedrock" not in unreachable:
+            invocation_logging(clients["bedrock"], result, self._error, self._partition())
         if self.options.collect_tags:
             self._tags(session, unit, calls, result)
         result.identities = self._identities(unit, calls, result.records)
         result.api_calls = calls.as_dict()
         return result
 
-    def _list(self, sm: Any, kind: _Kind) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": self.page_size or MAX_PAGE}}
+    def _list(self, api: Any, kind: AwsKind) -> Iterator[dict[str, Any]]:
+        page = self.page_size or (MAX_PAGE if kind.client == "sagemaker" else BEDROCK_PAGE)
+        kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": page}}
         if kind.jobs:
             kwargs["CreationTimeAfter"] = window_start(self.options.now, self.options.job_window_days)
-        for page in sm.get_paginator(kind.list_op).paginate(**kwargs):
-            yield from page.get(kind.list_key, [])
+        for page_ in api.get_paginator(kind.list_op).paginate(**kwargs):
+            yield from page_.get(kind.list_key, [])
 
-    def _search(self, sm: Any, kind: _Kind, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _search(self, sm: Any, kind: AwsKind, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Full records of the listed resources from Search pages, keyed by name.
 
         The Search index is eventually consistent, so the list stays the authority: a record counts only
         when its LastModifiedTime matches the list's. Search failing (e.g. no sagemaker:Search permission)
         only means every resource is described instead.
         """
-        listed = {str(i[kind.name_key]): i.get("LastModifiedTime") for i in items}
+        listed = {str(i[kind.list_id]): i.get("LastModifiedTime") for i in items}
         found: dict[str, dict[str, Any]] = {}
         try:
             pages = sm.get_paginator("search").paginate(
@@ -267,21 +240,21 @@ class AwsCollector:
             for page in pages:
                 for res in page.get("Results", []):
                     data = res.get(str(kind.search)) or {}
-                    name = str(data.get(kind.name_key, ""))
+                    name = str(data.get(kind.list_id, ""))
                     if name in listed and data.get("LastModifiedTime") == listed[name]:
                         found[name] = data
         except (ClientError, BotoCoreError):
             return {}
         return found
 
-    def _summaries(self, kind: _Kind, items: list[dict[str, Any]], unit: ScopeUnit) -> list[RawRecord]:
+    def _summaries(self, kind: AwsKind, items: list[dict[str, Any]], unit: ScopeUnit) -> list[RawRecord]:
         base = f"arn:{self._partition()}:sagemaker:{unit.region}:{unit.account}"
         out = []
         for item in items:
             data = dict(item)
-            if kind.arn_format and kind.arn_key not in data:
-                data[kind.arn_key] = kind.arn_format.format(base=base, **data)
-            out.append(self._record(kind.record_type, data, unit))
+            if kind.arn_format and kind.uid_key not in data:
+                data[kind.uid_key] = kind.arn_format.format(base=base, **data)
+            out.append(self._record(kind.kind, data, unit))
         return out
 
     def _partition(self) -> str:
@@ -290,31 +263,22 @@ class AwsCollector:
         except (ClientError, BotoCoreError):
             return "aws"
 
-    def _describe(self, sm: Any, kind: _Kind, names: list[str], unit: ScopeUnit, result: CollectResult) -> None:
-        describe: Callable[..., dict[str, Any]] = getattr(sm, str(kind.describe_op))
+    def _describe(self, api: Any, kind: AwsKind, names: list[str], unit: ScopeUnit, result: CollectResult) -> None:
+        describe: Callable[..., dict[str, Any]] = getattr(api, str(kind.describe_op))
 
         def one(name: str) -> dict[str, Any] | str | None:
             try:
-                return _strip_metadata(describe(**{kind.describe_arg: name}))
+                answer = strip_metadata(describe(**{kind.describe_arg: name}))
             except ClientError as exc:
-                if error_code(exc) in _GONE:
+                if error_code(exc) in GONE:
                     return None
                 return f"{kind.describe_op} {name}: {one_line(exc)}"
             except BotoCoreError as exc:
                 return f"{kind.describe_op} {name}: {one_line(exc)}"
+            return dict(answer[kind.describe_key]) if kind.describe_key else answer
 
-        self._fan_out(one, names, kind.record_type, unit, result)
-
-    def _fan_out(self, one: Callable[[str], dict[str, Any] | str | None], names: list[str], record_type: str,
-                 unit: ScopeUnit, result: CollectResult) -> None:
-        if not names:
-            return
-        with ThreadPoolExecutor(max_workers=max(1, min(self.options.describe_workers, len(names)))) as pool:
-            for outcome in pool.map(one, names):
-                if isinstance(outcome, str):
-                    result.errors.append(self._error(unit, outcome))
-                elif outcome is not None:
-                    result.records.append(self._record(record_type, outcome, unit))
+        fan_out(one, names, self.options.describe_workers, unit, result,
+                lambda data: self._record(kind.kind, data, unit), self._error)
 
     def _group_policies(self, sm: Any, unit: ScopeUnit, result: CollectResult) -> None:
         groups = [r for r in result.records if r.type == "model_package_group"]
@@ -347,14 +311,13 @@ class AwsCollector:
             for r in result.records:
                 r.data.setdefault("TagsError", one_line(exc))
             return
-        arn_keys = {k.record_type: k.arn_key for k in _KINDS}
         for r in result.records:
-            key = arn_keys.get(r.type)
+            key = ROWS[r.type].uid_key if r.type in ROWS else None
             if key and "Tags" not in r.data and r.data.get(key):
                 r.data["Tags"] = tags.get(str(r.data[key]).lower(), [])
 
     def _identities(self, unit: ScopeUnit, calls: ApiCalls, records: list[RawRecord]) -> list[RawRecord]:
-        roles = sorted({arn for r in records for arn in _role_arns(r)})
+        roles = sorted({arn for r in records if r.type in ROWS and (arn := ROWS[r.type].identity_of(r.data))})
         clients: dict[str, Any] = {}
         out = []
         for arn in roles:

@@ -14,6 +14,9 @@ from botocore.config import Config
 
 from aispm.collectors.base import ApiCalls
 
+# Errors that mean "the resource vanished between List and Describe": not a scope failure.
+GONE = frozenset({"ValidationException", "ResourceNotFound", "ResourceNotFoundException"})
+
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
     connect_timeout=10,
@@ -40,3 +43,8 @@ def error_code(exc: BaseException) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def strip_metadata(resp: dict[str, Any]) -> dict[str, Any]:
+    """An API answer without botocore's ``ResponseMetadata``."""
+    return {k: v for k, v in resp.items() if k != "ResponseMetadata"}

@@ -48,7 +48,7 @@ def ec(**extra: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(("value", "expected"), [("Disabled", "pass"), ("Enabled", "fail"), (None, "fail")])
 def test_net002_notebook_direct_internet(value: str | None, expected: str) -> None:
     data = nb() if value is None else nb(DirectInternetAccess=value)
-    status, detail = verdict("notebook_instance", data, "AISPM-NET-002") or ("", "")
+    status, detail = verdict("notebook", data, "AISPM-NET-002") or ("", "")
     assert status == expected
     assert "DirectInternetAccess is " + (value or "absent (default Enabled)") in detail
 
@@ -58,7 +58,7 @@ def test_net002_notebook_direct_internet(value: str | None, expected: str) -> No
     (nb(), "fail"),
 ])
 def test_net005_notebook_subnet(data: dict[str, Any], expected: str) -> None:
-    assert verdict("notebook_instance", data, "AISPM-NET-005")[0] == expected  # type: ignore[index]
+    assert verdict("notebook", data, "AISPM-NET-005")[0] == expected  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("vpc", "expected"), [
@@ -73,7 +73,7 @@ def test_net005_training_job_vpc(vpc: dict[str, Any] | None, expected: str) -> N
 
 @pytest.mark.parametrize(("data", "expected"), [(nb(KmsKeyId="arn:aws:kms:k"), "pass"), (nb(), "fail")])
 def test_enc001_notebook(data: dict[str, Any], expected: str) -> None:
-    assert verdict("notebook_instance", data, "AISPM-ENC-001")[0] == expected  # type: ignore[index]
+    assert verdict("notebook", data, "AISPM-ENC-001")[0] == expected  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("data", "expected"), [(ec(KmsKeyId="k"), "pass"), (ec(), "fail")])
@@ -102,7 +102,7 @@ def test_enc001_training_job_nvme_instance_needs_no_volume_key() -> None:
 @pytest.mark.parametrize(("value", "expected"), [("Disabled", "pass"), ("Enabled", "fail"), (None, "fail")])
 def test_iam002_root_access(value: str | None, expected: str) -> None:
     data = nb() if value is None else nb(RootAccess=value)
-    assert verdict("notebook_instance", data, "AISPM-IAM-002")[0] == expected  # type: ignore[index]
+    assert verdict("notebook", data, "AISPM-IAM-002")[0] == expected  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("capture", "expected"), [
@@ -154,7 +154,7 @@ def test_gov003_is_an_error_not_a_fail_when_tags_could_not_be_read() -> None:
     from aispm.rules.policy import Policy
 
     data = nb(TagsError="AccessDenied: tag:GetResources")
-    assets = normalize("aws", [record("notebook_instance", data)])
+    assets = normalize("aws", [record("notebook", data)])
     [ev] = [e for e in evaluate(assets, policy=Policy(required_tags=["owner"])).evaluations
             if e.rule.id == "AISPM-GOV-003"]
     assert ev.status == "error"
@@ -280,7 +280,7 @@ def test_enc002_training_and_processing(value: bool | None, expected: str) -> No
 @pytest.mark.parametrize(("type_", "data"), [
     ("processing_job", pj(RoleArn=ROLE)),
     ("studio_domain", dom(DefaultUserSettings={"ExecutionRole": ROLE})),
-    ("notebook_instance", nb(RoleArn=ROLE)),
+    ("notebook", nb(RoleArn=ROLE)),
     ("model", model(ExecutionRoleArn=ROLE)),
     ("training_job", tj(RoleArn=ROLE)),
 ])
@@ -333,7 +333,7 @@ def test_iam004_policy_that_could_not_be_read_gives_no_verdict() -> None:
 def test_iam005_notebook_imds(imds: str | None, expected: str) -> None:
     data = nb() if imds is None else nb(InstanceMetadataServiceConfiguration={
         "MinimumInstanceMetadataServiceVersion": imds})
-    status, detail = one("notebook_instance", data, "AISPM-IAM-005") or ("", "")
+    status, detail = one("notebook", data, "AISPM-IAM-005") or ("", "")
     assert status == expected
     if imds is None:
         assert "absent (default 1)" in detail
@@ -344,7 +344,7 @@ def test_iam005_notebook_imds(imds: str | None, expected: str) -> None:
 ])
 def test_gov001_notebook_platform(platform: str | None, expected: str | None) -> None:
     data = nb() if platform is None else nb(PlatformIdentifier=platform)
-    found = one("notebook_instance", data, "AISPM-GOV-001")
+    found = one("notebook", data, "AISPM-GOV-001")
     assert (found[0] if found else None) == expected
 
 
@@ -483,14 +483,14 @@ def test_enc002_training_job(value: bool | None, expected: str) -> None:
 def test_iam005_imds(value: str | None, expected: str) -> None:
     data = nb() if value is None else nb(
         InstanceMetadataServiceConfiguration={"MinimumInstanceMetadataServiceVersion": value})
-    assert status("notebook_instance", data, "AISPM-IAM-005") == expected
+    assert status("notebook", data, "AISPM-IAM-005") == expected
 
 
 @pytest.mark.parametrize(("platform", "expected"), [
     ("notebook-al2-v2", "fail"), ("notebook-al1-v1", "fail"), ("notebook-al2023-v1", "pass"), (None, None)])
 def test_gov001_platform(platform: str | None, expected: str | None) -> None:
     data = nb() if platform is None else nb(PlatformIdentifier=platform)
-    assert status("notebook_instance", data, "AISPM-GOV-001") == expected
+    assert status("notebook", data, "AISPM-GOV-001") == expected
 
 
 def _role(actions: list[str]) -> RawRecord:
@@ -501,7 +501,7 @@ def _role(actions: list[str]) -> RawRecord:
 
 
 @pytest.mark.parametrize(("type_", "data"), [
-    ("notebook_instance", nb(RoleArn=ROLE)),
+    ("notebook", nb(RoleArn=ROLE)),
     ("model", wire_model(ExecutionRoleArn=ROLE)),
     ("training_job", tj(RoleArn=ROLE)),
 ])
@@ -556,6 +556,6 @@ def test_log002_skipped_when_schedules_were_not_listed() -> None:
 def test_gov003_tags_from_the_wire() -> None:
     policy = Policy(required_tags=["owner"])
     tagged = nb(Tags=[{"Key": "owner", "Value": "ml-team"}])
-    assert results([record("notebook_instance", tagged)], "AISPM-GOV-003", policy=policy)[0][0] == "pass"
-    assert results([record("notebook_instance", nb())], "AISPM-GOV-003", policy=policy) == [
+    assert results([record("notebook", tagged)], "AISPM-GOV-003", policy=policy)[0][0] == "pass"
+    assert results([record("notebook", nb())], "AISPM-GOV-003", policy=policy) == [
         ("fail", "Required tag keys missing: owner.")]

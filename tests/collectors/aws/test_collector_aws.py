@@ -35,7 +35,7 @@ def test_collects_every_page_and_reads_each_role_once(sm: Any) -> None:
     assert [u.scope for u in units] == ["aws:123456789012:us-east-1"]
     result = collector.collect(units[0])
     assert result.errors == []
-    names = sorted(r.data["NotebookInstanceName"] for r in result.records if r.type == "notebook_instance")
+    names = sorted(r.data["NotebookInstanceName"] for r in result.records if r.type == "notebook")
     assert names == [f"nb-{i}" for i in range(5)]
     assert len([r for r in result.records if r.type == "endpoint_config"]) == 5
     calls = result.api_calls["aws"]

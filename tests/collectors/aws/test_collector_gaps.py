@@ -45,6 +45,11 @@ EMPTY_LISTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("list_processing_jobs", {"ProcessingJobSummaries": []}, JOBS),
     ("list_domains", {"Domains": []}, PAGE),
     ("list_model_package_groups", {"ModelPackageGroupSummaryList": []}, PAGE),
+    ("list_feature_groups", {"FeatureGroupSummaries": []}, PAGE),
+    ("list_data_quality_job_definitions", {"JobDefinitionSummaries": []}, PAGE),
+    ("list_model_quality_job_definitions", {"JobDefinitionSummaries": []}, PAGE),
+    ("list_model_bias_job_definitions", {"JobDefinitionSummaries": []}, PAGE),
+    ("list_model_explainability_job_definitions", {"JobDefinitionSummaries": []}, PAGE),
 ]
 
 
@@ -68,14 +73,17 @@ def stubbed(answers: dict[str, list[Answer]]) -> tuple[Any, Stubber, ApiCalls]:
     stub = Stubber(sm)
     for op, empty, params in EMPTY_LISTS:
         for method, response, expected in answers.get(op, [(op, empty, params)]):
-            stub.add_response(method, response, expected)
+            if "Error" in response:   # {"Error": code}: the call fails with that error
+                stub.add_client_error(method, response["Error"], "not authorized", 400)
+            else:
+                stub.add_response(method, response, expected)
     return sm, stub, calls
 
 
 def collect(sm: Any, stub: Stubber, calls: ApiCalls) -> CollectResult:
     collector = AwsCollector(options=AwsOptions(regions=("us-east-1",), describe_workers=1))
     with stub:
-        result = collector.collect_region(sm, boto3.Session(region_name="us-east-1"), UNIT, calls)
+        result = collector.collect_region({"sagemaker": sm}, boto3.Session(region_name="us-east-1"), UNIT, calls)
         stub.assert_no_pending_responses()
     return result
 
@@ -136,8 +144,8 @@ def test_list_monitoring_schedules_failure_is_a_scope_error_not_a_verdict(moto_r
         _endpoint("e"),
     ], "list_model_package_groups": [
         ("list_model_package_groups", {"ModelPackageGroupSummaryList": []}, PAGE),
+        ("list_monitoring_schedules", {"Error": "AccessDeniedException"}, None),
     ]})
-    stub.add_client_error("list_monitoring_schedules", "AccessDeniedException", "not authorized", 400)
     result = collect(sm, stub, calls)
     assert statuses(result, "AISPM-LOG-002") == {}
     assert "list_monitoring_schedules" in result.errors[0].error

@@ -18,7 +18,7 @@ NB = {"NotebookInstanceArn": ARN, "NotebookInstanceName": "nb", "DirectInternetA
 
 
 def _finding(policy: Policy | None = None, rule: str = "AISPM-NET-002") -> dict:
-    assets = normalize("aws", [record("notebook_instance", NB)])
+    assets = normalize("aws", [record("notebook", NB)])
     [ev] = [e for e in evaluate(assets, policy=policy).evaluations if e.rule.id == rule]
     return to_ocsf(finding_of(ev, 1_700_000_000_123, "1.2.3", "scan-1"))
 
@@ -48,7 +48,7 @@ def test_contract_fields() -> None:
 
 def test_pass_finding() -> None:
     nb = dict(NB, DirectInternetAccess="Disabled")
-    [ev] = [e for e in evaluate(normalize("aws", [record("notebook_instance", nb)])).evaluations
+    [ev] = [e for e in evaluate(normalize("aws", [record("notebook", nb)])).evaluations
             if e.rule.id == "AISPM-NET-002"]
     p = to_ocsf(finding_of(ev, 1, "1"))
     assert (p["compliance"]["status"], p["compliance"]["status_id"]) == ("Pass", 1)
@@ -79,7 +79,7 @@ def test_severity_override_and_suppression() -> None:
 
 def test_a_pass_is_informational_and_keeps_the_rule_severity_and_pass_wording() -> None:
     nb = {**NB, "DirectInternetAccess": "Disabled"}
-    assets = normalize("aws", [record("notebook_instance", nb)])
+    assets = normalize("aws", [record("notebook", nb)])
     policy = Policy(rules=RuleSettings(severity={"AISPM-NET-002": Severity.critical}))
     [ev] = [e for e in evaluate(assets, policy=policy).evaluations if e.rule.id == "AISPM-NET-002"]
     f = to_ocsf(finding_of(ev, 1_700_000_000_123, "1.2.3", "scan-1"))
