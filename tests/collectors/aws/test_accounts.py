@@ -184,8 +184,10 @@ def test_all_regions_against_moto_covers_every_partition_region(aws: None) -> No
     collector = AwsCollector(options=AwsOptions(all_regions=True))
     units, errors = collector.plan()
     assert errors == []
-    offered = boto3.Session().get_available_regions("sagemaker")
-    assert sorted(u.region for u in units) == sorted(offered)
+    # Regions where SageMaker or Bedrock is offered (botocore's partition data).
+    session = boto3.Session()
+    offered = sorted({r for service in ("sagemaker", "bedrock") for r in session.get_available_regions(service)})
+    assert sorted(u.region for u in units) == offered
     assert "us-gov-west-1" not in offered
 
 
