@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 from aispm import __version__, exitcodes
 from aispm.collectors.base import one_line
 from aispm.exitcodes import UsageError
+from aispm.rules.frameworks import FRAMEWORKS
 from aispm.tables import render_table, summary_table
 from aispm.terminal import warn
 
@@ -45,9 +46,7 @@ def _parser() -> _Parser:
     scan.add_argument("--state", default=None, help="finding lifecycle state file")
     scan.add_argument("--fail-on", choices=SEVERITIES, default=None)
     scan.add_argument("--workers", type=_positive, default=None)
-    scan.add_argument("--framework", action="append", default=[],
-                      help="add a per-requirement compliance summary (nist-ai-rmf, iso-42001, mitre-atlas; "
-                      "or a cloud's own controls: aws_securityhub, azure_policy, gcp_org_policy)")
+    scan.add_argument("--framework", action="append", default=[], help=_framework_help())
 
     demo = sub.add_parser("demo", help="run the full pipeline on the built-in simulated three-cloud estate")
     demo.add_argument("--out", default="aispm-out")
@@ -65,6 +64,14 @@ def _parser() -> _Parser:
     replay.add_argument("--sink", action="append", default=[])
     replay.add_argument("--out", default="aispm-out")
     return p
+
+
+def _framework_help() -> str:
+    """The --framework choices, read from the compliance catalogs so a new framework is listed without a code change."""
+    standards = [fid for fid, fw in FRAMEWORKS.items() if fw.provider is None]
+    native = [fid for fid, fw in FRAMEWORKS.items() if fw.provider is not None]
+    return (f"add a per-requirement compliance summary ({', '.join(standards)}; "
+            f"or a cloud's own controls: {', '.join(native)})")
 
 
 def _common(p: argparse.ArgumentParser) -> None:

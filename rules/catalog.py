@@ -35,13 +35,14 @@ _RULES: tuple[Logic, ...] = (
     ),
     Logic(
         "AISPM-NET-004",
-        {"aws": ("model", "training_job", "processing_job"), "azure": ("deployment", "workspace")},
+        {"aws": ("model", "training_job", "processing_job", "monitoring_job_definition"),
+         "azure": ("deployment", "workspace")},
         checks.fact_check(lambda a: a.network.egress_isolated, False, "outbound traffic is not isolated"),
     ),
     Logic(
         "AISPM-NET-005",
         {
-            "aws": ("notebook", "model", "training_job", "processing_job"),
+            "aws": ("notebook", "model", "training_job", "processing_job", "monitoring_job_definition"),
             "azure": ("compute",),
             "gcp": ("custom_job",),
         },
@@ -55,7 +56,8 @@ _RULES: tuple[Logic, ...] = (
     Logic(
         "AISPM-ENC-001",
         {
-            "aws": ("notebook", "endpoint_config", "studio_domain", "training_job", "processing_job"),
+            "aws": ("notebook", "endpoint_config", "studio_domain", "training_job", "processing_job",
+                    "custom_model", "agent", "knowledge_base", "feature_group", "monitoring_job_definition"),
             "azure": ("workspace",),
             "gcp": ("endpoint", "model", "custom_job", "dataset", "notebook_runtime_template"),
         },
@@ -63,13 +65,14 @@ _RULES: tuple[Logic, ...] = (
     ),
     Logic(
         "AISPM-ENC-002",
-        {"aws": ("training_job", "processing_job")},
+        {"aws": ("training_job", "processing_job", "monitoring_job_definition")},
         checks.fact_check(lambda a: a.encryption.inter_node, False, "inter-node traffic is unencrypted"),
     ),
     Logic(
         "AISPM-IAM-001",
         {
-            "aws": ("notebook", "model", "training_job", "processing_job", "studio_domain"),
+            "aws": ("notebook", "model", "training_job", "processing_job", "studio_domain",
+                    "agent", "knowledge_base", "feature_group", "monitoring_job_definition"),
             "azure": ("workspace", "compute", "endpoint"),
             "gcp": ("endpoint", "custom_job"),
         },
@@ -99,11 +102,29 @@ _RULES: tuple[Logic, ...] = (
     Logic(
         "AISPM-SEC-001",
         {
-            "aws": ("model", "training_job", "processing_job"),
+            "aws": ("model", "training_job", "processing_job", "notebook"),
             "azure": ("deployment",),
             "gcp": ("model", "custom_job"),
         },
         checks.plaintext_secret,
+    ),
+    # rules-v2.md: generative AI safeguards (AWS lines; Azure and GCP come with their collectors).
+    Logic(
+        "AISPM-GAI-001",
+        {"aws": ("agent",)},
+        checks.fact_check(lambda a: a.guardrails.applied, False, "no guardrail screens its prompts and answers"),
+    ),
+    Logic(
+        "AISPM-GAI-002",
+        {"aws": ("guardrail",)},
+        checks.fact_check(lambda a: a.guardrails.harmful_content, False,
+                          "prompt attacks or harmful content get through"),
+    ),
+    Logic(
+        "AISPM-GAI-003",
+        {"aws": ("guardrail",)},
+        checks.fact_check(lambda a: a.guardrails.sensitive_information, False,
+                          "sensitive information is not filtered"),
     ),
     Logic(
         "AISPM-LOG-001",
@@ -114,6 +135,11 @@ _RULES: tuple[Logic, ...] = (
         "AISPM-LOG-002",
         {"aws": ("endpoint",), "gcp": ("endpoint",)},
         checks.fact_check(lambda a: a.logging.monitoring, False, "no model monitoring watches the endpoint"),
+    ),
+    Logic(
+        "AISPM-LOG-003",
+        {"aws": ("ai_service_settings",)},
+        checks.fact_check(lambda a: a.logging.invocation_logging, False, "model invocations are not logged"),
     ),
     Logic(
         "AISPM-RES-001",
@@ -158,7 +184,8 @@ def _merge(rule: Logic, m: RuleMeta) -> Rule:
             terraform_unavailable={p: c.terraform_unavailable for p, c in clouds.items() if c.terraform_unavailable},
         ),
         references=m.references,
-        compliance={fid: ids for fid, ids in m.compliance.items() if ids},
+        compliance={fid: ids for fid in m.compliance if (ids := m.mapped_ids(fid))},
+        compliance_kinds={fid: scoped for fid in m.compliance if (scoped := m.scoped(fid))},
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aispm.rules.catalog import all_rules
 from aispm.rules.finding import Finding
-from aispm.rules.frameworks import FRAMEWORKS, Framework
+from aispm.rules.frameworks import FRAMEWORKS, Framework, gives_evidence
 from aispm.rules.model import Rule
 
 
@@ -49,21 +49,31 @@ def framework_summary(findings: Iterable[Finding], framework_ids: Sequence[str],
     are the rules with unsuppressed Fails. A native control counts only findings of its own
     cloud on the asset kinds it covers, so SageMaker.2 sees notebook
     instances but never training jobs. Close events of vanished resources are not evaluations
-    and are not counted.
+    and are not counted. A native control that names asset details (SageMaker.9: data-quality job
+    definitions) and a mapping restricted to some kinds (LLM06: IAM-001 on agents) count only
+    those findings.
     """
     rules = all_rules() if rules is None else rules
-    counts: Counter[tuple[str, str, str | None, str]] = Counter()   # (rule id, provider, kind, outcome) -> n
+    by_id = {r.id: r for r in rules}
+    ids = check_framework_ids(framework_ids)
+    # Only the details some control filters on are kept, so findings group into few keys.
+    keys = sorted(frozenset().union(*(FRAMEWORKS[fid].detail_keys for fid in ids)))
+    # (rule id, provider, kind, filtered details, outcome) -> n
+    counts: Counter[tuple[str, str, str, tuple[tuple[str, str], ...], str]] = Counter()
     for f in findings:
         if f.outcome != "closed":
-            counts[(f.rule.id, f.asset.provider, f.asset.kind, f.outcome)] += 1
+            said = tuple((k, str(f.asset.details[k])) for k in keys if k in f.asset.details)
+            counts[(f.rule.id, f.asset.provider, f.asset.kind, said, f.outcome)] += 1
 
     out: dict[str, Any] = {}
-    for fid in check_framework_ids(framework_ids):
+    for fid in ids:
         fw = FRAMEWORKS[fid]
 
         def tally(rule_id: str, req_id: str, outcome: str, fw: Framework = fw) -> int:
-            return sum(n for (rid, p, kind, o), n in counts.items()
-                       if rid == rule_id and o == outcome and fw.provider in (None, p) and fw.covers(req_id, kind))
+            rule = by_id[rule_id]
+            return sum(n for (rid, p, kind, said, o), n in counts.items()
+                       if rid == rule_id and o == outcome
+                       and gives_evidence(rule, fw, req_id, p, kind, dict(said)))
 
         requirements: list[dict[str, Any]] = []
         for req_id, rule_ids in _mapped_rules(fw, rules).items():

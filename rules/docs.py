@@ -23,19 +23,38 @@ def applies_to(rule: Rule) -> dict[str, str]:
     return {p: ("every taggable asset" if kinds == ("*",) else ", ".join(kinds)) for p, kinds in rule.kinds.items()}
 
 
-def native_kinds(rule: Rule, framework_id: str, req_id: str) -> tuple[str, ...] | None:
-    """The asset kinds on which a native control is listed for ``rule`` (None: a framework, every kind)."""
+def listed_kinds(rule: Rule, framework_id: str, req_id: str) -> tuple[str, ...] | None:
+    """The asset kinds on which ``rule``'s mapping to a requirement is listed (None: every kind it evaluates).
+
+    Narrowed by the native control's kinds and by the mapping's own kinds (OWASP LLM06 on IAM-001's agents).
+    """
     fw = FRAMEWORKS[framework_id]
     req = fw.requirement(req_id)
-    if fw.provider is None or req is None or req.kinds is None:
+    native = req.kinds if req is not None and fw.provider is not None else None
+    scoped = rule.compliance_kinds.get(framework_id, {}).get(req_id)
+    if native is None and scoped is None:
         return None
-    kinds = rule.kinds.get(fw.provider, ())
-    return req.kinds if kinds == ("*",) else tuple(k for k in kinds if k in req.kinds)
+    evaluated = tuple(dict.fromkeys(k for p, ks in rule.kinds.items() if fw.provider in (None, p) for k in ks))
+    if "*" in evaluated:
+        evaluated = native if native is not None else scoped or ()
+    return tuple(k for k in evaluated if (native is None or k in native) and (scoped is None or k in scoped))
+
+
+def _details(framework_id: str, req_id: str) -> str:
+    req = FRAMEWORKS[framework_id].requirement(req_id)
+    said = ", ".join(f"{k} {v}" for k, v in ((req.details or {}) if req else {}).items())
+    return f" ({said})" if said else ""
+
+
+def _where(rule: Rule, framework_id: str, req_id: str, nothing: str) -> str | None:
+    kinds = listed_kinds(rule, framework_id, req_id)
+    if kinds is None:
+        return None
+    return (", ".join(kinds) + _details(framework_id, req_id)) if kinds else nothing
 
 
 def _on(rule: Rule, framework_id: str, req_id: str) -> str:
-    kinds = native_kinds(rule, framework_id, req_id)
-    return "all" if kinds is None else (", ".join(kinds) or "none")
+    return _where(rule, framework_id, req_id, "none") or "all"
 
 
 def mappings(rule: Rule) -> list[dict[str, Any]]:
@@ -47,7 +66,9 @@ def mappings(rule: Rule) -> list[dict[str, Any]]:
             "framework": fid,
             "name": fw.name,
             **({"provider": fw.provider} if fw.provider else {}),
-            "requirements": [{"id": i, "title": fw.title_of(i)} for i in ids],
+            "requirements": [{"id": i, "title": fw.title_of(i),
+                              **({"kinds": list(k)} if (k := rule.compliance_kinds.get(fid, {}).get(i)) else {})}
+                             for i in ids],
         })
     return out
 
@@ -105,8 +126,8 @@ def rule_text(rule: Rule) -> str:
     for m in mappings(rule):
         for r in m["requirements"]:
             title = r["title"] if len(r["title"]) <= 90 else r["title"][:89] + "…"
-            kinds = native_kinds(rule, m["framework"], r["id"])
-            on = "" if kinds is None else f" (on {', '.join(kinds) or 'no asset aispm collects'})"
+            where = _where(rule, m["framework"], r["id"], "no asset aispm collects")
+            on = "" if where is None else f" (on {where})"
             lines.append(f"  {m['name']} {r['id']}: {title}{on}")
     lines += ["", "References"] + [f"  {ref}" for ref in rule.references]
     return "\n".join(lines)
@@ -159,16 +180,19 @@ def catalog_markdown() -> str:
         out += ["", "### References", ""] + [f"- <{ref}>" for ref in r.references]
     out += ["", "## Compliance coverage", "",
             "Which rules give evidence for which requirement. A framework requirement counts every finding",
-            "of its rules (*on*: all). A cloud-native control is listed, in findings and in the",
-            "`--framework` views, only on findings of its own cloud and of the asset kinds it covers",
-            "(*on*; e.g. SageMaker.2 on notebook instances, never on training jobs). `aispm scan --framework",
-            "ID` adds the per-requirement Pass/Fail summary of a scan to summary.json, suppressed findings",
-            "counted apart."]
+            "of its rules (*on*: all), unless a rule's mapping names the asset kinds it holds on (e.g. OWASP",
+            "LLM06 on the agent findings of AISPM-IAM-001 only). A cloud-native control is listed, in findings",
+            "and in the `--framework` views, only on findings of its own cloud and of the asset kinds it covers",
+            "(*on*; e.g. SageMaker.2 on notebook instances, never on training jobs), and where it names an",
+            "asset detail, only on assets with that value (e.g. SageMaker.9 on data-quality monitoring job",
+            "definitions, never on model-bias ones). `aispm scan --framework ID` adds the per-requirement",
+            "Pass/Fail summary of a scan to summary.json, suppressed findings counted apart."]
     for fw in FRAMEWORKS.values():
         by_req: dict[str, list[str]] = {}
         for r in rules:
             for req in r.compliance.get(fw.id, ()):
-                by_req.setdefault(req, []).append(r.id)
+                scoped = r.compliance_kinds.get(fw.id, {}).get(req)
+                by_req.setdefault(req, []).append(f"{r.id} (on {', '.join(scoped)})" if scoped else r.id)
         version = f" (version {fw.version})" if fw.version else ""
         out += ["", f"### {framework_name(fw.id)}{version}", "", f"`--framework {fw.id}`", ""]
         if fw.provider is None:
@@ -177,7 +201,8 @@ def catalog_markdown() -> str:
                     for req in fw.requirements if req.id in by_req]
         else:
             out += ["| control | title | on | rules |", "|---|---|---|---|"]
-            out += [f"| {req.id} | {_md_escape(req.title)} | {', '.join(req.kinds or ()) or 'none'} | "
+            out += [f"| {req.id} | {_md_escape(req.title)} | "
+                    f"{(', '.join(req.kinds or ()) + _details(fw.id, req.id)) if req.kinds else 'none'} | "
                     f"{', '.join(by_req[req.id])} |" for req in fw.requirements if req.id in by_req]
     return "\n".join(out) + "\n"
 

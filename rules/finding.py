@@ -115,7 +115,7 @@ def finding_of(ev: Evaluation, time_ms: int, product_version: str, scan_id: str 
     if ev.status == "error":
         raise ValueError("an evaluation error is not a finding")
     rule, asset = ev.rule, ev.asset
-    standards, requirements = compliance_refs(rule, asset.provider, asset.kind)
+    standards, requirements = compliance_refs(rule, asset.provider, asset.kind, asset.details)
     return Finding(
         rule=RuleRef(id=rule.id, title=rule.title, pass_title=rule.pass_title, description=rule.description,
                      remediation=rule.remediation.text, references=rule.references,

@@ -32,12 +32,17 @@ class Requirement(_Model):
 
     ``kinds`` is set on cloud-native controls only: the asset kinds the control covers (from its
     title; empty when aispm collects no asset of the kind it governs). A framework requirement
-    (``kinds`` None) applies to every asset a mapped rule evaluates.
+    (``kinds`` None) applies to every asset a mapped rule evaluates (a rule's mapping may narrow
+    that to some kinds, see ``Rule.compliance_kinds``). ``details`` narrows a native control
+    further to assets whose inventory details hold these values, because one kind can hold
+    resources of several types that Security Hub judges apart: SageMaker.9 concerns data-quality
+    job definitions only, never model-bias ones (``{job_definition_type: DataQuality}``).
     """
 
     id: str = Field(min_length=1)
     title: str = Field(min_length=1)
     kinds: tuple[str, ...] | None = None
+    details: dict[str, str] | None = Field(default=None, min_length=1)
 
     @field_validator("id", mode="before")
     @classmethod
@@ -57,9 +62,18 @@ class Requirement(_Model):
             raise ValueError("an asset kind is listed twice")
         return v
 
-    def covers(self, kind: str | None) -> bool:
-        """Whether findings on an asset of ``kind`` give evidence for this requirement."""
-        return self.kinds is None or kind in self.kinds
+    @model_validator(mode="after")
+    def _details_narrow_kinds(self) -> Requirement:
+        if self.details is not None and self.kinds == ():
+            raise ValueError(f"control {self.id!r}: 'details' narrows 'kinds', which names no asset kind")
+        return self
+
+    def covers(self, kind: str | None, details: Mapping[str, Any] | None = None) -> bool:
+        """Whether findings on an asset of ``kind`` with inventory ``details`` give evidence for this requirement
+        (``details`` None: not known to the caller, so not filtered on)."""
+        if self.kinds is not None and kind not in self.kinds:
+            return False
+        return self.details is None or details is None or all(details.get(k) == v for k, v in self.details.items())
 
 
 class Framework(_Model):
@@ -90,6 +104,8 @@ class Framework(_Model):
                 raise ValueError(f"control {r.id!r}: 'kinds' is required (the asset kinds the control covers)")
             if self.kind == "framework" and r.kinds is not None:
                 raise ValueError(f"requirement {r.id!r}: 'kinds' is only for cloud-native controls")
+            if self.kind == "framework" and r.details is not None:
+                raise ValueError(f"requirement {r.id!r}: 'details' is only for cloud-native controls")
         return self
 
     def requirement(self, req_id: str) -> Requirement | None:
@@ -99,10 +115,16 @@ class Framework(_Model):
         r = self.requirement(req_id)
         return r.title if r else ""
 
-    def covers(self, req_id: str, kind: str | None) -> bool:
-        """Whether requirement ``req_id`` applies to an asset of ``kind`` (native controls: only their kinds)."""
+    def covers(self, req_id: str, kind: str | None, details: Mapping[str, Any] | None = None) -> bool:
+        """Whether requirement ``req_id`` applies to an asset of ``kind`` (native controls: only their kinds
+        and, where they say so, only assets with their ``details``)."""
         r = self.requirement(req_id)
-        return r is not None and r.covers(kind)
+        return r is not None and r.covers(kind, details)
+
+    @property
+    def detail_keys(self) -> frozenset[str]:
+        """The asset details any control of this catalog filters on."""
+        return frozenset(k for r in self.requirements for k in (r.details or {}))
 
 
 def _validated(source: str, data: dict[str, Any]) -> Framework:
@@ -156,13 +178,29 @@ def framework_name(framework_id: str) -> str:
     return fw.name if fw else framework_id
 
 
-def compliance_refs(rule: Rule, provider: str, kind: str | None = None) -> tuple[list[str], list[str]]:
-    """(standards, requirements) the rule maps to, native controls filtered to the asset's cloud and kind.
+def gives_evidence(rule: Rule, fw: Framework, req_id: str, provider: str, kind: str,
+                   details: Mapping[str, Any] | None = None) -> bool:
+    """Whether a finding of ``rule`` on an asset (its cloud, kind and inventory details) counts for ``req_id``.
+
+    Three narrowings, each written once in the catalogs: a native control counts only on its own
+    cloud, its kinds and (when it names them) its details; any requirement counts only on the
+    kinds the rule's mapping is restricted to (``Rule.compliance_kinds``), e.g. OWASP LLM06 on the
+    agent findings of IAM-001 but not on its training jobs'.
+    """
+    if fw.provider is not None and fw.provider != provider:
+        return False
+    return fw.covers(req_id, kind, details) and rule.maps_on(fw.id, req_id, kind)
+
+
+def compliance_refs(rule: Rule, provider: str, kind: str | None = None,
+                    details: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    """(standards, requirements) the rule maps to, filtered to the asset's cloud, kind and details.
 
     A native control (Security Hub, Azure Policy, Google org policy) is listed only for its own
-    cloud and, when ``kind`` (the asset kind) is given, only on the asset kinds it covers, e.g.
-    SageMaker.2 on notebook instances but never on training jobs; a native set left with no
-    control is not named either. Display names come from the compliance catalogs (rules/data).
+    cloud and, when ``kind`` (the asset kind) is given, only on the asset kinds (and details) it
+    covers, e.g. SageMaker.2 on notebook instances but never on training jobs; a mapping restricted
+    to some kinds (OWASP LLM06 on IAM-001's agents) is listed only on those. A catalog left with no
+    requirement is not named either. Display names come from the compliance catalogs (rules/data).
     """
     standards: list[str] = []
     requirements: list[str] = []
@@ -171,8 +209,8 @@ def compliance_refs(rule: Rule, provider: str, kind: str | None = None) -> tuple
         native_of = fw.provider if fw is not None else None
         if native_of is not None and native_of != provider:
             continue
-        if fw is not None and native_of is not None and kind is not None:
-            ids = tuple(i for i in ids if fw.covers(i, kind))
+        if fw is not None and kind is not None:
+            ids = tuple(i for i in ids if gives_evidence(rule, fw, i, provider, kind, details))
         if not ids:
             continue
         standards.append(fw.name if fw is not None else framework)

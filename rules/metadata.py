@@ -54,6 +54,17 @@ class RemediationMeta(_Model):
         return {p: c for p in ("aws", "azure", "gcp") if (c := getattr(self, p)) is not None}
 
 
+class ScopedMapping(_Model):
+    """A mapping that holds only on some of the kinds the rule evaluates (in YAML: ``{id: LLM06, kinds: [agent]}``).
+
+    IAM-001 judges every workload identity, but only an agent's is OWASP LLM06 (excessive agency);
+    ENC-001 judges every store, but only a knowledge base's is LLM08 (vector and embedding weaknesses).
+    """
+
+    id: str = Field(min_length=1)
+    kinds: tuple[str, ...] = Field(min_length=1)
+
+
 class RuleMeta(_Model):
     id: str
     title: str = Field(min_length=1)
@@ -63,7 +74,15 @@ class RuleMeta(_Model):
     risk: str = Field(min_length=1)
     remediation: RemediationMeta
     references: tuple[str, ...] = Field(min_length=1)
-    compliance: dict[str, tuple[str, ...]]
+    compliance: dict[str, tuple[str | ScopedMapping, ...]]
+
+    def mapped_ids(self, framework_id: str) -> tuple[str, ...]:
+        """The requirement ids the rule maps to in one catalog, scoped or not."""
+        return tuple(e if isinstance(e, str) else e.id for e in self.compliance.get(framework_id, ()))
+
+    def scoped(self, framework_id: str) -> dict[str, tuple[str, ...]]:
+        """Requirement id -> the kinds it is restricted to, for the scoped mappings of one catalog."""
+        return {e.id: e.kinds for e in self.compliance.get(framework_id, ()) if isinstance(e, ScopedMapping)}
 
     @field_validator("references")
     @classmethod
@@ -122,7 +141,8 @@ def _rule_problems(rule: Logic, m: RuleMeta, frameworks: Mapping[str, Framework]
         out.append(f"remediation.{p}: missing (the rule applies to {p})")
     for p in sorted(clouds - set(rule.providers)):
         out.append(f"remediation.{p}: given, but the rule does not apply to {p}")
-    for fid, ids in m.compliance.items():
+    for fid in m.compliance:
+        ids = m.mapped_ids(fid)
         fw = frameworks.get(fid)
         if fw is None:
             out.append(f"compliance.{fid}: unknown framework")
@@ -134,6 +154,14 @@ def _rule_problems(rule: Logic, m: RuleMeta, frameworks: Mapping[str, Framework]
                 out.append(f"compliance.{fid}: unknown requirement {req!r}")
         if len(set(ids)) != len(ids):
             out.append(f"compliance.{fid}: a requirement is listed twice")
+        # A scoped mapping must name kinds the rule evaluates (on the catalog's cloud, for native controls),
+        # or it would show on no finding.
+        evaluated = {k for p, ks in rule.kinds.items() if fw.provider in (None, p) for k in ks}
+        for req, kinds in m.scoped(fid).items():
+            out.extend(f"compliance.{fid}: {req} on {k!r}, a kind the rule does not evaluate"
+                       for k in kinds if "*" not in evaluated and k not in evaluated)
+            if len(set(kinds)) != len(kinds):
+                out.append(f"compliance.{fid}: {req}: an asset kind is listed twice")
     if REQUIRED_NIST not in m.compliance.get(NIST, ()):
         out.append(f"compliance.{NIST}: must include {REQUIRED_NIST!r}")
     if not m.compliance.get(ISO):

@@ -86,11 +86,23 @@ class Rule:
     remediation: Remediation = field(default_factory=Remediation)
     references: tuple[str, ...] = ()
     compliance: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # framework id -> requirement ids
+    # framework id -> requirement id -> the only asset kinds on which that mapping holds (absent: every kind)
+    compliance_kinds: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
     requires_config: bool = False
 
     @property
     def providers(self) -> tuple[str, ...]:
         return tuple(self.kinds)
+
+    def maps_on(self, framework_id: str, req_id: str, kind: str) -> bool:
+        """Whether this rule's mapping to ``req_id`` holds on an asset of ``kind``.
+
+        Most mappings hold on every kind the rule evaluates; some fit only part of it, e.g. an
+        over-privileged identity is OWASP LLM06 (excessive agency) on a Bedrock agent, not on a
+        training job, so such a mapping names its kinds.
+        """
+        kinds = self.compliance_kinds.get(framework_id, {}).get(req_id)
+        return kinds is None or kind in kinds
 
 
 @dataclass(frozen=True)

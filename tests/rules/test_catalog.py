@@ -20,7 +20,7 @@ from aispm.rules.model import Rule, Severity
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The rules-v1 table, copied from the spec: id -> (title, severity).
+# The rules-v1 table and the AWS rules of the rules-v2 table, copied from the specs: id -> (title, severity).
 SPEC = {
     "AISPM-NET-001": ("Inference endpoint reachable from the public internet", "high"),
     "AISPM-NET-002": ("Notebook or development environment has direct internet access", "high"),
@@ -36,8 +36,12 @@ SPEC = {
     "AISPM-IAM-004": ("AI asset shared publicly or with unknown accounts", "critical"),
     "AISPM-IAM-005": ("Notebook allows instance metadata service v1", "medium"),
     "AISPM-SEC-001": ("Plaintext secret in a container environment", "critical"),
+    "AISPM-GAI-001": ("Generative AI application without a guardrail or content filter", "high"),
+    "AISPM-GAI-002": ("Guardrail or content filter does not block prompt attacks and harmful content", "high"),
+    "AISPM-GAI-003": ("Guardrail does not filter sensitive information", "medium"),
     "AISPM-LOG-001": ("Inference request/response capture disabled", "low"),
     "AISPM-LOG-002": ("Production endpoint without model monitoring", "low"),
+    "AISPM-LOG-003": ("Generative AI model invocations are not logged", "medium"),
     "AISPM-RES-001": ("Endpoint without redundancy (fewer than 2 instances)", "medium"),
     "AISPM-GOV-001": ("Notebook runs an outdated or unsupported image", "medium"),
     "AISPM-GOV-002": ("Interactive compute without idle shutdown", "low"),
