@@ -6,6 +6,12 @@ ListFeatureGroups, Bedrock's guardrail and imported-model calls and bedrock-agen
 module teaches moto's responders these operations over a small in-memory store (ListFeatureGroups reads
 moto's own feature groups). Data is seeded with the ``add_*`` functions (or PutModelPackageGroupPolicy);
 answers follow the service model's shapes. Emulator only: never imported by the scanner.
+
+It also closes three fidelity gaps where moto drops what a request set, so an estate can show both sides of
+a rule: CreateAgent's ``guardrailConfiguration`` (GetAgent returns it, as AWS does), CreateFeatureGroup's
+``OnlineStoreConfig`` (DescribeFeatureGroup returns it) and CreateModelCustomizationJob's
+``customModelKmsKeyId`` (moto gives every custom model a made-up key; here GetCustomModel's ``modelKmsKeyArn``
+is the key the request named, and absent without one).
 """
 
 from __future__ import annotations
@@ -124,6 +130,7 @@ def install() -> None:
     from moto.sagemaker.responses import SageMakerResponse
 
     _install_bedrock()
+    _keep_dropped_fields()
 
     def region(self: Any) -> _Region:
         return _STORE[(self.current_account, self.region)]
@@ -241,3 +248,77 @@ def _install_bedrock() -> None:
         for op, fn in ops.items():
             if not hasattr(cls, op):
                 setattr(cls, op, fn)
+
+
+
+_PATCHED: set[tuple[type, str]] = set()
+
+
+def _patch(cls: type, op: str, make: Any) -> None:
+    """Replace ``cls.op`` by ``make(original)``, once per process however often ``install`` runs."""
+    with _LOCK:
+        if (cls, op) in _PATCHED:
+            return
+        _PATCHED.add((cls, op))
+        setattr(cls, op, make(getattr(cls, op)))
+
+
+def _keep_dropped_fields() -> None:
+    """Keep what moto's CreateAgent, CreateFeatureGroup and CreateModelCustomizationJob drop or invent."""
+    import json
+
+    from moto.bedrock.responses import BedrockResponse
+    from moto.bedrockagent.models import Agent
+    from moto.bedrockagent.responses import AgentsforBedrockResponse
+    from moto.sagemaker.models import FeatureGroup
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def create_agent(original: Any) -> Any:
+        def handler(self: Any) -> str:
+            body = json.loads(original(self))
+            config = self._get_param("guardrailConfiguration")
+            if config:
+                self.bedrockagent_backend.get_agent(body["agent"]["agentId"]).guardrail_configuration = config
+                body["agent"]["guardrailConfiguration"] = config
+            return json.dumps(body)
+        return handler
+
+    def agent_dict(original: Any) -> Any:
+        def to_dict(agent: Any) -> dict[str, Any]:
+            out: dict[str, Any] = original(agent)
+            config = getattr(agent, "guardrail_configuration", None)
+            return {**out, "guardrailConfiguration": config} if config else out
+        return to_dict
+
+    def create_feature_group(original: Any) -> Any:
+        def handler(self: Any) -> Any:
+            answer = original(self)
+            config = self._get_param("OnlineStoreConfig")
+            if config:
+                name = self._get_param("FeatureGroupName")
+                group = next(g for g in self.sagemaker_backend.feature_groups.values()
+                             if g.feature_group_name == name)
+                group.online_store_config = config
+            return answer
+        return handler
+
+    def group_describe(original: Any) -> Any:
+        def describe(group: Any) -> dict[str, Any]:
+            out: dict[str, Any] = original(group)
+            config = getattr(group, "online_store_config", None)
+            return {**out, "OnlineStoreConfig": config} if config else out
+        return describe
+
+    def create_customization_job(original: Any) -> Any:
+        def handler(self: Any) -> Any:
+            answer = original(self)
+            model = self.bedrock_backend.custom_models[self._get_param("customModelName")]
+            model.model_kms_key_arn = self._get_param("customModelKmsKeyId")   # None: to_dict leaves it out
+            return answer
+        return handler
+
+    _patch(AgentsforBedrockResponse, "create_agent", create_agent)
+    _patch(Agent, "to_dict", agent_dict)
+    _patch(SageMakerResponse, "create_feature_group", create_feature_group)
+    _patch(FeatureGroup, "describe", group_describe)
+    _patch(BedrockResponse, "create_model_customization_job", create_customization_job)
