@@ -6,6 +6,7 @@ locals {
   sagemaker_read_actions = [
     "sagemaker:ListNotebookInstances",
     "sagemaker:DescribeNotebookInstance",
+    "sagemaker:DescribeNotebookInstanceLifecycleConfig",
     "sagemaker:ListDomains",
     "sagemaker:DescribeDomain",
     "sagemaker:ListUserProfiles",
@@ -26,7 +27,34 @@ locals {
     "sagemaker:GetModelPackageGroupPolicy",
     "sagemaker:ListMonitoringSchedules",
     "sagemaker:DescribeMonitoringSchedule",
+    "sagemaker:ListFeatureGroups",
+    "sagemaker:DescribeFeatureGroup",
+    "sagemaker:ListDataQualityJobDefinitions",
+    "sagemaker:DescribeDataQualityJobDefinition",
+    "sagemaker:ListModelQualityJobDefinitions",
+    "sagemaker:DescribeModelQualityJobDefinition",
+    "sagemaker:ListModelBiasJobDefinitions",
+    "sagemaker:DescribeModelBiasJobDefinition",
+    "sagemaker:ListModelExplainabilityJobDefinitions",
+    "sagemaker:DescribeModelExplainabilityJobDefinition",
     "sagemaker:Search",
+  ]
+
+  # Bedrock and its agents (the bedrock-agent API) authorize under the one bedrock: prefix.
+  bedrock_read_actions = [
+    "bedrock:ListGuardrails",
+    "bedrock:GetGuardrail",
+    "bedrock:ListCustomModels",
+    "bedrock:GetCustomModel",
+    "bedrock:ListImportedModels",
+    "bedrock:GetImportedModel",
+    "bedrock:ListAgents",
+    "bedrock:GetAgent",
+    "bedrock:ListKnowledgeBases",
+    "bedrock:GetKnowledgeBase",
+    "bedrock:ListDataSources",
+    "bedrock:GetDataSource",
+    "bedrock:GetModelInvocationLoggingConfiguration",
   ]
 
   s3_via_service = "s3.${local.region}.amazonaws.com"
@@ -68,6 +96,12 @@ data "aws_iam_policy_document" "collector" {
   statement {
     sid       = "ReadSageMaker"
     actions   = local.sagemaker_read_actions
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadBedrock"
+    actions   = local.bedrock_read_actions
     resources = ["*"]
   }
 

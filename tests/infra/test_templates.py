@@ -131,7 +131,21 @@ SAGEMAKER_READ_ACTIONS = {
         "ListEndpointConfigs", "DescribeEndpointConfig", "ListEndpoints", "DescribeEndpoint",
         "ListTrainingJobs", "DescribeTrainingJob", "ListProcessingJobs", "DescribeProcessingJob",
         "ListModelPackageGroups", "GetModelPackageGroupPolicy", "ListMonitoringSchedules",
-        "DescribeMonitoringSchedule", "Search",
+        "DescribeMonitoringSchedule", "Search", "ListFeatureGroups", "DescribeFeatureGroup",
+        "DescribeNotebookInstanceLifecycleConfig",
+        "ListDataQualityJobDefinitions", "DescribeDataQualityJobDefinition",
+        "ListModelQualityJobDefinitions", "DescribeModelQualityJobDefinition",
+        "ListModelBiasJobDefinitions", "DescribeModelBiasJobDefinition",
+        "ListModelExplainabilityJobDefinitions", "DescribeModelExplainabilityJobDefinition",
+    ]
+}
+# Bedrock and its agents API (boto3 "bedrock-agent") authorize under the one bedrock: prefix.
+BEDROCK_READ_ACTIONS = {
+    f"bedrock:{a}"
+    for a in [
+        "ListGuardrails", "GetGuardrail", "ListCustomModels", "GetCustomModel", "ListImportedModels",
+        "GetImportedModel", "ListAgents", "GetAgent", "ListKnowledgeBases", "GetKnowledgeBase", "ListDataSources",
+        "GetDataSource", "GetModelInvocationLoggingConfiguration",
     ]
 }
 # Tags of a whole region in one paged call (only when required_tags is configured).
@@ -348,10 +362,12 @@ def test_collector_roles_grant_only_reads_and_the_allowlist(template):
 def test_collector_role_has_exactly_the_reads_the_rules_need(template):
     actions = {a for st in role_statements(template, "CollectorRole") for a in as_list(st["Action"])}
     assert actions.issuperset(SAGEMAKER_READ_ACTIONS)
+    assert actions.issuperset(BEDROCK_READ_ACTIONS)
     assert actions.issuperset(IAM_READ_ACTIONS)
     assert actions.issuperset(TAG_READ_ACTIONS)
     assert {"organizations:ListAccounts", "ec2:DescribeRegions", "account:ListRegions", "sts:AssumeRole"} <= actions
     assert {a for a in actions if a.startswith("sagemaker:")} == SAGEMAKER_READ_ACTIONS
+    assert {a for a in actions if a.startswith("bedrock:")} == BEDROCK_READ_ACTIONS
 
 
 def test_findings_are_written_only_by_the_delivery_role(template):
@@ -415,8 +431,8 @@ def test_member_role_is_read_only_and_requires_the_external_id(member_role):
         for action in as_list(st["Action"]):
             assert "*" not in action and READ_ACTION.match(action), f"member role grants {action}"
             actions.add(action)
-    assert actions == SAGEMAKER_READ_ACTIONS | TAG_READ_ACTIONS | IAM_READ_ACTIONS | {"ec2:DescribeRegions",
-                                                                                     "account:ListRegions"}
+    assert actions == SAGEMAKER_READ_ACTIONS | BEDROCK_READ_ACTIONS | TAG_READ_ACTIONS | IAM_READ_ACTIONS | {
+        "ec2:DescribeRegions", "account:ListRegions"}
     assert cfn_str(props["RoleName"]) == "${MemberRoleName}"
     (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Action"] == "sts:AssumeRole"
@@ -584,8 +600,9 @@ def test_the_code_scan_finds_the_calls_of_the_handlers(template):
     assert ("s3", "PutObject") in collect
     assert not {c for c in collect if c[0] in {"dynamodb", "sqs", "securityhub"}}, collect
     # The AWS collector's reads: region discovery (ec2, else account), the Organization, the member role, SageMaker
-    # lists and describes picked from a table at run time, a client passed to another module (group policies, tags),
-    # and the execution roles' policies.
+    # and Bedrock lists and describes picked at run time from the kind table of another module (some names built
+    # there by helpers) on clients held in a dict by client name, clients passed to other modules (group policies,
+    # tags, lifecycle configurations, data sources, invocation logging), and the execution roles' policies.
     plan = {(c.service, c.operation) for c in graph().calls_from("aispm.lambdas.plan.handler")}
     assert {("ec2", "DescribeRegions"), ("account", "ListRegions"), ("organizations", "ListAccounts"),
             ("sts", "AssumeRole")} <= plan
@@ -593,6 +610,19 @@ def test_the_code_scan_finds_the_calls_of_the_handlers(template):
             ("sagemaker", "ListMonitoringSchedules"), ("sagemaker", "Search"),
             ("sagemaker", "GetModelPackageGroupPolicy"), ("resourcegroupstaggingapi", "GetResources"),
             ("iam", "ListAttachedRolePolicies"), ("iam", "GetPolicyVersion")} <= collect
+    assert {("sagemaker", "ListFeatureGroups"), ("sagemaker", "DescribeFeatureGroup"),
+            ("sagemaker", "DescribeNotebookInstanceLifecycleConfig"),
+            ("sagemaker", "ListDataQualityJobDefinitions"), ("sagemaker", "DescribeDataQualityJobDefinition"),
+            ("sagemaker", "ListModelQualityJobDefinitions"), ("sagemaker", "DescribeModelQualityJobDefinition"),
+            ("sagemaker", "ListModelBiasJobDefinitions"), ("sagemaker", "DescribeModelBiasJobDefinition"),
+            ("sagemaker", "ListModelExplainabilityJobDefinitions"),
+            ("sagemaker", "DescribeModelExplainabilityJobDefinition"),
+            ("bedrock", "ListGuardrails"), ("bedrock", "GetGuardrail"), ("bedrock", "ListCustomModels"),
+            ("bedrock", "GetCustomModel"), ("bedrock", "ListImportedModels"), ("bedrock", "GetImportedModel"),
+            ("bedrock", "GetModelInvocationLoggingConfiguration"), ("bedrock-agent", "ListAgents"),
+            ("bedrock-agent", "GetAgent"), ("bedrock-agent", "ListKnowledgeBases"),
+            ("bedrock-agent", "GetKnowledgeBase"), ("bedrock-agent", "ListDataSources"),
+            ("bedrock-agent", "GetDataSource")} <= collect
     aws_code = [c for c in graph().all_calls() if c.where.startswith(AWS_COLLECTOR_PACKAGE + ".")]
     reached = set(_needed(template, AWS_COLLECTOR_FUNCTIONS))
     assert {a for c in aws_code for a in iam_actions(c)} <= reached, "the AWS functions reach every AWS collector call"
@@ -646,6 +676,61 @@ def test_code_scan_follows_clients_into_other_functions_and_run_time_operations(
         "tag:GetResources", "account:ListRegions"}
     # A same-named method of an object that is no client (in a module that makes none) is no API call.
     assert scan.calls_from("pkg.reads.lookalike") == []
+
+
+def test_code_scan_follows_kind_tables_of_other_modules_and_clients_held_by_name(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    # The operation names live in another module, some built by a helper per row; the clients sit in a dict.
+    (pkg / "kinds.py").write_text(
+        "def _row(client, list_op, describe=True):\n"
+        "    if describe:\n"
+        "        return (client, list_op, 'describe_' + list_op.removeprefix('list_').removesuffix('s'))\n"
+        "    return (client, list_op, None)\n\n\n"
+        "def _definitions(kind):\n"
+        "    snake = ''.join('_' + c.lower() if c.isupper() else c for c in kind).lstrip('_')\n"
+        "    return ('sagemaker', f'list_{snake}_job_definitions', f'describe_{snake}_job_definition')\n\n\n"
+        "ROWS = (_row('sagemaker', 'list_models'), _row('sagemaker', 'list_spaces', describe=False),\n"
+        "        _definitions('DataQuality'), ('bedrock-agent', 'list_agents', 'get_agent'))\n")
+    (pkg / "extra.py").write_text(
+        "def logging(bedrock):\n    return bedrock.get_model_invocation_logging_configuration()\n\n\n"
+        "class Vertex:\n    def project(self):\n        return self.clients.projects().get_project(name='p')\n")
+    (pkg / "collect.py").write_text(
+        "from pkg.extra import logging\nfrom pkg.kinds import ROWS\n\n\n"
+        "def client(session, service):\n    return session.client(service)\n\n\n"
+        "def handler(session):\n    clients = {'sagemaker': client(session, 'sagemaker')}\n"
+        "    clients['bedrock'] = client(session, 'bedrock')\n"
+        "    clients['bedrock-agent'] = client(session, 'bedrock-agent')\n    _region(clients)\n\n\n"
+        "def _region(clients):\n    for name, list_op, describe_op in ROWS:\n"
+        "        api = clients.get(name)\n        _list(api, list_op)\n"
+        "        if describe_op:\n            getattr(api, describe_op)(Name='x')\n"
+        "    logging(clients['bedrock'])\n\n\n"
+        "def _list(api, op):\n    return api.get_paginator(op).paginate()\n")
+    scan = Graph(tmp_path, ("pkg",))
+    assert not scan.ambiguous, scan.ambiguous
+    # Every row's operations on every client the dict may hand out, and only what exists in that service: no
+    # DescribeSpace (that row makes no describe), no bedrock GetProject from the Google client's lookalike.
+    assert {(c.service, c.operation) for c in scan.calls_from("pkg.collect.handler")} == {
+        ("sagemaker", "ListModels"), ("sagemaker", "DescribeModel"), ("sagemaker", "ListSpaces"),
+        ("sagemaker", "ListDataQualityJobDefinitions"), ("sagemaker", "DescribeDataQualityJobDefinition"),
+        ("bedrock-agent", "ListAgents"), ("bedrock-agent", "GetAgent"),
+        ("bedrock", "GetModelInvocationLoggingConfiguration")}
+    assert {a for c in scan.calls_from("pkg.collect.handler") for a in iam_actions(c)} >= {
+        "bedrock:ListAgents", "bedrock:GetAgent", "bedrock:GetModelInvocationLoggingConfiguration"}
+    assert scan.calls_from("pkg.extra.Vertex.project") == []
+
+
+def test_code_scan_reports_operation_names_it_cannot_build(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    # The describe name is built from a value known only at run time: the scan must say so, not drop the call.
+    (pkg / "collect.py").write_text(
+        "import os\n\n\n"
+        "def client(session, service):\n    return session.client(service)\n\n\n"
+        "def handler(session):\n    sm = client(session, 'sagemaker')\n"
+        "    getattr(sm, 'describe_' + os.environ['KIND'])(Name='x')\n")
+    scan = Graph(tmp_path, ("pkg",))
+    assert any("pkg.collect:10" in a and "describe_" in a for a in scan.ambiguous), scan.ambiguous
 
 
 @pytest.mark.parametrize("role", ["CollectorRole", "CollectAzureRole", "CollectGcpRole", "DeliveryRole"])
@@ -965,6 +1050,7 @@ def test_terraform_roles_grant_what_the_template_grants(template, tf, sam_role):
 
 def test_terraform_sagemaker_reads_match(tf):
     assert set(tf["locals"]["sagemaker_read_actions"]) == SAGEMAKER_READ_ACTIONS
+    assert set(tf["locals"]["bedrock_read_actions"]) == BEDROCK_READ_ACTIONS
 
 
 # ------------------------------------------------------------------ the state machine
