@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,9 +19,13 @@ from botocore.stub import Stubber
 
 from aispm.collectors.aws import AwsCollector, AwsOptions
 from aispm.collectors.aws.session import client
-from aispm.collectors.base import ApiCalls, CollectResult, ScopeUnit
+from aispm.collectors.base import ApiCalls, CollectOptions, CollectResult, ScopeUnit
 from aispm.normalizer import normalize
 from aispm.normalizer.schema import Asset
+from aispm.pipeline import run_scan, scan_unit
+from aispm.pipeline_types import ScanRequest
+from aispm.rules.policy import Policy
+from aispm.sinks.formats.ocsf import to_ocsf
 from tests.support.aws_faults import Fault, json_error, region_is
 
 ACCT = "123456789012"
@@ -144,18 +149,35 @@ def test_throttled_bedrock_in_one_region_is_retried(aws: None) -> None:
     assert results["eu-west-1"].api_calls["aws"]["bedrock-agent:ListAgents"] == 1
 
 
-def test_access_denied_on_bedrock_is_a_scope_error_and_sagemaker_is_still_read(aws: None) -> None:
+def test_access_denied_on_bedrock_is_a_scope_error_and_sagemaker_is_still_read(aws: None, tmp_path: Path) -> None:
     sm = boto3.client("sagemaker", region_name=REGION)
     sm.create_notebook_instance(NotebookInstanceName="nb", InstanceType="ml.t3.medium", RoleArn=_role("nb"))
     session = boto3.Session(region_name=REGION)
     for event in ("bedrock.*", "bedrock-agent.*"):
         Fault(session, event, lambda: json_error("AccessDeniedException", "not authorized to perform bedrock", 403))
-    result = _collect(AwsCollector(session=session, options=AwsOptions(regions=(REGION,))))
-    assert [r.type for r in result.records] == ["notebook"]
-    failed = sorted(e.error.split(":")[0] for e in result.errors)
-    assert failed == ["get_model_invocation_logging_configuration", "list_agents", "list_custom_models",
-                      "list_guardrails", "list_imported_models", "list_knowledge_bases"]
-    assert all("AccessDenied" in e.error for e in result.errors)
+    outcome = run_scan(ScanRequest(providers=["aws"], options=CollectOptions(regions=[REGION]), out_dir=tmp_path,
+                                   credentials={"aws": session}))
+    assert outcome.exit_code == 4
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    [scope] = summary["scopes"]
+    assert scope["status"] == "error"
+    for call in ("list_agents", "list_custom_models", "list_guardrails", "list_imported_models",
+                 "list_knowledge_bases", "get_model_invocation_logging_configuration"):
+        assert call in scope["error"], call
+    findings = [json.loads(line) for line in (tmp_path / "findings.ocsf.jsonl").read_text().splitlines()]
+    assert {f["resources"][0]["name"] for f in findings} == {"nb"}   # SageMaker still scanned and reported
+
+
+def test_an_agent_role_that_cannot_be_read_makes_iam001_an_error(aws: None) -> None:
+    foreign = "arn:aws:iam::999988887777:role/elsewhere"   # an account the scan cannot read
+    boto3.client("bedrock-agent", region_name=REGION).create_agent(
+        agentName="outsider", agentResourceRoleArn=foreign, foundationModel="m")
+    collector = AwsCollector(options=AwsOptions(regions=(REGION,)))
+    result = scan_unit(collector, collector.plan()[0][0], Policy(), known_accounts={ACCT})
+    # An evaluation error (summary.json), never a Pass finding.
+    assert [f for f in map(to_ocsf, result.findings) if f["compliance"]["control"] == "AISPM-IAM-001"] == []
+    [error] = [e for e in result.evaluation_errors if e["rule"] == "AISPM-IAM-001"]
+    assert foreign in error["error"] and error["resource"].endswith(":agent/" + error["resource"].rsplit("/")[-1])
 
 
 # --- Stubber: the calls moto lacks -------------------------------------------------------------------------
@@ -163,10 +185,11 @@ def test_access_denied_on_bedrock_is_a_scope_error_and_sagemaker_is_still_read(a
 
 Answer = tuple[str, dict[str, Any], dict[str, Any] | None]
 # Each Bedrock client's list calls in collection order, with their empty answers.
-EMPTY = {"bedrock": [("list_guardrails", {"guardrails": []}), ("list_custom_models", {"modelSummaries": []}),
-                     ("list_imported_models", {"modelSummaries": []})],
-         "bedrock-agent": [("list_agents", {"agentSummaries": []}),
-                           ("list_knowledge_bases", {"knowledgeBaseSummaries": []})]}
+EMPTY: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "bedrock": [("list_guardrails", {"guardrails": []}), ("list_custom_models", {"modelSummaries": []}),
+                ("list_imported_models", {"modelSummaries": []})],
+    "bedrock-agent": [("list_agents", {"agentSummaries": []}),
+                      ("list_knowledge_bases", {"knowledgeBaseSummaries": []})]}
 
 
 def _stubbed_region(setup: dict[str, list[Answer]]) -> CollectResult:

@@ -1,0 +1,213 @@
+"""SageMaker kinds of rules-v2.md: notebook lifecycle configurations, monitoring job definitions, feature groups.
+
+moto implements lifecycle configurations and data-quality job definitions; ListFeatureGroups and the other
+job-definition kinds' wire handling is pinned with botocore's Stubber (validated against the service model).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any
+
+import boto3
+from botocore.stub import Stubber
+
+from aispm.collectors.aws import AwsCollector, AwsOptions
+from aispm.collectors.aws.session import client
+from aispm.collectors.base import ApiCalls, CollectResult, ScopeUnit
+from aispm.normalizer import normalize
+from aispm.normalizer.schema import Asset
+from aispm.pipeline import scan_unit
+from aispm.rules.policy import Policy
+from aispm.sinks.formats.ocsf import to_ocsf
+
+ACCT = "123456789012"
+REGION = "us-east-1"
+BASE = f"arn:aws:sagemaker:{REGION}:{ACCT}"
+UNIT = ScopeUnit(provider="aws", scope=f"aws:{ACCT}:{REGION}", account=ACCT, region=REGION)
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+KEY = f"arn:aws:kms:{REGION}:{ACCT}:key/k"
+SECRET = "hf_liveSecretValue0123456789"
+
+
+def _role(name: str) -> str:
+    return str(boto3.client("iam", region_name=REGION).create_role(
+        RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+
+
+def _script(text: str) -> list[dict[str, str]]:
+    return [{"Content": base64.b64encode(text.encode()).decode()}]
+
+
+def _collector() -> AwsCollector:
+    return AwsCollector(options=AwsOptions(regions=(REGION,)))
+
+
+def test_lifecycle_configurations_read_once_per_name_and_never_leave_the_process(sm: Any) -> None:
+    role = _role("nb")
+    sm.create_notebook_instance_lifecycle_config(NotebookInstanceLifecycleConfigName="shared", OnStart=_script(
+        f"#!/bin/bash\nexport HF_TOKEN={SECRET}\nMAX_TOKENS=4096\n"))
+    sm.create_notebook_instance_lifecycle_config(NotebookInstanceLifecycleConfigName="clean", OnCreate=_script(
+        "pip install -r requirements.txt\nTOKEN_FILE=$(mktemp)\n"))
+    for name, config in (("a", "shared"), ("b", "shared"), ("c", "shared"), ("d", "clean"), ("e", None)):
+        sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=role,
+                                    **({"LifecycleConfigName": config} if config else {}))
+    collector = _collector()
+    units, _ = collector.plan()
+    result = scan_unit(collector, units[0], Policy(), known_accounts={ACCT})
+    assert result.errors == []
+    assert result.api_calls["aws"]["sagemaker:DescribeNotebookInstanceLifecycleConfig"] == 2   # one per name
+    sec = {f["resources"][0]["name"]: f for f in map(to_ocsf, result.findings)
+           if f["compliance"]["control"] == "AISPM-SEC-001"}
+    assert {n: f["compliance"]["status"] for n, f in sec.items()} == {
+        "a": "Fail", "b": "Fail", "c": "Fail", "d": "Pass", "e": "Pass"}
+    assert "lifecycle configuration shared OnStart:HF_TOKEN" in sec["a"]["status_detail"]
+    written = json.dumps([to_ocsf(f) for f in result.findings]) + json.dumps(
+        [a.model_dump(mode="json") for a in result.assets])
+    assert SECRET not in written
+    assert base64.b64encode(SECRET.encode()).decode()[:16] not in written
+
+
+def test_a_lifecycle_configuration_that_cannot_be_read_is_an_error_not_a_pass(sm: Any) -> None:
+    sm.create_notebook_instance(NotebookInstanceName="orphan", InstanceType="ml.t3.medium", RoleArn=_role("r"),
+                                LifecycleConfigName="deleted-meanwhile")
+    result = _collector().collect(_collector().plan()[0][0])
+    [error] = result.errors
+    assert error.error.startswith("describe_notebook_instance_lifecycle_config deleted-meanwhile:")
+    [nb] = normalize("aws", result.records)
+    assert nb.environment_error is not None and "deleted-meanwhile could not be read" in nb.environment_error
+
+
+def test_data_quality_job_definitions_against_moto(sm: Any) -> None:
+    role = _role("monitor")
+    common: dict[str, Any] = {
+        "DataQualityAppSpecification": {"ImageUri": "img"},
+        "DataQualityJobInput": {"EndpointInput": {"EndpointName": "ep", "LocalPath": "/in"}},
+        "JobResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}},
+        "RoleArn": role}
+    out = {"MonitoringOutputs": [{"S3Output": {"S3Uri": "s3://b/o", "LocalPath": "/out"}}]}
+    sm.create_data_quality_job_definition(
+        JobDefinitionName="locked", DataQualityJobOutputConfig=out | {"KmsKeyId": KEY}, NetworkConfig={
+            "EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True,
+            "VpcConfig": {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}}, **common)
+    sm.create_data_quality_job_definition(JobDefinitionName="open", DataQualityJobOutputConfig=out, **common)
+    result = _collector().collect(_collector().plan()[0][0])
+    assert result.errors == []
+    assets = {a.name: a for a in normalize("aws", result.records)}
+    locked, opened = assets["locked"], assets["open"]
+    assert (locked.kind, locked.uid) == ("monitoring_job_definition", f"{BASE}:data-quality-job-definition/locked")
+    assert [f.value for f in locked.encryption.customer_managed_key] == [True]
+    assert [f.value for f in opened.encryption.customer_managed_key] == [False]
+    assert locked.network.egress_isolated is not None and locked.network.egress_isolated.value is True
+    assert opened.network.private_network is not None and opened.network.private_network.value is False
+    assert [i.data["RoleArn"] for i in result.identities] == [role]   # read once for both
+    calls = result.api_calls["aws"]
+    assert calls["sagemaker:DescribeDataQualityJobDefinition"] == 2
+    for kind in ("ModelQuality", "ModelBias", "ModelExplainability"):
+        assert calls[f"sagemaker:List{kind}JobDefinitions"] == 1
+
+
+# --- Stubber: ListFeatureGroups and the other job-definition kinds ------------------------------------------
+
+PAGE = {"MaxResults": 100}
+JOBS = {"MaxResults": 100, "CreationTimeAfter": Any}
+# SageMaker's list calls of a region in collection order (the kinds table), with empty answers.
+LISTS: list[tuple[str, dict[str, Any]]] = [
+    ("list_notebook_instances", {"NotebookInstances": []}), ("list_models", {"Models": []}),
+    ("list_endpoint_configs", {"EndpointConfigs": []}), ("list_endpoints", {"Endpoints": []}),
+    ("list_training_jobs", {"TrainingJobSummaries": []}), ("list_processing_jobs", {"ProcessingJobSummaries": []}),
+    ("list_domains", {"Domains": []}), ("list_model_package_groups", {"ModelPackageGroupSummaryList": []}),
+    ("list_feature_groups", {"FeatureGroupSummaries": []}),
+    ("list_data_quality_job_definitions", {"JobDefinitionSummaries": []}),
+    ("list_model_quality_job_definitions", {"JobDefinitionSummaries": []}),
+    ("list_model_bias_job_definitions", {"JobDefinitionSummaries": []}),
+    ("list_model_explainability_job_definitions", {"JobDefinitionSummaries": []}),
+]
+Answer = tuple[str, dict[str, Any], dict[str, Any] | None]
+
+
+def _stubbed(answers: dict[str, list[Answer]]) -> CollectResult:
+    calls = ApiCalls()
+    session = boto3.Session(region_name=REGION)
+    sm = client(session, "sagemaker", REGION, calls)
+    stub = Stubber(sm)
+    for op, empty in LISTS:
+        for method, answer, expected in answers.get(op, [(op, empty, None)]):
+            stub.add_response(method, answer, expected)
+    with stub:
+        result = AwsCollector(options=AwsOptions(regions=(REGION,), describe_workers=1)).collect_region(
+            {"sagemaker": sm}, session, UNIT, calls)
+        stub.assert_no_pending_responses()
+    return result
+
+
+def _assets(result: CollectResult) -> dict[str, Asset]:
+    return {a.name: a for a in normalize("aws", result.records)}
+
+
+def test_feature_groups_gap(aws: None) -> None:
+    """Gap: ListFeatureGroups (moto: not implemented). The list pages; each group is described once."""
+    def summary(name: str) -> dict[str, Any]:
+        return {"FeatureGroupName": name, "FeatureGroupArn": f"{BASE}:feature-group/{name}", "CreationTime": NOW,
+                "FeatureGroupStatus": "Created"}
+
+    def described(name: str, **stores: Any) -> Answer:
+        return ("describe_feature_group", {
+            **summary(name), "RecordIdentifierFeatureName": "id", "EventTimeFeatureName": "t",
+            "FeatureDefinitions": [{"FeatureName": "id", "FeatureType": "String"}], "NextToken": "", **stores},
+            {"FeatureGroupName": name})
+
+    result = _stubbed({"list_feature_groups": [
+        ("list_feature_groups", {"FeatureGroupSummaries": [summary("online")], "NextToken": "p2"}, PAGE),
+        ("list_feature_groups", {"FeatureGroupSummaries": [summary("offline")]}, PAGE | {"NextToken": "p2"}),
+        described("online", OnlineStoreConfig={"EnableOnlineStore": True, "SecurityConfig": {"KmsKeyId": KEY}},
+                  RoleArn=f"arn:aws:iam::{ACCT}:role/fs"),
+        described("offline", OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://fs/offline"}}),
+    ]})
+    assert result.errors == []
+    assets = _assets(result)
+    assert [f.value for f in assets["online"].encryption.customer_managed_key] == [True]
+    assert [f.value for f in assets["offline"].encryption.customer_managed_key] == [False]
+    assert assets["online"].identities == (f"arn:aws:iam::{ACCT}:role/fs",)
+    assert assets["offline"].identities is None
+    assert result.api_calls["aws"]["sagemaker:ListFeatureGroups"] == 2
+    assert result.api_calls["aws"]["sagemaker:DescribeFeatureGroup"] == 2
+
+
+def test_model_bias_and_explainability_job_definitions_gap(aws: None) -> None:
+    """Gaps: the model-bias and model-explainability job-definition calls, pinned against the service model."""
+    def definition(kind: str, snake: str, name: str, **extra: Any) -> list[Answer]:
+        arn = f"{BASE}:{snake.replace('_', '-')}-job-definition/{name}"
+        return [
+            (f"list_{snake}_job_definitions", {"JobDefinitionSummaries": [{
+                "MonitoringJobDefinitionName": name, "MonitoringJobDefinitionArn": arn, "CreationTime": NOW,
+                "EndpointName": "ep"}]}, PAGE),
+            (f"describe_{snake}_job_definition", {
+                "JobDefinitionArn": arn, "JobDefinitionName": name, "CreationTime": NOW,
+                f"{kind}AppSpecification": {"ImageUri": "img", **({"ConfigUri": "s3://c"} if kind != "ModelQuality"
+                                                                  else {"ProblemType": "Regression"})},
+                f"{kind}JobInput": {"EndpointInput": {"EndpointName": "ep", "LocalPath": "/in"},
+                                    **({"GroundTruthS3Input": {"S3Uri": "s3://truth"}} if kind == "ModelBias" else {})},
+                f"{kind}JobOutputConfig": {"MonitoringOutputs": [{"S3Output": {"S3Uri": "s3://o", "LocalPath": "/o"}}],
+                                           **extra.pop("output", {})},
+                "JobResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
+                                                   "VolumeSizeInGB": 1}},
+                "RoleArn": f"arn:aws:iam::{ACCT}:role/m", **extra}, {"JobDefinitionName": name}),
+        ]
+
+    result = _stubbed({
+        "list_model_bias_job_definitions": definition("ModelBias", "model_bias", "bias", NetworkConfig={
+            "EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": True}, output={"KmsKeyId": KEY}),
+        "list_model_explainability_job_definitions": definition("ModelExplainability", "model_explainability",
+                                                                "shap"),
+    })
+    assert result.errors == []
+    assets = _assets(result)
+    bias, shap = assets["bias"], assets["shap"]
+    assert (bias.details["job_definition_type"], shap.details["job_definition_type"]) == (
+        "ModelBias", "ModelExplainability")
+    assert bias.encryption.inter_node is not None and bias.encryption.inter_node.value is True
+    assert shap.encryption.inter_node is not None and shap.encryption.inter_node.value is False
+    assert [f.source for f in shap.encryption.customer_managed_key] == ["ModelExplainabilityJobOutputConfig.KmsKeyId"]
