@@ -215,23 +215,32 @@ def training_job(rec: RawRecord, _ctx: Context) -> Asset:
     )
 
 
+def _network_config(d: Mapping[str, Any]) -> tuple[Network, Fact]:
+    """The network and inter-container encryption facts of a ``NetworkConfig`` block (processing jobs,
+    monitoring job definitions): absent settings are AWS's defaults, off."""
+    net = d.get("NetworkConfig") or {}
+    vpc = net.get("VpcConfig")
+    network = Network(
+        egress_isolated=fact(net.get("EnableNetworkIsolation") is True, "NetworkConfig.EnableNetworkIsolation",
+                             net.get("EnableNetworkIsolation"), "false"),
+        private_network=fact(present(vpc), "NetworkConfig.VpcConfig", vpc),
+    )
+    inter_node = fact(net.get("EnableInterContainerTrafficEncryption") is True,
+                      "NetworkConfig.EnableInterContainerTrafficEncryption",
+                      net.get("EnableInterContainerTrafficEncryption"), "false")
+    return network, inter_node
+
+
 def processing_job(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
-    net = d.get("NetworkConfig") or {}
     cluster = dig(d, "ProcessingResources.ClusterConfig") or {}
-    vpc = net.get("VpcConfig")
+    network, inter_node = _network_config(d)
     return Asset(
         **base(rec),
-        network=Network(
-            egress_isolated=fact(net.get("EnableNetworkIsolation") is True, "NetworkConfig.EnableNetworkIsolation",
-                                 net.get("EnableNetworkIsolation"), "false"),
-            private_network=fact(present(vpc), "NetworkConfig.VpcConfig", vpc),
-        ),
+        network=network,
         encryption=Encryption(
             customer_managed_key=(cmk(dig(d, "ProcessingOutputConfig.KmsKeyId"), "ProcessingOutputConfig.KmsKeyId"),),
-            inter_node=fact(net.get("EnableInterContainerTrafficEncryption") is True,
-                            "NetworkConfig.EnableInterContainerTrafficEncryption",
-                            net.get("EnableInterContainerTrafficEncryption"), "false"),
+            inter_node=inter_node,
         ),
         identities=role(d.get("RoleArn")),
         environment=_environment([("", d.get("Environment"))]),
@@ -304,23 +313,16 @@ def feature_group(rec: RawRecord, _ctx: Context) -> Asset:
 
 def monitoring_job_definition(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
-    net = d.get("NetworkConfig") or {}
     # DataQualityJobOutputConfig, ModelQualityJobOutputConfig, ModelBiasJobOutputConfig, ...
     output = next((k for k in sorted(d) if k.endswith("JobOutputConfig")), "JobOutputConfig")
     job_input = next((v for k, v in sorted(d.items()) if k.endswith("JobInput") and isinstance(v, Mapping)), {})
-    vpc = net.get("VpcConfig")
+    network, inter_node = _network_config(d)
     return Asset(
         **base(rec),
-        network=Network(
-            egress_isolated=fact(net.get("EnableNetworkIsolation") is True, "NetworkConfig.EnableNetworkIsolation",
-                                 net.get("EnableNetworkIsolation"), "false"),
-            private_network=fact(present(vpc), "NetworkConfig.VpcConfig", vpc),
-        ),
+        network=network,
         encryption=Encryption(
             customer_managed_key=(cmk(dig(d, f"{output}.KmsKeyId"), f"{output}.KmsKeyId"),),
-            inter_node=fact(net.get("EnableInterContainerTrafficEncryption") is True,
-                            "NetworkConfig.EnableInterContainerTrafficEncryption",
-                            net.get("EnableInterContainerTrafficEncryption"), "false"),
+            inter_node=inter_node,
         ),
         identities=role(d.get("RoleArn")),
         details={k: v for k, v in {
