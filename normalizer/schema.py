@@ -146,6 +146,17 @@ class Relation(_Model):
     role: str = Field(description="what the link means, e.g. 'endpoint_config', 'model', 'training_job'")
 
 
+LineageRel = Literal["serves", "trained_by", "trained_on", "artifacts_in", "image", "registered_as", "based_on",
+                     "uses"]
+
+
+class LineageEdge(_Model):
+    """One provenance edge (inventory-v1.md §Lineage): to another asset's uid or a storage location URI."""
+
+    rel: LineageRel
+    uid: str
+
+
 class Asset(_Model):
     """One AI/ML resource, normalized."""
 
@@ -171,6 +182,7 @@ class Asset(_Model):
     resilience: Resilience = Field(default_factory=Resilience)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     relations: tuple[Relation, ...] = ()
+    lineage: tuple[LineageEdge, ...] = ()        # where it came from: data -> job -> model -> endpoint
     details: dict[str, str] = Field(default_factory=dict, description="inventory facts for the AI BOM")
 
 
