@@ -16,12 +16,17 @@ from aispm.collectors.gcp.kinds import (
     CUSTOM_JOB,
     DATASET,
     ENDPOINT,
+    FEATURE_ONLINE_STORE,
     INDEX_ENDPOINT,
     MODEL,
     MONITORING_JOB,
     NOTEBOOK_RUNTIME,
     NOTEBOOK_RUNTIME_TEMPLATE,
+    PIPELINE_JOB,
+    RAG_CORPUS,
+    REASONING_ENGINE,
     ROWS,
+    TUNING_JOB,
 )
 from aispm.normalizer.common import dig, fact, identity_fields, present
 from aispm.normalizer.schema import (
@@ -46,12 +51,17 @@ def identity_uid(project: str, email: str) -> str:
     return f"{project}/{email}"
 
 
-def _base(rec: RawRecord) -> dict[str, Any]:
-    """uid, name, labels and creation time; the kind is the record's type, a row of the kind table."""
+def _base(rec: RawRecord, *, display: str = "displayName", taggable: bool = True) -> dict[str, Any]:
+    """uid, name, labels and creation time; the kind is the record's type, a row of the kind table.
+
+    ``display`` names the field holding the human name (tuning jobs have none of their own); a kind whose
+    API has no labels is not ``taggable`` (GOV-003 cannot ask for tags it could never carry).
+    """
     d = rec.data
     name = str(d["name"])
-    return identity_fields(rec, ROWS[rec.type].kind, name, str(d.get("displayName") or name.rsplit("/", 1)[-1]),
-                           {str(k): str(v) for k, v in (d.get("labels") or {}).items()}, d.get("createTime"))
+    return identity_fields(rec, ROWS[rec.type].kind, name, str(d.get(display) or name.rsplit("/", 1)[-1]),
+                           {str(k): str(v) for k, v in (d.get("labels") or {}).items()}, d.get("createTime"),
+                           taggable=taggable)
 
 
 def _cmk(d: Mapping[str, Any]) -> Encryption:
@@ -140,16 +150,24 @@ def model(rec: RawRecord, _ctx: Context) -> Asset:
     )
 
 
+def _private_network(spec: Mapping[str, Any], prefix: str = "") -> Fact:
+    """NET-005 for jobs: a peered VPC ``network`` or a non-empty ``pscInterfaceConfig.networkAttachment``."""
+    attachment = dig(spec, "pscInterfaceConfig.networkAttachment")
+    if present(spec.get("network")):
+        return fact(True, f"{prefix}network", spec["network"])
+    if present(attachment):
+        return fact(True, f"{prefix}pscInterfaceConfig.networkAttachment", attachment)
+    return fact(False, f"{prefix}network, {prefix}pscInterfaceConfig.networkAttachment", None)
+
+
+def _details(values: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in values.items() if v}
+
+
 def custom_job(rec: RawRecord, _ctx: Context) -> Asset:
     d = rec.data
     spec = d.get("jobSpec") or {}
-    attachment = dig(spec, "pscInterfaceConfig.networkAttachment")
-    if present(spec.get("network")):
-        private = fact(True, "jobSpec.network", spec["network"])
-    elif present(attachment):
-        private = fact(True, "jobSpec.pscInterfaceConfig.networkAttachment", attachment)
-    else:
-        private = fact(False, "jobSpec.network, jobSpec.pscInterfaceConfig.networkAttachment", None)
+    private = _private_network(spec, "jobSpec.")
     web, dashboard = spec.get("enableWebAccess") is True, spec.get("enableDashboardAccess") is True
     if web or dashboard:
         remote = fact(True, "jobSpec.enableWebAccess" if web else "jobSpec.enableDashboardAccess", True)
@@ -216,6 +234,79 @@ def notebook_runtime(rec: RawRecord, _ctx: Context) -> Asset:
     )
 
 
+def reasoning_engine(rec: RawRecord, _ctx: Context) -> Asset:
+    """Agent Engine: ``deploymentSpec.env`` is tested for secrets; ``secretEnv`` entries name Secret Manager
+    secrets (references), so they are kept by name and reference and never judged secrets."""
+    d = rec.data
+    deployment = dig(d, "spec.deploymentSpec")
+    deployment = deployment if isinstance(deployment, Mapping) else {}
+    references = tuple(
+        EnvVar(name=str(v["name"]), value=_secret_ref(v.get("secretRef")), container="spec.deploymentSpec.secretEnv")
+        for v in deployment.get("secretEnv") or [] if isinstance(v, Mapping)
+    )
+    return Asset(
+        **_base(rec),
+        encryption=_cmk(d),
+        identities=_identities(rec),
+        environment=_environment([("spec.deploymentSpec.env", deployment.get("env"))]) + references,
+        details=_details({"agent_framework": dig(d, "spec.agentFramework"),
+                          "identity_type": dig(d, "spec.identityType")}),
+    )
+
+
+def _secret_ref(ref: Any) -> str:
+    """A Secret Manager reference as shown: ``<secret>@<version>`` (the version defaults to latest)."""
+    if not isinstance(ref, Mapping) or not ref.get("secret"):
+        return ""
+    return f"{ref['secret']}@{ref.get('version') or 'latest'}"
+
+
+def tuning_job(rec: RawRecord, _ctx: Context) -> Asset:
+    d = rec.data
+    tuned: Mapping[str, Any] = d["tunedModel"] if isinstance(d.get("tunedModel"), Mapping) else {}
+    relations = [Relation(kind=MODEL.kind, uid=str(tuned["model"]), role="tuned_model")] if tuned.get("model") \
+        else []
+    if tuned.get("endpoint"):
+        relations.append(Relation(kind=ENDPOINT.kind, uid=str(tuned["endpoint"]), role="endpoint"))
+    return Asset(
+        **_base(rec, display="tunedModelDisplayName"),
+        encryption=_cmk(d),
+        identities=_identities(rec),
+        relations=tuple(relations),
+        details=_details({"base_model": d.get("baseModel"), "state": d.get("state")}),
+    )
+
+
+def rag_corpus(rec: RawRecord, _ctx: Context) -> Asset:
+    d = rec.data
+    vector_db = d.get("vectorDbConfig")
+    stores = [k for k in vector_db if k not in ("ragEmbeddingModelConfig", "apiAuth")] \
+        if isinstance(vector_db, Mapping) else []
+    return Asset(
+        **_base(rec, taggable=False),   # RAG corpora carry no labels
+        encryption=_cmk(d),
+        details=_details({"vector_db": ",".join(stores), "state": dig(d, "corpusStatus.state"),
+                          "vertex_ai_search": dig(d, "vertexAiSearchConfig.servingConfig")}),
+    )
+
+
+def feature_online_store(rec: RawRecord, _ctx: Context) -> Asset:
+    d = rec.data
+    storage = "bigtable" if "bigtable" in d else "optimized" if "optimized" in d else ""
+    return Asset(**_base(rec), encryption=_cmk(d), details=_details({"storage": storage, "state": d.get("state")}))
+
+
+def pipeline_job(rec: RawRecord, _ctx: Context) -> Asset:
+    d = rec.data
+    return Asset(
+        **_base(rec),
+        network=Network(private_network=_private_network(d)),
+        encryption=_cmk(d),
+        identities=_identities(rec),
+        details=_details({"state": d.get("state"), "template": d.get("templateUri")}),
+    )
+
+
 class Context:
     """Facts that span records of one scope: which endpoints a monitoring job watches."""
 
@@ -239,8 +330,12 @@ MAPPERS: dict[str, Callable[[RawRecord, Context], Asset]] = {
     INDEX_ENDPOINT.kind: index_endpoint,
     NOTEBOOK_RUNTIME_TEMPLATE.kind: notebook_runtime_template,
     NOTEBOOK_RUNTIME.kind: notebook_runtime,
+    REASONING_ENGINE.kind: reasoning_engine,
+    TUNING_JOB.kind: tuning_job,
+    RAG_CORPUS.kind: rag_corpus,
+    FEATURE_ONLINE_STORE.kind: feature_online_store,
+    PIPELINE_JOB.kind: pipeline_job,
 }
-
 
 
 

@@ -49,13 +49,15 @@ def service_account_file(directory: Path) -> Path:
 
 
 def _job_window_days(estate: Mapping[str, Any]) -> int:
-    """Days back to the oldest custom job of the estate, so the recent-jobs window keeps them all."""
+    """Days back to the oldest job (custom, tuning, pipeline) of the estate, so the recent-jobs window keeps
+    them all."""
     now = dt.datetime.now(dt.UTC)
     created = [
         dt.datetime.fromisoformat(job["createTime"].replace("Z", "+00:00"))
         for entry in estate["projects"]
         for collections in entry.get("vertex", {}).values()
-        for job in collections.get("customJobs", [])
+        for collection in ("customJobs", "tuningJobs", "pipelineJobs")
+        for job in collections.get(collection, [])
     ]
     return max([30, *((now - c).days + 1 for c in created)])
 

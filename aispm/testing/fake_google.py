@@ -1,6 +1,6 @@
 """A local fake of the Google Cloud REST APIs that the GCP collector calls.
 
-Serves Vertex AI v1 (eight resource collections per location, single gets, the
+Serves Vertex AI v1 (thirteen resource collections per location, single gets, the
 locations mixin) and Resource Manager v3 (``projects:search``, ``projects.list``,
 ``projects.get``, ``projects.getIamPolicy``) from an *estate*: a JSON document
 holding the exact camelCase JSON that the real APIs return.  The real
@@ -99,6 +99,11 @@ VERTEX_COLLECTIONS: tuple[str, ...] = (
     "notebookRuntimeTemplates",
     "notebookRuntimes",
     "modelDeploymentMonitoringJobs",
+    "reasoningEngines",
+    "tuningJobs",
+    "ragCorpora",
+    "featureOnlineStores",
+    "pipelineJobs",
 )
 """Vertex AI v1 collections under ``projects/*/locations/*`` that the estate may hold.
 
@@ -192,6 +197,42 @@ ENUM_VALUES: dict[str, dict[str, int]] = {
         "CUSTOM_TEXT_EMBEDDING": 6,
         "MARKETPLACE": 7,
     },
+    "google.cloud.aiplatform.v1.ReasoningEngineSpec.IdentityType": {
+        "IDENTITY_TYPE_UNSPECIFIED": 0,
+        "SERVICE_ACCOUNT": 2,
+        "AGENT_IDENTITY": 3,
+    },
+    "google.cloud.aiplatform.v1.SupervisedHyperParameters.AdapterSize": {
+        "ADAPTER_SIZE_UNSPECIFIED": 0,
+        "ADAPTER_SIZE_ONE": 1,
+        "ADAPTER_SIZE_TWO": 6,
+        "ADAPTER_SIZE_FOUR": 2,
+        "ADAPTER_SIZE_EIGHT": 3,
+        "ADAPTER_SIZE_SIXTEEN": 4,
+        "ADAPTER_SIZE_THIRTY_TWO": 5,
+    },
+    "google.cloud.aiplatform.v1.CorpusStatus.State": {
+        "UNKNOWN": 0,
+        "INITIALIZED": 1,
+        "ACTIVE": 2,
+        "ERROR": 3,
+    },
+    "google.cloud.aiplatform.v1.FeatureOnlineStore.State": {
+        "STATE_UNSPECIFIED": 0,
+        "STABLE": 1,
+        "UPDATING": 2,
+    },
+    "google.cloud.aiplatform.v1.PipelineState": {
+        "PIPELINE_STATE_UNSPECIFIED": 0,
+        "PIPELINE_STATE_QUEUED": 1,
+        "PIPELINE_STATE_PENDING": 2,
+        "PIPELINE_STATE_RUNNING": 3,
+        "PIPELINE_STATE_SUCCEEDED": 4,
+        "PIPELINE_STATE_FAILED": 5,
+        "PIPELINE_STATE_CANCELLING": 6,
+        "PIPELINE_STATE_CANCELLED": 7,
+        "PIPELINE_STATE_PAUSED": 8,
+    },
     "google.cloud.resourcemanager.v3.Project.State": {
         "STATE_UNSPECIFIED": 0,
         "ACTIVE": 1,
@@ -238,6 +279,16 @@ ENUM_FIELDS: dict[str, dict[str, str]] = {
         "state": "google.cloud.aiplatform.v1.JobState",
         "scheduleState": ("google.cloud.aiplatform.v1.ModelDeploymentMonitoringJob.MonitoringScheduleState"),
     },
+    "reasoningEngines": {"spec.identityType": "google.cloud.aiplatform.v1.ReasoningEngineSpec.IdentityType"},
+    "tuningJobs": {
+        "state": "google.cloud.aiplatform.v1.JobState",
+        "supervisedTuningSpec.hyperParameters.adapterSize": (
+            "google.cloud.aiplatform.v1.SupervisedHyperParameters.AdapterSize"
+        ),
+    },
+    "ragCorpora": {"corpusStatus.state": "google.cloud.aiplatform.v1.CorpusStatus.State"},
+    "featureOnlineStores": {"state": "google.cloud.aiplatform.v1.FeatureOnlineStore.State"},
+    "pipelineJobs": {"state": "google.cloud.aiplatform.v1.PipelineState"},
     "project": {"state": "google.cloud.resourcemanager.v3.Project.State"},
     "iamPolicy": {"auditConfigs[].auditLogConfigs[].logType": "google.iam.v1.AuditLogConfig.LogType"},
     "location": {},
@@ -252,7 +303,7 @@ _STATUS_NAMES: dict[int, str] = {
     409: "ABORTED",
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
-    501: "NOT_IMPLEMENTED",
+    501: "UNIMPLEMENTED",
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
@@ -787,6 +838,13 @@ class FakeGoogle(server.FakeServer[RecordedRequest, Fault]):
         """403 with ErrorInfo reason SERVICE_DISABLED, always."""
         return self.fail(prefix, 403, reason="SERVICE_DISABLED")
 
+    def not_offered(self, prefix: str, status: int = 404) -> Fault:
+        """What a location without the service answers (Agent Engine, RAG Engine): 404 NOT_FOUND, or
+        501 UNIMPLEMENTED with ``status=501``; always."""
+        if status not in (404, 501):
+            raise ValueError(f"a service that is not offered answers 404 or 501, not {status}")
+        return self.fail(prefix, status)
+
     def unavailable(self, prefix: str, times: int | None = 1, status: int = 503) -> Fault:
         """503 UNAVAILABLE (or 500 INTERNAL with ``status=500``) ``times`` times."""
         return self.fail(prefix, status, times=times)
@@ -1131,6 +1189,8 @@ class FakeGoogle(server.FakeServer[RecordedRequest, Fault]):
                 ],
             )
         defaults = {
+            404: f"The requested URL {path} was not found on this server.",
+            501: "Operation is not implemented, or supported, or enabled.",
             500: "Internal error encountered.",
             503: "The service is currently unavailable.",
             504: "The request timed out.",
@@ -1149,6 +1209,11 @@ def _singular(collection: str) -> str:
         "notebookRuntimeTemplates": "NotebookRuntimeTemplate",
         "notebookRuntimes": "NotebookRuntime",
         "modelDeploymentMonitoringJobs": "ModelDeploymentMonitoringJob",
+        "reasoningEngines": "ReasoningEngine",
+        "tuningJobs": "TuningJob",
+        "ragCorpora": "RagCorpus",
+        "featureOnlineStores": "FeatureOnlineStore",
+        "pipelineJobs": "PipelineJob",
     }
     return words.get(collection, collection[:1].upper() + collection[1:].rstrip("s"))
 

@@ -79,18 +79,30 @@ def _service_classes() -> dict[str, Callable[..., Any]]:
     # Imported here so that importing collectors.gcp stays cheap until a scan needs the SDK.
     from google.cloud.aiplatform_v1.services.dataset_service import DatasetServiceClient
     from google.cloud.aiplatform_v1.services.endpoint_service import EndpointServiceClient
+    from google.cloud.aiplatform_v1.services.feature_online_store_admin_service import (
+        FeatureOnlineStoreAdminServiceClient,
+    )
+    from google.cloud.aiplatform_v1.services.gen_ai_tuning_service import GenAiTuningServiceClient
     from google.cloud.aiplatform_v1.services.index_endpoint_service import IndexEndpointServiceClient
     from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
     from google.cloud.aiplatform_v1.services.model_service import ModelServiceClient
     from google.cloud.aiplatform_v1.services.notebook_service import NotebookServiceClient
+    from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
+    from google.cloud.aiplatform_v1.services.reasoning_engine_service import ReasoningEngineServiceClient
+    from google.cloud.aiplatform_v1.services.vertex_rag_data_service import VertexRagDataServiceClient
 
     return {
         "dataset": DatasetServiceClient,
         "endpoint": EndpointServiceClient,
+        "feature_online_store": FeatureOnlineStoreAdminServiceClient,
         "index_endpoint": IndexEndpointServiceClient,
         "job": JobServiceClient,
         "model": ModelServiceClient,
         "notebook": NotebookServiceClient,
+        "pipeline": PipelineServiceClient,
+        "rag": VertexRagDataServiceClient,
+        "reasoning_engine": ReasoningEngineServiceClient,
+        "tuning": GenAiTuningServiceClient,
     }
 
 

@@ -1,9 +1,10 @@
 """The Vertex AI kind table: every collection aispm lists, one row per list call.
 
 A row says which client lists it (service key and method), the REST collection and the list response's
-repeated field, whether only recent jobs are listed, and which record field names the service account the
-workload runs as. The raw record's type is the asset kind. The collector lists from the rows and the mapper
-reads kinds and identity fields from them, so a new kind is one row here plus its mapper (and a test).
+repeated field, whether only recent jobs are listed, whether the service exists only in some locations, and
+which record field names the service account the workload runs as. The raw record's type is the asset kind.
+The collector lists from the rows and the mapper reads kinds and identity fields from them, so a new kind is
+one row here plus its mapper (and a test).
 
 Pure (no SDK import): the normalizer reads it without the Google libraries.
 """
@@ -26,6 +27,7 @@ class GcpKind:
     identity: str | None = None    # dotted path of the service account; a step ending in [] runs over a list
     asset: bool = True             # False: records only inform other kinds' assets (no mapper)
     listed: str | None = None      # a record of this type marks a successful listing (absence then means none)
+    regional: bool = False         # offered in some locations only: NOT_FOUND / UNIMPLEMENTED there lists empty
 
     def service_accounts(self, data: Mapping[str, Any]) -> list[str]:
         """Emails of the service accounts the record's workload runs as (unset: none, Vertex uses its agent)."""
@@ -69,8 +71,22 @@ NOTEBOOK_RUNTIME = GcpKind(kind="notebook_runtime", collection="notebookRuntimes
 MONITORING_JOB = GcpKind(kind="model_deployment_monitoring_job", collection="modelDeploymentMonitoringJobs",
                          service="job", method="list_model_deployment_monitoring_jobs",
                          field="model_deployment_monitoring_jobs", asset=False, listed=MONITORING_LISTED)
+# Generative AI and pipelines (rules-v2.md). Agent Engine and RAG Engine are offered in some locations only.
+REASONING_ENGINE = GcpKind(kind="reasoning_engine", collection="reasoningEngines", service="reasoning_engine",
+                           method="list_reasoning_engines", field="reasoning_engines", regional=True,
+                           identity="spec.serviceAccount")
+TUNING_JOB = GcpKind(kind="tuning_job", collection="tuningJobs", service="tuning", method="list_tuning_jobs",
+                     field="tuning_jobs", jobs=True, identity="serviceAccount")
+RAG_CORPUS = GcpKind(kind="rag_corpus", collection="ragCorpora", service="rag", method="list_rag_corpora",
+                     field="rag_corpora", regional=True)
+FEATURE_ONLINE_STORE = GcpKind(kind="feature_online_store", collection="featureOnlineStores",
+                               service="feature_online_store", method="list_feature_online_stores",
+                               field="feature_online_stores")
+PIPELINE_JOB = GcpKind(kind="pipeline_job", collection="pipelineJobs", service="pipeline",
+                       method="list_pipeline_jobs", field="pipeline_jobs", jobs=True, identity="serviceAccount")
 
 # In listing order.
 KINDS: tuple[GcpKind, ...] = (ENDPOINT, MODEL, CUSTOM_JOB, DATASET, INDEX_ENDPOINT, NOTEBOOK_RUNTIME_TEMPLATE,
-                              NOTEBOOK_RUNTIME, MONITORING_JOB)
+                              NOTEBOOK_RUNTIME, MONITORING_JOB, REASONING_ENGINE, TUNING_JOB, RAG_CORPUS,
+                              FEATURE_ONLINE_STORE, PIPELINE_JOB)
 ROWS: Mapping[str, GcpKind] = {k.kind: k for k in KINDS}

@@ -64,6 +64,12 @@ def service_disabled(exc: BaseException) -> bool:
     return isinstance(exc, gexc.GoogleAPICallError) and exc.reason == "SERVICE_DISABLED"
 
 
+def not_offered(kind: GcpKind, exc: BaseException) -> bool:
+    """A regional service (Agent Engine, RAG Engine) answering that it does not exist in this location:
+    there is nothing to list, which is not a failure of the scope."""
+    return kind.regional and isinstance(exc, (gexc.NotFound, gexc.MethodNotImplemented))
+
+
 def _json(message: Any) -> dict[str, Any]:
     """Proto-plus or protobuf message -> the REST JSON Google sends (camelCase, defaults omitted)."""
     pb = type(message).pb(message) if hasattr(type(message), "pb") else message
@@ -180,6 +186,8 @@ class GcpCollector:
             try:
                 items = list(self._list(kind, parent, location, calls))
             except CALL_ERRORS as exc:
+                if not_offered(kind, exc):
+                    continue
                 result.errors.append(self._error(unit, f"{kind.collection}.list: {describe(exc)}"))
                 if service_disabled(exc):
                     break  # the API is off for the whole project: the other lists would answer the same

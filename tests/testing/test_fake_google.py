@@ -70,6 +70,36 @@ COLLECTIONS: dict[str, tuple[Any, str, str, Any]] = {
         "get_model_deployment_monitoring_job",
         aiplatform_v1.ModelDeploymentMonitoringJob,
     ),
+    "reasoningEngines": (
+        aiplatform_v1.ReasoningEngineServiceClient,
+        "list_reasoning_engines",
+        "get_reasoning_engine",
+        aiplatform_v1.ReasoningEngine,
+    ),
+    "tuningJobs": (
+        aiplatform_v1.GenAiTuningServiceClient,
+        "list_tuning_jobs",
+        "get_tuning_job",
+        aiplatform_v1.TuningJob,
+    ),
+    "ragCorpora": (
+        aiplatform_v1.VertexRagDataServiceClient,
+        "list_rag_corpora",
+        "get_rag_corpus",
+        aiplatform_v1.RagCorpus,
+    ),
+    "featureOnlineStores": (
+        aiplatform_v1.FeatureOnlineStoreAdminServiceClient,
+        "list_feature_online_stores",
+        "get_feature_online_store",
+        aiplatform_v1.FeatureOnlineStore,
+    ),
+    "pipelineJobs": (
+        aiplatform_v1.PipelineServiceClient,
+        "list_pipeline_jobs",
+        "get_pipeline_job",
+        aiplatform_v1.PipelineJob,
+    ),
 }
 
 
@@ -632,7 +662,7 @@ def test_authorization_is_checked_when_required() -> None:
 
 
 def test_unknown_paths_get_a_google_404(fake_google: FakeGoogle) -> None:
-    for path in ("/v1/projects/ml-prod-4821/locations/us-central1/pipelineJobs", "/v2/anything", "/"):
+    for path in ("/v1/projects/ml-prod-4821/locations/us-central1/batchPredictionJobs", "/v2/anything", "/"):
         status, body = raw_get(fake_google.url + path)
         assert status == 404, path
         assert body["error"]["code"] == 404 and body["error"]["status"] == "NOT_FOUND"

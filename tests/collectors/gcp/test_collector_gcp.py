@@ -116,7 +116,8 @@ def test_gov_003_uses_labels_only_when_required_tags_are_configured(fake_google:
     assert not any(r == "GOV-003" for r, _ in outcomes(results)[0])
     got, assets = outcomes(results, Policy(required_tags=REQUIRED_TAGS))
     gov = {name: s for (r, name), s in got.items() if r == "GOV-003"}
-    assert len(gov) == len(assets) == 35
+    assert len(assets) == 47
+    assert len(gov) == len([a for a in assets if a.taggable]) == 45   # RAG corpora carry no labels
     assert gov["credit-risk-psc"] == "pass"      # owner + cost-center labels
     assert gov["recsys-vpc-peered"] == "fail"    # owner only
     assert gov["sandbox-eval"] == "fail"         # no labels at all
@@ -135,7 +136,8 @@ def test_assets_keep_vertex_names_labels_and_redact_secrets(fake_google: FakeGoo
     assert ep.created == dt.datetime(2024, 5, 2, 8, 15, 40, 118374, tzinfo=dt.UTC)
     kinds = {a.kind for a in assets}
     assert kinds == {"endpoint", "model", "custom_job", "dataset", "index_endpoint", "notebook_runtime_template",
-                     "notebook_runtime"}
+                     "notebook_runtime", "reasoning_engine", "tuning_job", "rag_corpus", "feature_online_store",
+                     "pipeline_job"}
     job = by_name["sandbox-finetune"]
     env = {v.name: v for v in job.environment or ()}
     assert env["AWS_ACCESS_KEY_ID"].value == "***REDACTED***"
@@ -275,7 +277,8 @@ def test_every_collection_pages_through_page_size_two(fake_google: FakeGoogle, e
     assert results[0].api_calls["gcp"]["aiplatform.models.list"] == 3
     listed = {r.path.rsplit("/", 1)[-1] for r in fake_google.requests}
     assert listed >= {"endpoints", "models", "customJobs", "datasets", "indexEndpoints", "notebookRuntimeTemplates",
-                      "notebookRuntimes", "modelDeploymentMonitoringJobs"}
+                      "notebookRuntimes", "modelDeploymentMonitoringJobs", "reasoningEngines", "tuningJobs",
+                      "ragCorpora", "featureOnlineStores", "pipelineJobs"}
     assert {r.method for r in fake_google.requests} <= {"GET", "POST"}   # POST only for getIamPolicy
 
 
@@ -391,11 +394,11 @@ def test_denied_location_and_disabled_project_are_partial_scan_exit_4(
     for loc in (US, EU):
         entry = status[f"gcp:{PROJECT_B}:{loc}"]
         assert entry["status"] == "error" and "SERVICE_DISABLED" in entry["error"]
-    # A disabled API answers the same for every collection: one call per unit, not eight.
+    # A disabled API answers the same for every collection: one call per unit, not thirteen.
     assert len(fake_google.requests_to(f"/v1/projects/{PROJECT_B}/")) == 2
     assets = [json.loads(x) for x in (out / "assets.jsonl").read_text().splitlines()]
     assert {(a["account"], a["region"]) for a in assets} == {(PROJECT_A, US)}
-    assert len(assets) == 21
+    assert len(assets) == 31
     err = capsys.readouterr().err
     assert f"scope gcp:{PROJECT_B}:{US} failed" in err
 
@@ -483,7 +486,7 @@ def test_demo_shows_gcp_rows_and_stays_on_loopback(tmp_path: Path, restore_env: 
     printed = capsys.readouterr().out
     assert "gcp" in printed
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["by_provider"]["gcp"]["assets"] == 35
+    assert summary["by_provider"]["gcp"]["assets"] == 47
     scopes = [s for s in summary["scopes"] if s["provider"] == "gcp"]
     assert len(scopes) == 4 and all(s["status"] == "ok" for s in scopes)
     fails = {(f["compliance"]["control"], f["resources"][0]["name"]) for f in
