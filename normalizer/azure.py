@@ -1,4 +1,5 @@
-"""Azure Machine Learning raw records (ARM JSON, api-version 2025-12-01) -> AI assets.
+"""Azure Machine Learning raw records (ARM JSON, api-version 2025-12-01) -> AI assets; the Azure AI Services
+kinds are mapped in ``normalizer.azureai``.
 
 Absent fields mean Azure's documented default (rules-v1.md), not "unknown".
 Enum values are compared case-insensitively, as Resource Manager does.
@@ -16,12 +17,17 @@ from aispm.collectors.azure.kinds import (
     DEPLOYMENT,
     ENDPOINT,
     REGISTRY,
-    ROWS,
     WORKSPACE,
 )
-from aispm.collectors.azure.principals import principals
 from aispm.collectors.base import RawRecord
-from aispm.normalizer.common import dig, fact, identity_fields, not_equal_fact, present
+from aispm.normalizer import azureai
+from aispm.normalizer.azure_base import base as _base
+from aispm.normalizer.azure_base import details as _details
+from aispm.normalizer.azure_base import fold as _fold
+from aispm.normalizer.azure_base import identities as _identities
+from aispm.normalizer.azure_base import obj as _obj
+from aispm.normalizer.azure_base import parent as _parent
+from aispm.normalizer.common import dig, fact, not_equal_fact, present
 from aispm.normalizer.schema import (
     Access,
     Asset,
@@ -41,30 +47,6 @@ KEY_CREDENTIALS = frozenset({"accountkey", "sas", "serviceprincipal", "certifica
 ISOLATED_MODES = frozenset({"allowinternetoutbound", "allowonlyapprovedoutbound"})
 
 
-def _fold(value: Any) -> str:
-    return str(value).casefold() if value is not None else ""
-
-
-def _obj(value: Any, where: str) -> Mapping[str, Any]:
-    """A JSON object field: absent is empty, anything but an object is malformed data."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{where} is not a JSON object")
-    return value
-
-
-def _tags(d: Mapping[str, Any]) -> dict[str, str]:
-    tags = d.get("tags")
-    return {str(k): "" if v is None else str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else {}
-
-
-def _parent(uid: str, levels: int = 1) -> str:
-    """The id ``levels`` resources up (each level is a type/name pair)."""
-    parts = uid.rstrip("/").split("/")
-    return "/".join(parts[: len(parts) - 2 * levels])
-
-
 class Context:
     """Cross-record facts of one subscription: workspaces by lower-cased id."""
 
@@ -82,27 +64,10 @@ class Context:
         return Relation(kind=WORKSPACE.kind, uid=uid, role=WORKSPACE.kind)
 
 
-def _base(rec: RawRecord, *, taggable: bool = True) -> dict[str, Any]:
-    """uid, name, tags and creation time; the kind is the record's type, a row of the kind table."""
-    d = rec.data
-    uid = str(d["id"])
-    return identity_fields(rec, ROWS[rec.type].kind, uid, str(d.get("name") or uid.rsplit("/", 1)[-1]),
-                           _tags(d) if taggable else {},
-                           dig(d, "systemData.createdAt") or dig(d, "properties.createdOn"), taggable=taggable)
-
-
-def _identities(rec: RawRecord) -> tuple[str, ...]:
-    """The managed identities the resource runs as, from the field its kind's row names."""
-    return tuple(pid for pid, _ in principals(rec.type, rec.data))
-
-
 def _disabled(raw: Any, source: str, default: str = "Enabled") -> Fact:
     """True (exposed) unless ``raw`` is 'Disabled'; absent means ``default``."""
     return not_equal_fact(raw, "Disabled", source, default, casefold=True)
 
-
-def _details(**values: Any) -> dict[str, str]:
-    return {k: str(v) for k, v in values.items() if v not in (None, "", {}, [])}
 
 
 def workspace(rec: RawRecord, _ctx: Context) -> Asset:
@@ -262,6 +227,7 @@ MAPPERS: dict[str, Callable[[RawRecord, Context], Asset]] = {
     DEPLOYMENT.kind: deployment,
     BATCH_ENDPOINT.kind: batch_endpoint,
     DATASTORE.kind: datastore,
+    **azureai.MAPPERS,
 }
 
 

@@ -12,7 +12,8 @@ A JSON object (load it with :func:`load_estate`; the shipped one is
 
     {
       "tenantId": "<guid>",                                  # used in auth challenges
-      "apiVersions": {"Microsoft.MachineLearningServices": ["2025-12-01"]},
+      "apiVersions": {"Microsoft.MachineLearningServices": ["2025-12-01"],
+                      "Microsoft.CognitiveServices": ["2025-12-01"], "Microsoft.Insights": ["2021-05-01-preview"]},
       "managementGroups": [                                  # optional
         {"name": "<tenant id>", "parent": null, "subscriptions": []},
         {"name": "mg-ai", "parent": "<tenant id>", "subscriptions": ["<sub id>"]}
@@ -52,6 +53,9 @@ What is served (GET only; every path and id is matched case-insensitively)
   parent exists and has none of that type);
 * ``/subscriptions/{s}/providers/{namespace}/{type}``: every top-level resource of
   that type in the subscription, across resource groups;
+* ``{resource id}/providers/Microsoft.Insights/diagnosticSettings``: the resource's
+  diagnostic settings, held in the estate as extension resources whose id is that
+  path plus ``/{name}`` (empty when the resource has none);
 * ``{scope}/providers/Microsoft.Authorization/roleAssignments``: the assignments
   that apply at, above (management groups, root ``/``) or below the scope.
   ``$filter=atScope()`` keeps those at or above; ``principalId eq '<id>'`` and
@@ -128,6 +132,8 @@ DEMO_ESTATE_PATH = Path(__file__).resolve().parents[1] / "demo" / "estates" / "a
 DEFAULT_TOKEN = "aispm-fake-arm-token"
 
 _ML = "microsoft.machinelearningservices"
+_COGNITIVE = "microsoft.cognitiveservices"
+_DIAGNOSTIC_SETTINGS = "/providers/microsoft.insights/diagnosticsettings"
 _AUTHZ = "microsoft.authorization"
 _RESOURCES = "microsoft.resources"
 _MG_PREFIX = "/providers/microsoft.management/managementgroups/"
@@ -138,6 +144,7 @@ _KNOWN_CHILDREN: dict[str, frozenset[str]] = {
     f"{_ML}/workspaces": frozenset({"computes", "onlineendpoints", "batchendpoints", "datastores"}),
     f"{_ML}/workspaces/onlineendpoints": frozenset({"deployments"}),
     f"{_ML}/workspaces/batchendpoints": frozenset({"deployments"}),
+    f"{_COGNITIVE}/accounts": frozenset({"deployments", "raipolicies", "projects"}),
 }
 
 _DEFAULT_CODES: dict[int, str] = {
@@ -291,9 +298,12 @@ def validate_estate(estate: Mapping[str, JSON]) -> None:
 
 
 def _resource_type(rid: str) -> str:
-    """``Microsoft.X/a/b`` for ``.../providers/Microsoft.X/a/{n}/b/{m}`` (casing kept)."""
+    """``Microsoft.X/a/b`` for ``.../providers/Microsoft.X/a/{n}/b/{m}`` (casing kept); an extension resource
+    (``{resource id}/providers/Microsoft.Insights/diagnosticSettings/{n}``) has the type after its last
+    ``providers``."""
     segments = rid.strip("/").split("/")
-    provider = segments[5:]
+    last = max(i for i, s in enumerate(segments) if s.lower() == "providers")
+    provider = segments[last + 1 :]
     return "/".join([provider[0], *provider[1::2]])
 
 
@@ -659,6 +669,8 @@ class FakeArm(server.FakeServer[RecordedRequest, Fault]):
             ]
         if len(segments) == 7 and segments[2] == "resourcegroups" and segments[4] == "providers":
             return []
+        if low.endswith(_DIAGNOSTIC_SETTINGS) and low.removesuffix(_DIAGNOSTIC_SETTINGS) in self._resources:
+            return []   # a resource without diagnostic settings
         parent, _, child = low.rpartition("/")
         owner = self._resources.get(parent)
         if owner is not None and child in _KNOWN_CHILDREN.get(str(owner["type"]).lower(), frozenset()):

@@ -1,11 +1,14 @@
-"""Azure Machine Learning collector: one subscription per scope unit.
+"""Azure Machine Learning and Azure AI Services collector: one subscription per scope unit.
 
 Per subscription, as the kind table (``collectors.azure.kinds``) lists them:
-workspaces of every kind and registries (subscription-wide lists), then per
-workspace its computes, online endpoints with their deployments, batch
-endpoints and datastores, on a small thread pool. The
-subscription's role assignments are listed once (they include those inherited
-from management groups and the root) and handed to each managed identity.
+workspaces of every kind, registries and Cognitive Services accounts of every kind
+(subscription-wide lists), then per workspace its computes, online endpoints with
+their deployments, batch endpoints and datastores, and per account its Foundry
+projects and model deployments, on a small thread pool. Each account's diagnostic
+settings and the content filter policies its deployments name are joined to the
+records (``collectors.azure.attached``). The subscription's role assignments are
+listed once (they include those inherited from management groups and the root)
+and handed to each managed identity.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aispm.collectors.azure import attached
 from aispm.collectors.azure.arm import (
     AUTHORIZATION_API,
     SUBSCRIPTIONS_API,
@@ -115,7 +119,8 @@ class AzureCollector:
 
     def _collect(self, arm: Arm, unit: ScopeUnit, result: CollectResult) -> None:
         """The subscription-wide lists of the kind table, then the child lists of each resource found
-        (a workspace's computes, endpoints and their deployments, ...) on the thread pool."""
+        (a workspace's computes, endpoints and their deployments, an account's projects and deployments, ...)
+        on the thread pool, then what is joined to the accounts and deployments."""
         for kind in TOP_LEVEL:
             try:
                 result.records.extend(self._records(arm, unit, kind))
@@ -130,6 +135,7 @@ class AzureCollector:
                     result.records.extend(children)
                     if error:
                         result.errors.append(self._error(unit, f"{parent.type} {parent.data['id']}: {error}"))
+        attached.join(arm, result, self._error, self.settings.workspace_workers)
         result.identities = self._identities(arm, unit, result)
 
     def _children(self, arm: Arm, unit: ScopeUnit, parent: RawRecord) -> tuple[list[RawRecord], str | None]:

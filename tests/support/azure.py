@@ -157,6 +157,12 @@ SUB = "11111111-2222-4333-8444-555555555555"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-test"
 ML = f"{RG}/providers/Microsoft.MachineLearningServices"
 ML_VERSIONS = {"Microsoft.MachineLearningServices": ["2025-12-01"]}
+COGNITIVE = f"{RG}/providers/Microsoft.CognitiveServices"
+COGNITIVE_API = "2025-12-01"
+"""api-version of Microsoft.CognitiveServices the Azure AI Services shapes belong to."""
+INSIGHTS_API = "2021-05-01-preview"
+"""api-version of Microsoft.Insights diagnostic settings."""
+AI_VERSIONS = {**ML_VERSIONS, "Microsoft.CognitiveServices": [COGNITIVE_API], "Microsoft.Insights": [INSIGHTS_API]}
 
 
 def fake_az(bin_dir: Path, token: str, *, error: str | None = None, wait_for: Path | None = None) -> Path:
@@ -236,10 +242,11 @@ def outcomes(results: list[CollectResult], required_tags: tuple[str, ...] = ()) 
 
 
 def estate(resources: list[dict[str, Any]], role_assignments: list[dict[str, Any]] | None = None,
-           subscriptions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+           subscriptions: list[dict[str, Any]] | None = None,
+           api_versions: Mapping[str, list[str]] = ML_VERSIONS) -> dict[str, Any]:
     return {
         "tenantId": "99999999-8888-4777-8666-555555555555",
-        "apiVersions": ML_VERSIONS,
+        "apiVersions": dict(api_versions),
         "subscriptions": subscriptions or [{"subscriptionId": SUB, "displayName": "test", "state": "Enabled"}],
         "resources": resources,
         "roleAssignments": role_assignments or [],
@@ -258,3 +265,164 @@ def assignment(principal: str, role_guid: str, scope: str, name: str) -> dict[st
             "scope": scope,
         },
     }
+
+
+# --------------------------------------------------------------------------- Azure AI Services wire shapes
+# As the Microsoft.CognitiveServices 2025-12-01 and Microsoft.Insights 2021-05-01-preview REST references
+# return them (accounts, accounts/deployments, accounts/raiPolicies, accounts/projects, diagnosticSettings).
+
+
+def ai_account(name: str, kind: str = "OpenAI", identity: dict[str, Any] | None = None,
+               **properties: Any) -> dict[str, Any]:
+    """A ``Microsoft.CognitiveServices/accounts`` resource; ``properties`` are set as given (absent: defaults)."""
+    rid = f"{COGNITIVE}/accounts/{name}"
+    return {
+        "id": rid, "name": name, "type": "Microsoft.CognitiveServices/accounts", "location": "eastus", "kind": kind,
+        "sku": {"name": "S0"}, "tags": {"owner": "ai@contoso.example"},
+        **({"identity": identity} if identity else {}),
+        "systemData": {"createdAt": "2025-03-01T10:00:00Z", "createdByType": "User"},
+        "properties": {"endpoint": f"https://{name}.openai.azure.com/", "customSubDomainName": name,
+                       "provisioningState": "Succeeded", **properties},
+    }
+
+
+def ai_deployment(account: str, name: str, rai_policy: str | None = None, model: str = "gpt-4o") -> dict[str, Any]:
+    """A model deployment of ``account``; ``rai_policy`` None leaves ``raiPolicyName`` out."""
+    props: dict[str, Any] = {"model": {"format": "OpenAI", "name": model, "version": "2024-11-20"},
+                             "versionUpgradeOption": "OnceNewDefaultVersionAvailable", "provisioningState": "Succeeded"}
+    if rai_policy is not None:
+        props["raiPolicyName"] = rai_policy
+    return {"id": f"{COGNITIVE}/accounts/{account}/deployments/{name}", "name": name,
+            "type": "Microsoft.CognitiveServices/accounts/deployments",
+            "sku": {"name": "GlobalStandard", "capacity": 10}, "properties": props}
+
+
+def content_filter(name: str, source: str, enabled: bool = True, blocking: bool = True) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "enabled": enabled, "blocking": blocking, "source": source}
+    if name in ("Hate", "Sexual", "Violence", "Selfharm"):
+        entry["severityThreshold"] = "Medium"
+    return entry
+
+
+def strong_filters() -> list[dict[str, Any]]:
+    """Jailbreak, and Hate, Sexual, Violence and Selfharm on prompts and completions, all enabled and blocking."""
+    return [content_filter("Jailbreak", "Prompt")] + [
+        content_filter(kind, side) for kind in ("Hate", "Sexual", "Violence", "Selfharm")
+        for side in ("Prompt", "Completion")]
+
+
+def rai_policy(account: str, name: str, filters: list[dict[str, Any]], mode: str = "Blocking") -> dict[str, Any]:
+    return {"id": f"{COGNITIVE}/accounts/{account}/raiPolicies/{name}", "name": name,
+            "type": "Microsoft.CognitiveServices/accounts/raiPolicies",
+            "properties": {"type": "UserManaged", "mode": mode, "basePolicyName": "Microsoft.DefaultV2",
+                           "contentFilters": filters}}
+
+
+def diagnostic_setting(account: str, name: str, logs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A diagnostic setting of ``account`` sending ``logs`` (entries with category or categoryGroup) to Log
+    Analytics."""
+    return {"id": f"{COGNITIVE}/accounts/{account}/providers/Microsoft.Insights/diagnosticSettings/{name}",
+            "name": name, "type": "Microsoft.Insights/diagnosticSettings",
+            "properties": {"workspaceId": f"{RG}/providers/Microsoft.OperationalInsights/workspaces/law-test",
+                           "logs": [{"categoryGroup": None, "category": None, "enabled": True,
+                                     "retentionPolicy": {"enabled": False, "days": 0}, **e} for e in logs],
+                           "metrics": [{"category": "AllMetrics", "enabled": True,
+                                        "retentionPolicy": {"enabled": False, "days": 0}}]}}
+
+
+OWNER_ROLE = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR_ROLE = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+AI_PRINCIPALS = {   # principal ids of the identities in ai_estate()
+    "locked": "a0000000-0000-4000-8000-000000000001",
+    "acl-uai": "a0000000-0000-4000-8000-000000000002",
+    "proj-admin": "a0000000-0000-4000-8000-000000000003",
+    "proj-plain": "a0000000-0000-4000-8000-000000000004",
+}
+
+
+def ai_estate() -> dict[str, Any]:
+    """Every Azure AI Services rule line's Pass, Fail and absent-field default (see ``AI_EXPECTED``), with lists
+    longer than a page of two: three accounts, six deployments and five content filter policies on one account."""
+    uai = f"{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai-acl"
+    weak = [f for f in strong_filters() if (f["name"], f["source"]) != ("Violence", "Completion")]
+    weak[0] = content_filter("Jailbreak", "Prompt", blocking=False)
+    off = [{**f, "enabled": False, "blocking": False} for f in strong_filters()]
+    resources = [
+        ai_account("oai-locked", identity={"type": "SystemAssigned", "principalId": AI_PRINCIPALS["locked"]},
+                   publicNetworkAccess="Disabled", disableLocalAuth=True,
+                   encryption={"keySource": "Microsoft.KeyVault", "keyVaultProperties": {
+                       "keyName": "cmk", "keyVersion": "1", "keyVaultUri": "https://kv-test.vault.azure.net/"}}),
+        ai_account("ais-acl", kind="AIServices", identity={"type": "UserAssigned", "userAssignedIdentities": {
+                       uai: {"principalId": AI_PRINCIPALS["acl-uai"],
+                             "clientId": "c0000000-0000-4000-8000-000000000002"}}},
+                   publicNetworkAccess="Enabled", networkAcls={"defaultAction": "Deny", "ipRules": [],
+                                                               "virtualNetworkRules": []},
+                   encryption={"keySource": "Microsoft.CognitiveServices"}, disableLocalAuth=False,
+                   allowProjectManagement=True),
+        ai_account("lang-bare", kind="TextAnalytics"),
+        *(ai_deployment("oai-locked", name, policy) for name, policy in (
+            ("d-none", None), ("d-default", "Microsoft.DefaultV2"), ("d-strong", "strong"), ("d-weak", "weak"),
+            ("d-off", "off"), ("d-ghost", "ghost"))),
+        rai_policy("oai-locked", "Microsoft.Default", strong_filters(), mode="Default"),
+        rai_policy("oai-locked", "Microsoft.DefaultV2", strong_filters(), mode="Default"),
+        rai_policy("oai-locked", "strong", strong_filters()),
+        rai_policy("oai-locked", "weak", weak),
+        rai_policy("oai-locked", "off", off),
+        {"id": f"{COGNITIVE}/accounts/ais-acl/projects/p-admin", "name": "p-admin", "location": "eastus",
+         "type": "Microsoft.CognitiveServices/accounts/projects",
+         "identity": {"type": "SystemAssigned", "principalId": AI_PRINCIPALS["proj-admin"]},
+         "properties": {"displayName": "Admin project", "isDefault": True, "provisioningState": "Succeeded"}},
+        {"id": f"{COGNITIVE}/accounts/ais-acl/projects/p-plain", "name": "p-plain", "location": "eastus",
+         "type": "Microsoft.CognitiveServices/accounts/projects",
+         "identity": {"type": "SystemAssigned", "principalId": AI_PRINCIPALS["proj-plain"]},
+         "properties": {"displayName": "Plain project", "provisioningState": "Succeeded"}},
+        diagnostic_setting("oai-locked", "to-law", [{"category": "Audit"}, {"category": "Trace", "enabled": False}]),
+        diagnostic_setting("ais-acl", "all-logs", [{"categoryGroup": "allLogs"}]),
+    ]
+    roles = [assignment(AI_PRINCIPALS["acl-uai"], OWNER_ROLE, f"/subscriptions/{SUB}", "r-acl-owner"),
+             assignment(AI_PRINCIPALS["proj-admin"], CONTRIBUTOR_ROLE, RG, "r-proj-contrib")]
+    return estate(resources, roles, api_versions=AI_VERSIONS)
+
+
+def ai_uid(path: str) -> str:
+    return f"{COGNITIVE}/accounts/{path}"
+
+
+AI_EXPECTED: dict[tuple[str, str], str] = {
+    # NET-003: Disabled -> Pass; Enabled but ACLs deny by default -> Pass; absent (Enabled, Allow) -> Fail.
+    (ai_uid("oai-locked"), "AISPM-NET-003"): "Pass",
+    (ai_uid("ais-acl"), "AISPM-NET-003"): "Pass",
+    (ai_uid("lang-bare"), "AISPM-NET-003"): "Fail",
+    # ENC-001: Microsoft.KeyVault -> Pass; Microsoft.CognitiveServices or absent -> Fail.
+    (ai_uid("oai-locked"), "AISPM-ENC-001"): "Pass",
+    (ai_uid("ais-acl"), "AISPM-ENC-001"): "Fail",
+    (ai_uid("lang-bare"), "AISPM-ENC-001"): "Fail",
+    # IAM-003: disableLocalAuth true -> Pass; false or absent -> Fail.
+    (ai_uid("oai-locked"), "AISPM-IAM-003"): "Pass",
+    (ai_uid("ais-acl"), "AISPM-IAM-003"): "Fail",
+    (ai_uid("lang-bare"), "AISPM-IAM-003"): "Fail",
+    # IAM-001: no grant -> Pass; Owner at the subscription (user-assigned) or Contributor on the group -> Fail;
+    # no identity -> Pass.
+    (ai_uid("oai-locked"), "AISPM-IAM-001"): "Pass",
+    (ai_uid("ais-acl"), "AISPM-IAM-001"): "Fail",
+    (ai_uid("lang-bare"), "AISPM-IAM-001"): "Pass",
+    (ai_uid("ais-acl/projects/p-admin"), "AISPM-IAM-001"): "Fail",
+    (ai_uid("ais-acl/projects/p-plain"), "AISPM-IAM-001"): "Pass",
+    # LOG-003: an enabled Audit category or allLogs group -> Pass; no diagnostic setting -> Fail.
+    (ai_uid("oai-locked"), "AISPM-LOG-003"): "Pass",
+    (ai_uid("ais-acl"), "AISPM-LOG-003"): "Pass",
+    (ai_uid("lang-bare"), "AISPM-LOG-003"): "Fail",
+    # GAI-001 / GAI-002: no policy or a platform default -> Pass; strong -> Pass, Pass; weak -> Pass, Fail;
+    # every filter disabled -> Fail, Fail; a custom policy the account does not hold -> Error, nothing.
+    (ai_uid("oai-locked/deployments/d-none"), "AISPM-GAI-001"): "Pass",
+    (ai_uid("oai-locked/deployments/d-none"), "AISPM-GAI-002"): "Pass",
+    (ai_uid("oai-locked/deployments/d-default"), "AISPM-GAI-001"): "Pass",
+    (ai_uid("oai-locked/deployments/d-default"), "AISPM-GAI-002"): "Pass",
+    (ai_uid("oai-locked/deployments/d-strong"), "AISPM-GAI-001"): "Pass",
+    (ai_uid("oai-locked/deployments/d-strong"), "AISPM-GAI-002"): "Pass",
+    (ai_uid("oai-locked/deployments/d-weak"), "AISPM-GAI-001"): "Pass",
+    (ai_uid("oai-locked/deployments/d-weak"), "AISPM-GAI-002"): "Fail",
+    (ai_uid("oai-locked/deployments/d-off"), "AISPM-GAI-001"): "Fail",
+    (ai_uid("oai-locked/deployments/d-off"), "AISPM-GAI-002"): "Fail",
+    (ai_uid("oai-locked/deployments/d-ghost"), "AISPM-GAI-001"): "Error",
+}

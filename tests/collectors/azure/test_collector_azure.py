@@ -181,7 +181,7 @@ def test_unknown_subscription_is_a_scope_error(fake_arm: FakeArm) -> None:
     c = collector(fake_arm, subscriptions=["00000000-0000-4000-8000-000000000404"])
     result = c.collect(c.plan()[0][0])
     assert result.records == []
-    assert {e.error.split(":")[0] for e in result.errors} == {"workspaces.list", "registries.list"}
+    assert {e.error.split(":")[0] for e in result.errors} == {"workspaces.list", "registries.list", "accounts.list"}
     assert all("404 SubscriptionNotFound" in e.error for e in result.errors)
 
 

@@ -1,0 +1,85 @@
+"""What Azure AI Services records get joined to them beyond their own list call (rules-v2.md).
+
+Neither is an asset of its own:
+
+- An account's diagnostic settings (LOG-003 reads their log categories): one list per account, kept on the
+  account record as ``diagnosticSettings``, or why it could not be read as ``diagnosticSettingsError``.
+- The content filter (RAI) policy a model deployment names (GAI-001 and GAI-002 read its filters): the
+  account's ``raiPolicies`` are listed once per account, and only for accounts with a deployment that names a
+  custom policy (the platform's ``Microsoft.Default`` and ``Microsoft.DefaultV2`` need no read). The policy is
+  kept on the deployment as ``raiPolicy``; a list that could not be read as ``raiPoliciesError``; a name the
+  list does not hold leaves neither, which the mapper reports as an evaluation error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aispm.collectors.azure.arm import Arm, ArmCallError
+from aispm.collectors.azure.kinds import (
+    AI_SERVICES_ACCOUNT,
+    COGNITIVE_API,
+    DEFAULT_RAI_POLICIES,
+    INSIGHTS_API,
+    MODEL_DEPLOYMENT,
+)
+from aispm.collectors.base import CollectResult, RawRecord, ScopeError, ScopeUnit
+
+ErrorOf = Callable[[ScopeUnit, str], ScopeError]
+
+
+def account_of(deployment_id: str) -> str:
+    """The lower-cased id of the account a deployment id sits under (``.../accounts/{a}/deployments/{d}``)."""
+    return deployment_id.rstrip("/").rsplit("/", 2)[0].lower()
+
+
+def custom_policy(data: dict[str, Any]) -> str | None:
+    """The custom RAI policy a deployment names; None for no policy or a platform default."""
+    props = data.get("properties")
+    name = props.get("raiPolicyName") if isinstance(props, dict) else None
+    if not isinstance(name, str) or not name or name.casefold() in DEFAULT_RAI_POLICIES:
+        return None
+    return name
+
+
+def join(arm: Arm, result: CollectResult, error: ErrorOf, workers: int) -> None:
+    """Join diagnostic settings to every account and RAI policies to the deployments that name a custom one."""
+    accounts = [r for r in result.records if r.type == AI_SERVICES_ACCOUNT.kind]
+    if not accounts:
+        return
+    deployments: dict[str, list[RawRecord]] = {}
+    for r in result.records:
+        if r.type == MODEL_DEPLOYMENT.kind and custom_policy(r.data):
+            deployments.setdefault(account_of(str(r.data["id"])), []).append(r)
+
+    def one(account: RawRecord) -> list[str]:
+        rid = str(account.data["id"])
+        problems: list[str] = []
+        try:
+            account.data["diagnosticSettings"] = arm.list_all(
+                f"{rid}/providers/Microsoft.Insights/diagnosticSettings", INSIGHTS_API, "diagnosticSettings.list")
+        except ArmCallError as exc:
+            account.data["diagnosticSettingsError"] = str(exc)
+            problems.append(f"{AI_SERVICES_ACCOUNT.kind} {rid}: {exc}")
+        mine = deployments.get(rid.lower(), [])
+        if not mine:
+            return problems
+        try:
+            policies = arm.list_all(f"{rid}/raiPolicies", COGNITIVE_API, "raiPolicies.list")
+        except ArmCallError as exc:
+            for d in mine:
+                d.data["raiPoliciesError"] = str(exc)
+            problems.append(f"{AI_SERVICES_ACCOUNT.kind} {rid}: {exc}")
+            return problems
+        by_name = {str(p.get("name") or "").casefold(): p for p in policies}
+        for d in mine:
+            policy = by_name.get(str(custom_policy(d.data)).casefold())
+            if policy is not None:
+                d.data["raiPolicy"] = policy
+        return problems
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(accounts)))) as pool:
+        for problems in pool.map(one, accounts):
+            result.errors.extend(error(result.unit, p) for p in problems)
