@@ -48,6 +48,24 @@ def _parser() -> _Parser:
     scan.add_argument("--workers", type=_positive, default=None)
     scan.add_argument("--framework", action="append", default=[], help=_framework_help())
 
+    detect = sub.add_parser("detect", help="read the clouds' audit logs for a window and deliver detections")
+    detect.add_argument("--provider", action="append", choices=("aws", "azure", "gcp"), default=[])
+    detect.add_argument("--since", default="1h", help="window length: 15m, 6h, 2d (default 1h)")
+    detect.add_argument("--start", default=None, help="window start (ISO 8601); overrides the remembered one")
+    detect.add_argument("--end", default=None, help="window end (ISO 8601, default now; excluded)")
+    detect.add_argument("--region", action="append", default=[], help="AWS region (repeatable)")
+    detect.add_argument("--all-regions", action="store_true")
+    detect.add_argument("--role-arn", action="append", default=[])
+    detect.add_argument("--org", action="store_true")
+    detect.add_argument("--external-id", default=None)
+    detect.add_argument("--subscription", action="append", default=[])
+    detect.add_argument("--project", action="append", default=[])
+    _common(detect)
+    detect.add_argument("--state", default=None, help="remember each scope's window end here")
+    detect.add_argument("--fail-on", choices=SEVERITIES, default=None)
+    detect.add_argument("--workers", type=_positive, default=None)
+    detect.set_defaults(location=[])
+
     demo = sub.add_parser("demo", help="run the full pipeline on the built-in simulated three-cloud estate")
     demo.add_argument("--out", default="aispm-out")
 
@@ -96,6 +114,12 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from aispm.detect import run_from_args
+
+    return run_from_args(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from aispm.demo.run import run_demo
 
@@ -111,9 +135,15 @@ def rule_record(rule: Any) -> dict[str, Any]:
 
 def _cmd_rules(args: argparse.Namespace) -> int:
     from aispm.rules.catalog import all_rules, rules_by_id
+    from aispm.rules.detections.catalog import all_detections, detection_record, detection_text, detections_by_id
 
     if args.rules_command == "show":
         rule = rules_by_id().get(args.rule_id.upper())
+        detection = detections_by_id().get(args.rule_id.upper())
+        if detection is not None:
+            print(json.dumps(detection_record(detection), indent=2) if args.format == "json"
+                  else detection_text(detection))
+            return exitcodes.OK
         if rule is None:
             raise UsageError(f"unknown rule id {args.rule_id!r} (see 'aispm rules list')")
         if args.format == "json":
@@ -127,9 +157,10 @@ def _cmd_rules(args: argparse.Namespace) -> int:
         raise UsageError("rules: choose 'list' or 'show RULE_ID'")
     rules = all_rules()
     if args.format == "json":
-        print(json.dumps([rule_record(r) for r in rules], indent=2))
+        print(json.dumps([rule_record(r) for r in rules] + [detection_record(d) for d in all_detections()], indent=2))
     else:
         rows = [[r.id, r.severity.name, ",".join(r.providers), r.title] for r in rules]
+        rows += [[d.id, d.severity.name, ",".join(d.providers), f"{d.title} (detection)"] for d in all_detections()]
         print(render_table(["id", "severity", "clouds", "title"], rows))
     return exitcodes.OK
 
@@ -144,8 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("choose a command: scan, demo, rules or replay (see 'aispm --help')")
-        handler = {"scan": _cmd_scan, "demo": _cmd_demo, "rules": _cmd_rules, "replay": _cmd_replay}[args.command]
+            raise UsageError("choose a command: scan, detect, demo, rules or replay (see 'aispm --help')")
+        handler = {"scan": _cmd_scan, "detect": _cmd_detect, "demo": _cmd_demo, "rules": _cmd_rules,
+                   "replay": _cmd_replay}[args.command]
         return handler(args)
     except UsageError as exc:
         warn(f"error: {exc}")

@@ -16,11 +16,13 @@ from typing import Any
 
 from aispm import exitcodes
 from aispm.exitcodes import UsageError
+from aispm.rules.detections.finding import DetectionFinding
 from aispm.rules.finding import Finding
-from aispm.sinks.base import Batch, Sink, Undelivered, deliver_safely
+from aispm.sinks.base import Batch, Sink, Undelivered, deliver_safely, wire
 from aispm.sinks.delivery.deadletter import DeadLetterError, DeadLetterStore, Letter, open_store
 from aispm.sinks.errors import SinkConfigError
-from aispm.sinks.formats.ocsf import from_ocsf, to_ocsf
+from aispm.sinks.formats.ocsf import from_ocsf
+from aispm.sinks.formats.ocsf_detection import from_ocsf_detection, is_detection
 from aispm.terminal import say, warn
 
 
@@ -59,18 +61,23 @@ def replay(store: DeadLetterStore, targets: Sequence[str], out_dir: Path,
     scan_id = f"replay-{uuid.uuid4()}"
     for name, payloads in by_sink.items():
         findings: list[Finding] = []
+        detections: list[DetectionFinding] = []
         original: dict[str, dict[str, Any]] = {}   # what a sink reports undelivered -> the letter as it was
         failed[name] = Counter()
         for payload in payloads:
+            finding: Finding | DetectionFinding
             try:
-                finding = from_ocsf(payload)
+                finding = from_ocsf_detection(payload) if is_detection(payload) else from_ocsf(payload)
             except (KeyError, TypeError, ValueError, IndexError, AttributeError):
                 remaining.append(Undelivered(name, "not an aispm finding (kept as it was)", payload))
                 failed[name][_key(payload)] += 1
                 continue
-            findings.append(finding)
-            original[_key(to_ocsf(finding))] = payload
-        batch = Batch(scan_id=scan_id, findings=findings, assets=[], summary={}, replay=True)
+            if isinstance(finding, DetectionFinding):
+                detections.append(finding)
+            else:
+                findings.append(finding)
+            original[_key(wire(finding))] = payload
+        batch = Batch(scan_id=scan_id, findings=findings, assets=[], summary={}, replay=True, detections=detections)
         report = deliver_safely(sinks[name], batch)
         # Undelivered items keep the name they were replayed to, so the next replay retries that sink.
         for u in report.undelivered:

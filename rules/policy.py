@@ -8,6 +8,7 @@ or show findings.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +28,8 @@ from pydantic_core import ErrorDetails
 
 from aispm.normalizer.schema import Asset
 from aispm.rules.catalog import rules_by_id
+from aispm.rules.detections.catalog import Settings as DetectionConfig
+from aispm.rules.detections.catalog import detections_by_id
 from aispm.rules.model import Severity
 
 
@@ -47,7 +50,7 @@ class _TooDeep(yaml.YAMLError):
 
 
 def _check_rule_id(value: str) -> str:
-    if value not in rules_by_id():
+    if value not in rules_by_id() and value not in detections_by_id():
         raise ValueError(f"unknown rule id {value!r} (see 'aispm rules list')")
     return value
 
@@ -84,6 +87,30 @@ class RuleSettings(BaseModel):
 
     disabled: list[RuleId] = Field(default_factory=list)
     severity: dict[RuleId, SeverityName] = Field(default_factory=dict)
+
+
+class DetectionSettings(BaseModel):
+    """``detections:``: the DET-003 threshold and the address ranges DET-005 trusts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    llmjacking_threshold: float = Field(default=0.4, ge=0, le=1)
+    trusted_cidrs: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_cidrs")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            try:
+                ipaddress.ip_network(str(cidr).strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"not an address range: {cidr!r} (use e.g. 203.0.113.0/24)") from None
+        return v
+
+    def config(self) -> DetectionConfig:
+        return DetectionConfig(
+            llmjacking_threshold=self.llmjacking_threshold,
+            trusted_cidrs=tuple(ipaddress.ip_network(c.strip(), strict=False) for c in self.trusted_cidrs))
 
 
 class Suppression(BaseModel):
@@ -132,6 +159,7 @@ class Policy(BaseModel):
     rules: RuleSettings = Field(default_factory=RuleSettings)
     required_tags: list[NonBlank] = Field(default_factory=list)
     suppressions: list[Suppression] = Field(default_factory=list)
+    detections: DetectionSettings = Field(default_factory=DetectionSettings)
 
     @property
     def needs_tags(self) -> bool:

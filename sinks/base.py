@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from aispm.rules.detections.finding import DetectionFinding
 from aispm.rules.finding import Finding
 from aispm.sinks.formats.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf_detection import to_ocsf_detection
+
+
+def wire(item: Finding | DetectionFinding) -> dict[str, Any]:
+    """The OCSF object of a posture finding (class 2003) or a detection finding (class 2004)."""
+    return to_ocsf_detection(item) if isinstance(item, DetectionFinding) else to_ocsf(item)
 
 
 @dataclass
@@ -21,6 +28,14 @@ class Batch:
     # Uids of findings suppressed in this run that were not suppressed in the last one (from the lifecycle
     # state); None when there is no state to tell.
     became_suppressed: frozenset[str] | None = None
+    # A detect run (``aispm detect``) delivers Detection Findings: detections.ocsf.jsonl, not the scan's files.
+    detections: list[DetectionFinding] = field(default_factory=list)
+    kind: Literal["scan", "detect"] = "scan"
+
+    @property
+    def items(self) -> list[Finding | DetectionFinding]:
+        """Everything to deliver: posture findings and detection findings."""
+        return [*self.findings, *self.detections]
 
 
 @dataclass
@@ -34,8 +49,8 @@ class Undelivered:
     payload: dict[str, Any]
 
     @classmethod
-    def of(cls, sink: str, reason: str, finding: Finding) -> Undelivered:
-        return cls(sink, reason, to_ocsf(finding))
+    def of(cls, sink: str, reason: str, finding: Finding | DetectionFinding) -> Undelivered:
+        return cls(sink, reason, wire(finding))
 
 
 @dataclass
@@ -62,7 +77,7 @@ def deliver_safely(sink: Sink, batch: Batch) -> DeliveryReport:
         # The exception's text may hold what the sink was configured with (a token): only its type is kept.
         reason = f"sink {sink.name} failed unexpectedly ({type(exc).__name__})"
         return DeliveryReport(sink=sink.name,
-                              undelivered=[Undelivered.of(sink.name, reason, f) for f in batch.findings])
+                              undelivered=[Undelivered.of(sink.name, reason, f) for f in batch.items])
 
 
 @dataclass
@@ -75,4 +90,4 @@ class UnavailableSink:
 
     def deliver(self, batch: Batch) -> DeliveryReport:
         return DeliveryReport(sink=self.name, undelivered=[Undelivered.of(self.name, self.reason, f)
-                                                           for f in batch.findings])
+                                                           for f in batch.items])

@@ -87,9 +87,10 @@ def _other(finding: dict[str, Any], res: dict[str, Any]) -> dict[str, str]:
 
 
 def is_suppressed(finding: dict[str, Any]) -> bool:
-    """A failing finding a policy suppression covers (OCSF ``status_id`` 3, compliance ``Fail``), not closed."""
+    """A failing finding a policy suppression covers (OCSF ``status_id`` 3, compliance ``Fail``, or a detection
+    finding), not closed."""
     return (finding.get("status_id") == _SUPPRESSED_STATUS
-            and (finding.get("compliance") or {}).get("status") == "Fail"
+            and ((finding.get("compliance") or {}).get("status") == "Fail" or finding.get("class_uid") == 2004)
             and finding.get("activity_id") != _CLOSED_ACTIVITY)
 
 
@@ -159,8 +160,13 @@ def to_asff(finding: dict[str, Any], *, product: str, account: str, region: str)
 
     ``UpdatedAt`` and ``LastObservedAt`` are the finding's OCSF ``time`` (the scan that produced this record),
     ``CreatedAt`` its ``finding_info.first_seen_time`` when present, else ``time`` (never after ``time``).
-    Raises ValueError when the finding has no valid ``time``.
+    Raises ValueError when the finding has no valid ``time``. A Detection Finding (class 2004) takes its own
+    form (``asff_detection``).
     """
+    if finding.get("class_uid") == 2004:
+        from aispm.sinks.formats.asff_detection import detection_to_asff
+
+        return detection_to_asff(finding, product=product, account=account, region=region)
     info = finding.get("finding_info") or {}
     compliance = finding.get("compliance") or {}
     remediation = finding.get("remediation") or {}

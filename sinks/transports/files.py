@@ -10,9 +10,12 @@ from typing import Any
 
 from aispm.sinks.atomic import write_atomic
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
+from aispm.sinks.formats.exports import named_exports
 from aispm.sinks.formats.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf_detection import to_ocsf_detection
 
 FINDINGS_FILE = "findings.ocsf.jsonl"
+DETECTIONS_FILE = "detections.ocsf.jsonl"
 ASSETS_FILE = "assets.jsonl"
 SUMMARY_FILE = "summary.json"
 
@@ -47,16 +50,25 @@ class FileSink:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if not batch.summary and not batch.assets:
                 # A replay carries findings only: add them, never replace a scan's files.
-                with (self.out_dir / FINDINGS_FILE).open("a", encoding="utf-8") as fh:
-                    fh.writelines(jsonl(to_ocsf(f) for f in batch.findings))
-                report.delivered = len(batch.findings)
+                if batch.findings:
+                    with (self.out_dir / FINDINGS_FILE).open("a", encoding="utf-8") as fh:
+                        fh.writelines(jsonl(to_ocsf(f) for f in batch.findings))
+                if batch.detections:
+                    with (self.out_dir / DETECTIONS_FILE).open("a", encoding="utf-8") as fh:
+                        fh.writelines(jsonl(to_ocsf_detection(d) for d in batch.detections))
+                report.delivered = len(batch.items)
                 return report
-            _write_atomic(self.out_dir / FINDINGS_FILE, jsonl(to_ocsf(f) for f in batch.findings))
-            _write_atomic(self.out_dir / ASSETS_FILE, jsonl(batch.assets))
+            if batch.kind == "detect":   # a detect run leaves the scan's findings and assets as they are
+                _write_atomic(self.out_dir / DETECTIONS_FILE, jsonl(to_ocsf_detection(d) for d in batch.detections))
+            else:
+                _write_atomic(self.out_dir / FINDINGS_FILE, jsonl(to_ocsf(f) for f in batch.findings))
+                _write_atomic(self.out_dir / ASSETS_FILE, jsonl(batch.assets))
             _write_atomic(self.out_dir / SUMMARY_FILE, [json.dumps(batch.summary, indent=2) + "\n"])
+            for name, _, chunks in named_exports(batch.summary, batch.assets, batch.findings):   # inventory-v1.md
+                write_atomic(self.out_dir / name, chunks)
         except OSError as exc:
             reason = f"cannot write to {self.out_dir}: {exc.strerror or exc}"
-            report.undelivered = [Undelivered.of(self.name, reason, f) for f in batch.findings]
+            report.undelivered = [Undelivered.of(self.name, reason, f) for f in batch.items]
             return report
-        report.delivered = len(batch.findings)
+        report.delivered = len(batch.items)
         return report

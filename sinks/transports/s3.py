@@ -1,6 +1,7 @@
 """The ``s3://bucket/prefix`` sink: the contract's three files, gzip'd, under a dated key layout.
 
-``<prefix>/yyyy/mm/dd/<scan-id>/{findings.ocsf.jsonl,assets.jsonl,summary.json}.gz``. With
+``<prefix>/yyyy/mm/dd/<scan-id>/{findings.ocsf.jsonl,assets.jsonl,summary.json}.gz`` (a detect run:
+``detections.ocsf.jsonl`` and ``summary.json``). With
 ``AISPM_S3_SECURITY_LAKE=true`` (needs the ``parquet`` extra) the findings are also written as
 OCSF Parquet in the Amazon Security Lake custom-source layout.
 """
@@ -17,10 +18,11 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aispm.collectors.base import one_line
-from aispm.sinks.base import Batch, DeliveryReport, Undelivered
+from aispm.sinks.base import Batch, DeliveryReport, Undelivered, wire
 from aispm.sinks.errors import SinkConfigError, settings_error
+from aispm.sinks.formats.exports import named_exports
 from aispm.sinks.formats.ocsf import to_ocsf
-from aispm.sinks.transports.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE, jsonl
+from aispm.sinks.transports.files import ASSETS_FILE, DETECTIONS_FILE, FINDINGS_FILE, SUMMARY_FILE, jsonl
 
 
 class S3Settings(BaseSettings):
@@ -82,11 +84,19 @@ class S3Sink:
         when = dt.datetime.now(dt.UTC)
         base = self.scan_prefix(batch, when)
         ocsf = [to_ocsf(f) for f in batch.findings]
-        files: list[tuple[str, bytes]] = [(FINDINGS_FILE, "".join(jsonl(ocsf)).encode())]
-        if batch.summary or batch.assets:  # a replay carries findings only
-            files += [(ASSETS_FILE, "".join(jsonl(batch.assets)).encode()),
-                      (SUMMARY_FILE, (json.dumps(batch.summary, indent=2, default=str) + "\n").encode())]
+        files: list[tuple[str, bytes]] = []
+        if batch.findings or (batch.kind == "scan" and not batch.detections):
+            files.append((FINDINGS_FILE, "".join(jsonl(ocsf)).encode()))
+        if batch.detections or batch.kind == "detect":
+            files.append((DETECTIONS_FILE, "".join(jsonl(wire(d) for d in batch.detections)).encode()))
+        summary = (SUMMARY_FILE, (json.dumps(batch.summary, indent=2, default=str) + "\n").encode())
+        if batch.kind == "scan" and (batch.summary or batch.assets):  # a replay carries findings only
+            files += [(ASSETS_FILE, "".join(jsonl(batch.assets)).encode()), summary]
+        elif batch.kind == "detect" and batch.summary:
+            files.append(summary)
         try:
+            for name, media_type, chunks in named_exports(batch.summary, batch.assets, batch.findings):
+                self._put(f"{base}/{name}.gz", gzip.compress(b"".join(chunks)), media_type, gzipped=True)
             # Findings last: a consumer that triggers on the findings object finds its siblings already there.
             for name, body in reversed(files):
                 self._put(f"{base}/{name}.gz", gzip.compress(body), "application/json", gzipped=True)
@@ -98,7 +108,7 @@ class S3Sink:
                     self._put(_join(self.prefix, key), body, "application/vnd.apache.parquet", gzipped=False)
         except Exception as exc:  # noqa: BLE001 - any S3 failure leaves the findings for the dead-letter store
             reason = f"cannot write to s3://{self.bucket}/{base}: {one_line(exc, 300)}"
-            report.undelivered = [Undelivered.of(self.name, reason, f) for f in batch.findings]
+            report.undelivered = [Undelivered.of(self.name, reason, f) for f in batch.items]
             return report
-        report.delivered = len(batch.findings)
+        report.delivered = len(batch.items)
         return report

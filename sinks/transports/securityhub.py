@@ -59,7 +59,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aispm.collectors.base import one_line
-from aispm.sinks.base import Batch, DeliveryReport, Undelivered
+from aispm.sinks.base import Batch, DeliveryReport, Undelivered, wire
 from aispm.sinks.errors import settings_error
 from aispm.sinks.formats.asff import (
     MAX_FINDING_BYTES,
@@ -71,7 +71,6 @@ from aispm.sinks.formats.asff import (
     suppression_note,
     to_asff,
 )
-from aispm.sinks.formats.ocsf import to_ocsf
 from aispm.sinks.transports.retry import Backoff, RateLimiter
 
 MAX_PER_CALL = 100          # BatchImportFindings and BatchUpdateFindings
@@ -257,9 +256,9 @@ class SecurityHubSink:
     # ------------------------------------------------------------ delivery
     def deliver(self, batch: Batch) -> DeliveryReport:
         report = DeliveryReport(sink=self.name)
-        if not batch.findings:
+        if not batch.items:
             return report
-        findings = [to_ocsf(f) for f in batch.findings]   # ASFF is made from the OCSF object, as HEC events are
+        findings = [wire(f) for f in batch.items]   # ASFF is made from the OCSF object, as HEC events are
         started = self._clock()
         budget = self.settings.deadline_seconds
         candidates = [t for t in (self._deadline_at, started + budget if budget else None) if t is not None]

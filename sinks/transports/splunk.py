@@ -46,9 +46,9 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, SSLError
 from urllib3.util import Retry
 
 from aispm.collectors.base import loopback_host, one_line
-from aispm.sinks.base import Batch, DeliveryReport, Undelivered
+from aispm.sinks.base import Batch, DeliveryReport, Undelivered, wire
 from aispm.sinks.errors import SinkConfigError, settings_error
-from aispm.sinks.formats.ocsf import to_ocsf
+from aispm.sinks.formats.ocsf_detection import DETECTION_CLASS
 from aispm.sinks.transports.tls import client_context
 
 try:  # orjson serializes findings about ten times faster; the standard library is the fallback
@@ -88,6 +88,9 @@ class SplunkSettings(BaseSettings):
     ack_timeout_seconds: float = Field(default=120.0, gt=0)
     ack_resends: int = Field(default=3, ge=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+DETECTION_SOURCETYPE = "aispm:detection"
 
 
 def load_settings() -> SplunkSettings:
@@ -318,9 +321,9 @@ class SplunkSink:
     def deliver(self, batch: Batch) -> DeliveryReport:
         """Deliver every finding or return it as undelivered; no exception escapes."""
         report = DeliveryReport(sink=self.name)
-        if not batch.findings:
+        if not batch.items:
             return report
-        findings = [to_ocsf(f) for f in batch.findings]   # each HEC event is the finding's OCSF object
+        findings = [wire(f) for f in batch.items]   # each HEC event is the finding's OCSF object
         self._accounted = set()
         self._unsendable = []
         try:
@@ -436,7 +439,8 @@ class SplunkSink:
             "time": round(int(finding.get("time") or 0) / 1000, 3),
             "host": s.host,
             "source": s.source,
-            "sourcetype": s.sourcetype,
+            # Detection Findings (OCSF class 2004) have their own sourcetype, whatever the findings' one is.
+            "sourcetype": DETECTION_SOURCETYPE if finding.get("class_uid") == DETECTION_CLASS else s.sourcetype,
         }
         if s.index:
             event["index"] = s.index
