@@ -244,6 +244,7 @@ def run_detect(request: DetectRequest, now: dt.datetime | None = None) -> Detect
     findings = [finding_of(h, request.policy, scan_id=scan_id, product_version=__version__,
                            today=now.date()) for h in hits]
     findings = list({f.uid: f for f in findings}.values())   # one finding per uid, whatever read it twice
+    findings.sort(key=lambda f: (f.time_ms, f.detection.id, f.uid))
     summary = summarize(results, plan_errors, findings, request, scan_id, started, disabled)
     batch = Batch(scan_id=scan_id, findings=[], assets=[], summary=summary, detections=findings, kind="detect")
     sinks = list(request.sinks) or [FileSink(request.out_dir)]

@@ -60,7 +60,11 @@ What is served (GET only; every path and id is matched case-insensitively)
   that apply at, above (management groups, root ``/``) or below the scope.
   ``$filter=atScope()`` keeps those at or above; ``principalId eq '<id>'`` and
   ``assignedTo('<id>')`` keep one principal's (the fake has no groups); terms may
-  be joined with ``and``.
+  be joined with ``and``;
+* ``/subscriptions/{s}/providers/Microsoft.Insights/eventtypes/management/values``: the Activity Log, the
+  estate's top-level ``activityLog`` records (as Azure returns them: ``operationName``, ``operationId``,
+  ``status``, ``eventTimestamp``, ``subscriptionId`` ...) of that subscription within the ``$filter``'s
+  ``eventTimestamp ge '...' and eventTimestamp le '...'`` (required, both bounds inclusive), oldest first.
 
 Wire behaviour that matches ARM
 -------------------------------
@@ -99,7 +103,9 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import datetime
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -295,6 +301,15 @@ def validate_estate(estate: Mapping[str, JSON]) -> None:
         isinstance(v, list) and all(isinstance(x, str) for x in v) for v in versions.values()
     ):
         raise EstateError("'apiVersions' must map a provider namespace to a list of api-versions")
+
+
+_ACTIVITY_LOG = ["providers", "microsoft.insights", "eventtypes", "management", "values"]
+_ACTIVITY_FILTER = re.compile(r"eventTimestamp\s+(ge|le)\s+'([^']+)'", re.IGNORECASE)
+
+
+def _instant(text: str) -> datetime.datetime:
+    moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
 
 
 def _resource_type(rid: str) -> str:
@@ -637,6 +652,8 @@ class FakeArm(server.FakeServer[RecordedRequest, Fault]):
         sub = self._require_subscription(segments[1])
         if len(segments) == 2:
             return _Reply(200, copy.deepcopy(sub), {})
+        if segments[2:] == _ACTIVITY_LOG:
+            return self._activity_log(segments[1], clean, pairs, query)
         if segments[2] == "resourcegroups":
             if len(segments) == 3:
                 prefix = f"/subscriptions/{segments[1]}/resourcegroups/"
@@ -656,6 +673,26 @@ class FakeArm(server.FakeServer[RecordedRequest, Fault]):
         if members is None:
             raise self._not_found(clean)
         return self._page(members, clean, pairs)
+
+    def _activity_log(self, sub_id: str, path: str, pairs: Sequence[tuple[str, str]],
+                      query: Mapping[str, str]) -> _Reply:
+        """The estate's ``activityLog`` records of the subscription whose ``eventTimestamp`` the ``$filter``
+        keeps (``ge`` and ``le``, both inclusive, as Azure's), oldest first, paged like every list."""
+        text = query.get("$filter")
+        bounds = dict(_ACTIVITY_FILTER.findall(text or ""))
+        if "ge" not in bounds:
+            raise ArmError(400, "BadRequest", "The $filter query parameter must name an eventTimestamp range "
+                           "(eventTimestamp ge '...' and eventTimestamp le '...').")
+        low_bound = _instant(bounds["ge"])
+        high_bound = _instant(bounds["le"]) if "le" in bounds else None
+        records = [
+            r for r in self.estate.get("activityLog", [])
+            if str(r.get("subscriptionId", "")).lower() == sub_id
+            and low_bound <= _instant(str(r["eventTimestamp"]))
+            and (high_bound is None or _instant(str(r["eventTimestamp"])) <= high_bound)
+        ]
+        records.sort(key=lambda r: _instant(str(r["eventTimestamp"])))
+        return self._page(records, path, pairs)
 
     def _collection(self, low: str, segments: Sequence[str]) -> list[JSON] | None:
         """The members of the collection at ``low``, or None when it is not one."""

@@ -551,6 +551,90 @@ def _parse_time(value: str) -> datetime:
     return parsed
 
 
+_LOG_TOKEN = re.compile(r'\s*(?:(?P<paren>[()])|(?P<word>AND|OR|NOT)\b|'
+                        r'(?P<cmp>[A-Za-z_.@]+)\s*(?P<op>>=|<=|!=|=|<|>|:)\s*"(?P<value>(?:[^"\\]|\\.)*)")')
+
+
+def _log_field(entry: Mapping[str, JSON], path: str) -> JSON:
+    value: JSON = entry
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _log_term(path: str, op: str, value: str) -> Callable[[Mapping[str, JSON]], bool]:
+    if path == "timestamp":
+        bound = _parse_time(value)
+        compare = _ORDERING[op]
+        return lambda e: compare(_parse_time(str(e.get("timestamp", ""))), bound)
+    if op == ":":
+        return lambda e: value in str(_log_field(e, path) or "")
+    if op in ("=", "!="):
+        return lambda e: (str(_log_field(e, path)) == value) == (op == "=")
+    raise ApiError(400, f"Operator {op!r} is not supported for {path} by this fake.")
+
+
+def parse_log_filter(text: str) -> Callable[[Mapping[str, JSON]], bool]:
+    """The Logging query language subset aispm uses: ``field="v"``, ``field:"v"``, ``timestamp>="..."`` and
+    ``<``, joined by AND, OR, NOT and parentheses (AND binds tighter than OR; juxtaposition is AND)."""
+    tokens: list[tuple[str, Any]] = []
+    position, text = 0, text.strip()
+    while position < len(text):
+        match = _LOG_TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise ApiError(400, f"Invalid filter near {text[position:]!r}.")
+        if match.group("paren"):
+            tokens.append(("paren", match.group("paren")))
+        elif match.group("word"):
+            tokens.append(("word", match.group("word")))
+        else:
+            tokens.append(("term", _log_term(match.group("cmp"), match.group("op"),
+                                             re.sub(r"\\(.)", r"\1", match.group("value")))))
+        position = match.end()
+    at = 0
+
+    def unary() -> Callable[[Mapping[str, JSON]], bool]:
+        nonlocal at
+        kind, value = tokens[at]
+        at += 1
+        if kind == "term":
+            return value  # type: ignore[no-any-return]
+        if kind == "word" and value == "NOT":
+            inner = unary()
+            return lambda e: not inner(e)
+        if kind == "paren" and value == "(":
+            inner = disjunction()
+            if at >= len(tokens) or tokens[at] != ("paren", ")"):
+                raise ApiError(400, "Invalid filter: unbalanced parentheses.")
+            at += 1
+            return inner
+        raise ApiError(400, f"Invalid filter near {value!r}.")
+
+    def conjunction() -> Callable[[Mapping[str, JSON]], bool]:
+        nonlocal at
+        parts = [unary()]
+        while at < len(tokens) and tokens[at] != ("paren", ")") and tokens[at] != ("word", "OR"):
+            if tokens[at] == ("word", "AND"):
+                at += 1
+            parts.append(unary())
+        return lambda e: all(p(e) for p in parts)
+
+    def disjunction() -> Callable[[Mapping[str, JSON]], bool]:
+        nonlocal at
+        parts = [conjunction()]
+        while at < len(tokens) and tokens[at] == ("word", "OR"):
+            at += 1
+            parts.append(conjunction())
+        return lambda e: any(p(e) for p in parts)
+
+    if not tokens:
+        return lambda e: True
+    predicate = disjunction()
+    if at != len(tokens):
+        raise ApiError(400, "Invalid filter: unbalanced parentheses.")
+    return predicate
+
+
 def _wildcard(pattern: str, value: str) -> bool:
     regex = "^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$"
     return re.match(regex, value) is not None
@@ -728,6 +812,7 @@ class _Project:
     iam_policy: dict[str, JSON]
     locations: list[dict[str, JSON]]
     vertex: dict[str, dict[str, list[dict[str, JSON]]]] = field(default_factory=dict)
+    audit_log: list[dict[str, JSON]] = field(default_factory=list)   # Cloud Audit Logs LogEntry objects
 
 
 @dataclass
@@ -775,6 +860,7 @@ class FakeGoogle(server.FakeServer[RecordedRequest, Fault]):
                     iam_policy=entry.get("iamPolicy", {"version": 1, "etag": "ACAB"}),
                     locations=entry.get("locations", []),
                     vertex=entry.get("vertex", {}),
+                    audit_log=entry.get("auditLog", []),
                 )
             )
 
@@ -936,7 +1022,32 @@ class FakeGoogle(server.FakeServer[RecordedRequest, Fault]):
             return self._vertex(parts[0], parts[2:], query)
         if parts[:1] == ["v3"]:
             return self._resource_manager(method, parts[1:], query, body)
+        if method == "POST" and parts == ["v2", "entries:list"]:
+            return self._log_entries(body)
         raise _not_found(path)
+
+    # Cloud Logging --------------------------------------------------------
+
+    def _log_entries(self, body: JSON) -> JSON:
+        """``entries.list``: the ``auditLog`` entries of the named projects that the filter keeps, by
+        timestamp (``orderBy`` ``timestamp asc``, the default, or ``desc``), paged by ``pageToken``."""
+        if not isinstance(body, dict) or not body.get("resourceNames"):
+            raise ApiError(400, "Request contains an invalid argument: resourceNames is required.")
+        entries: list[dict[str, JSON]] = []
+        for name in body["resourceNames"]:
+            kind, _, ref = str(name).partition("/")
+            project = self._find_project(ref) if kind == "projects" else None
+            if project is None:
+                raise ApiError(403, f"The caller does not have permission to list entries of {name}.",
+                               details=[_error_info("IAM_PERMISSION_DENIED", "logging.googleapis.com",
+                                                    {"permission": "logging.logEntries.list"})])
+            entries.extend(project.audit_log)
+        keep = parse_log_filter(str(body.get("filter", "")))
+        selected = sorted((e for e in entries if keep(e)), key=lambda e: _parse_time(str(e["timestamp"])),
+                          reverse=str(body.get("orderBy", "")).endswith("desc"))
+        query = {"pageSize": str(body.get("pageSize", "") or ""), "pageToken": str(body.get("pageToken", "") or "")}
+        scope = "entries|" + json.dumps([body["resourceNames"], body.get("filter", "")])
+        return self._page(selected, "entries", query, scope)
 
     # Vertex AI ----------------------------------------------------------
 
