@@ -77,7 +77,8 @@ def to_ocsf_detection(f: DetectionFinding) -> dict[str, Any]:
         },
         "evidences": [{"data": {**f.evidence, "event_key": f.event_key}}],
         "remediation": {"desc": d.response or d.title},
-        "unmapped": {"detection_severity": f.severity.name},
+        "unmapped": {"detection_severity": f.severity.name,
+                     **({"suppression": f.suppression} if f.suppression is not None else {})},
     }
     if f.source_ip:
         out["src_endpoint"] = {"ip": f.source_ip}
@@ -95,10 +96,12 @@ def from_ocsf_detection(o: dict[str, Any]) -> DetectionFinding:
     evidence = dict((o.get("evidences") or [{}])[0].get("data") or {})
     event_key = str(evidence.pop("event_key"))
     detail = str(o.get("status_detail", ""))
-    suppression: str | None = None
-    if o.get("status_id") == STATUS_SUPPRESSED and detail.startswith(_SUPPRESSED_PREFIX) and detail.endswith(")"):
-        why, _, rest = detail[len(_SUPPRESSED_PREFIX):-1].partition(" (")
-        suppression, detail = why, rest
+    suppression = (o.get("unmapped") or {}).get("suppression")
+    if suppression is not None:
+        suppression = str(suppression)
+        wrapped = f"{_SUPPRESSED_PREFIX}{suppression} ("
+        if detail.startswith(wrapped) and detail.endswith(")"):
+            detail = detail[len(wrapped):-1]
     res = (o.get("resources") or [None])[0]
     attacks = tuple(AttackRef(uid=str(a["technique"]["uid"]), name=str(a["technique"].get("name", "")),
                               tactic=str((a.get("tactic") or {}).get("name", ""))) for a in info.get("attacks") or [])
