@@ -28,7 +28,10 @@ from aispm.rules.policy import Policy
 from aispm.sinks.base import Batch, DeliveryReport, deliver_safely
 from aispm.sinks.delivery.lifecycle import close_vanished, hold_back, keep_undelivered, save_ahead, save_state
 from aispm.sinks.delivery.reconcile import ScopeRun
-from aispm.sinks.transports.files import FileSink, rewrite_summary
+from aispm.sinks.formats.inventory import INVENTORY_FILES
+from aispm.sinks.transports.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE, FileSink, rewrite_summary
+
+SCAN_FILES = (FINDINGS_FILE, ASSETS_FILE, SUMMARY_FILE, *INVENTORY_FILES)
 
 
 def now_ms() -> int:
@@ -231,6 +234,7 @@ def finish_scan(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError]
     summary["carried_over"] = lifecycle.carried_over
     save_ahead(request.state, lifecycle)
     summary["state"] = lifecycle.status()
+    summary["files"] = list(SCAN_FILES)   # the sinks write these (inventory-v1.md: the exports among them)
     batch = Batch(scan_id=scan_id, findings=findings + lifecycle.closed, assets=assets, summary=summary,
                   became_suppressed=lifecycle.became_suppressed)
     sinks = list(request.sinks) or [FileSink(request.out_dir)]
