@@ -81,6 +81,12 @@ def _parser() -> _Parser:
     replay.add_argument("source", metavar="FILE_OR_QUEUE_URL")
     replay.add_argument("--sink", action="append", default=[])
     replay.add_argument("--out", default="aispm-out")
+
+    export = sub.add_parser("export", help="rebuild inventory.csv, aibom.cdx.json and report.html from a scan's files")
+    export.add_argument("--from", dest="source", required=True, metavar="DIR", help="a scan's --out folder")
+    export.add_argument("--format", action="append", choices=("csv", "cyclonedx", "html"), default=[],
+                        help="csv, cyclonedx or html (repeatable; default: all three)")
+    export.add_argument("--out", default=None, help="where to write them (default: the --from folder)")
     return p
 
 
@@ -171,13 +177,19 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return run_replay(args)
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from aispm.export import run_export
+
+    return run_export(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("choose a command: scan, detect, demo, rules or replay (see 'aispm --help')")
+            raise UsageError("choose a command: scan, detect, demo, rules, replay or export (see 'aispm --help')")
         handler = {"scan": _cmd_scan, "detect": _cmd_detect, "demo": _cmd_demo, "rules": _cmd_rules,
-                   "replay": _cmd_replay}[args.command]
+                   "replay": _cmd_replay, "export": _cmd_export}[args.command]
         return handler(args)
     except UsageError as exc:
         warn(f"error: {exc}")
