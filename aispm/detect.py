@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from aispm import __version__, exitcodes
 from aispm.collectors.audit import AuditSourceError
 from aispm.collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, one_line
@@ -67,16 +69,20 @@ class DetectRequest:
     sleep: Callable[[float], None] | None = None
 
 
-@dataclass
-class ScopeResult:
+class ScopeResult(BaseModel):
+    """What one scope's window produced; serializable, so a deployed Collect function hands it to Deliver."""
+
+    model_config = ConfigDict(extra="forbid")
+
     unit: ScopeUnit
     start: dt.datetime
     end: dt.datetime
     error: str | None = None
+    state_error: str | None = None       # the remembered window could not be read: not advanced
     events: int = 0
-    hits: list[Hit] = field(default_factory=list)
-    evaluator: Evaluator | None = None
-    api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    findings: list[DetectionFinding] = Field(default_factory=list)      # the per-event detections
+    llmjacking: list[dict[str, Any]] = Field(default_factory=list)      # DET-003 state, merged per account
+    api_calls: dict[str, dict[str, int]] = Field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -173,13 +179,15 @@ def _gcp_events(collector: Any, unit: ScopeUnit, start: dt.datetime, end: dt.dat
 
 
 def read_scope(request: DetectRequest, collector: Any, unit: ScopeUnit, start: dt.datetime, end: dt.datetime,
-               settings_evaluator: Callable[[], Evaluator]) -> ScopeResult:
-    """Read one scope's window and evaluate every event in it as it is read; any failure fails the scope."""
+               *, scan_id: str = "", today: dt.date | None = None) -> ScopeResult:
+    """Read one scope's window and evaluate every event in it as it is read; any failure fails the scope
+    (its partial findings are dropped: the window is read again next time)."""
     result = ScopeResult(unit=unit, start=start, end=end)
     if start >= end:
         return result
     calls = ApiCalls()
-    evaluator = settings_evaluator()
+    evaluator = Evaluator(settings=request.policy.detections.config(),
+                          disabled=frozenset(request.policy.rules.disabled))
     lo, hi = _ms(start), _ms(end)
     readers = {"aws": lambda: _aws_events(request, collector, unit, start, end, calls),
                "azure": lambda: _azure_events(collector, unit, start, end, calls),
@@ -195,23 +203,27 @@ def read_scope(request: DetectRequest, collector: Any, unit: ScopeUnit, start: d
     result.api_calls = calls.as_dict()
     if result.error is None:
         result.events = evaluator.events
-        result.hits = list(evaluator.hits)
-        result.evaluator = evaluator
+        result.findings = [finding_of(h, request.policy, scan_id=scan_id, product_version=__version__, today=today)
+                           for h in evaluator.hits]
+        result.llmjacking = evaluator.llmjacking_state()
     return result
 
 
 # ------------------------------------------------------------------------------------------------- windows
 
-def _windows(request: DetectRequest, scopes: Iterable[str], now: dt.datetime
-             ) -> tuple[dict[str, tuple[dt.datetime, dt.datetime]], dict[str, str], WindowStore | None]:
+def windows(request: DetectRequest, scopes: Iterable[str], now: dt.datetime
+            ) -> tuple[dict[str, tuple[dt.datetime, dt.datetime]], dict[str, str]]:
+    """Each scope's window ``[start, end)`` and the scopes whose remembered window could not be read.
+
+    ``end`` is ``--end`` or now; ``start`` is ``--start``, else the scope's remembered end, else
+    ``end - --since``."""
     end = (request.end or now).astimezone(dt.UTC)
-    store = WindowStore(request.state) if request.state is not None else None
     remembered: dict[str, dt.datetime] = {}
     errors: dict[str, str] = {}
     scopes = list(scopes)
-    if store is not None and request.start is None:
+    if request.state is not None and request.start is None:
         try:
-            loaded = store.load(scopes)
+            loaded = WindowStore(request.state).load(scopes)
             remembered, errors = loaded.ends, loaded.errors
         except StateError as exc:
             errors = {s: str(exc) for s in scopes}
@@ -219,32 +231,37 @@ def _windows(request: DetectRequest, scopes: Iterable[str], now: dt.datetime
     for scope in scopes:
         start = request.start or remembered.get(scope) or end - request.since
         out[scope] = (start.astimezone(dt.UTC), end)
-    return out, errors, store
+    return out, errors
 
-
-# ------------------------------------------------------------------------------------------------ the run
 
 def run_detect(request: DetectRequest, now: dt.datetime | None = None) -> DetectOutcome:
     started = dt.datetime.now(dt.UTC)
     now = now or started
     scan_id = request.scan_id or str(uuid.uuid4())
     work, plan_errors = plan_detect(request.providers, request.options, request.credentials)
-    windows, state_errors, store = _windows(request, [u.scope for _, u in work], now)
-    disabled = frozenset(request.policy.rules.disabled)
-    config = request.policy.detections.config()
+    spans, state_errors = windows(request, [u.scope for _, u in work], now)
 
-    def evaluator() -> Evaluator:
-        return Evaluator(settings=config, disabled=disabled)
+    def one(cu: tuple[Collector, ScopeUnit]) -> ScopeResult:
+        collector, unit = cu
+        result = read_scope(request, collector, unit, *spans[unit.scope], scan_id=scan_id, today=now.date())
+        result.state_error = state_errors.get(unit.scope)
+        return result
 
     with ThreadPoolExecutor(max_workers=max(1, request.options.workers)) as pool:
-        results = list(pool.map(lambda cu: read_scope(request, cu[0], cu[1], *windows[cu[1].scope], evaluator),
-                                work))
-    hits = [h for r in results for h in r.hits]
-    hits += llmjacking(results, config_evaluator=evaluator)
-    findings = [finding_of(h, request.policy, scan_id=scan_id, product_version=__version__,
-                           today=now.date()) for h in hits]
+        results = list(pool.map(one, work))
+    return finish_detect(results, plan_errors, request, scan_id=scan_id, started=started, today=now.date())
+
+
+def finish_detect(results: Sequence[ScopeResult], plan_errors: Sequence[ScopeError], request: DetectRequest, *,
+                  scan_id: str, started: dt.datetime, today: dt.date | None = None) -> DetectOutcome:
+    """Everything after reading, shared by the CLI and the Deliver function: DET-003 over every region of each
+    account, summary, delivery, dead letters, windows advanced, exit code."""
+    findings = [f for r in results for f in r.findings]
+    findings += [finding_of(h, request.policy, scan_id=scan_id, product_version=__version__, today=today)
+                 for h in llmjacking(results, request.policy)]
     findings = list({f.uid: f for f in findings}.values())   # one finding per uid, whatever read it twice
     findings.sort(key=lambda f: (f.time_ms, f.detection.id, f.uid))
+    disabled = frozenset(request.policy.rules.disabled)
     summary = summarize(results, plan_errors, findings, request, scan_id, started, disabled)
     batch = Batch(scan_id=scan_id, findings=[], assets=[], summary=summary, detections=findings, kind="detect")
     sinks = list(request.sinks) or [FileSink(request.out_dir)]
@@ -252,13 +269,13 @@ def run_detect(request: DetectRequest, now: dt.datetime | None = None) -> Detect
     kept = keep_undelivered(deliveries, request.dead_letter, request.out_dir, request.local_is_durable)
     warnings = list(kept.warnings)
     # Advance only scopes that were read completely, whose state could be read, and only when nothing was lost.
-    state_status: dict[str, Any] = {"status": "ok"}
-    if state_errors:
-        state_status = {"status": "error", "error": one_line("; ".join(sorted(set(state_errors.values()))))}
-    if store is not None and not kept.lost:
-        ends = {r.unit.scope: r.end for r in results if r.ok and r.unit.scope not in state_errors}
+    state_errors = sorted({r.state_error for r in results if r.state_error})
+    state_status: dict[str, Any] = {"status": "error", "error": one_line("; ".join(state_errors))} \
+        if state_errors else {"status": "ok"}
+    if request.state is not None and not kept.lost:
+        ends = {r.unit.scope: r.end for r in results if r.ok and not r.state_error}
         try:
-            store.save(ends)
+            WindowStore(request.state).save(ends)
         except StateError as exc:
             state_status = {"status": "error", "error": one_line(exc)}
     elif kept.lost:
@@ -273,13 +290,13 @@ def run_detect(request: DetectRequest, now: dt.datetime | None = None) -> Detect
                          warnings=warnings, kept=kept)
 
 
-def llmjacking(results: Sequence[ScopeResult], config_evaluator: Callable[[], Evaluator]) -> list[Hit]:
+def llmjacking(results: Sequence[ScopeResult], policy: Policy) -> list[Hit]:
     """DET-003 over every scanned region of each account: the per-principal state of the scopes read merged
     into one evaluator, then aggregated."""
-    merged = config_evaluator()
+    merged = Evaluator(settings=policy.detections.config(), disabled=frozenset(policy.rules.disabled))
     for r in results:
-        if r.evaluator is not None:
-            merged.absorb(r.evaluator)
+        if r.ok:
+            merged.absorb_state(r.llmjacking)
     return merged.aggregate()
 
 
@@ -433,3 +450,25 @@ def run_from_args(args: Any) -> int:
     outcome = run_detect(request)
     report(outcome, request.out_dir, request.fail_on)
     return outcome.exit_code
+
+
+# ------------------------------------------------------------------------------------ the deployed workflow
+
+def detect_units(request: DetectRequest, window_end: dt.datetime, *, scan_id: str,
+                 units: Sequence[ScopeUnit] | None = None) -> tuple[list[ScopeResult], list[ScopeError]]:
+    """What a Collect function does for a detect run: plan the provider's scopes (or take ``units``, AWS units
+    the Plan function planned), read each one's window up to ``window_end`` (the run's start)."""
+    provider = request.providers[0]
+    collector = PROVIDERS[provider].build(request.options, request.credentials.get(provider))
+    plan_errors: list[ScopeError] = []
+    if units is None:
+        work, plan_errors = plan_detect([provider], request.options, request.credentials)
+        units = [u for _, u in work]
+        collector = work[0][0] if work else collector
+    spans, state_errors = windows(request, [u.scope for u in units], window_end)
+    results: list[ScopeResult] = []
+    for unit in units:
+        result = read_scope(request, collector, unit, *spans[unit.scope], scan_id=scan_id, today=window_end.date())
+        result.state_error = state_errors.get(unit.scope)
+        results.append(result)
+    return results, plan_errors

@@ -36,3 +36,4 @@ class Settings(BaseSettings):
     job_window_days: int = 30
     state_table: str | None = None
     dead_letter_queue_url: str | None = None
+    detect_since: str = "15m"   # a deployed detect run's window when a scope has none remembered (the schedule)

@@ -3,6 +3,8 @@
 Writes ``<run_prefix>units/<index>/`` ``assets.jsonl`` and ``findings.ocsf.jsonl`` (the CLI's formats)
 and ``results.json.gz``, the serialized unit results Deliver reconciles from (per-scope findings,
 errors, evaluation errors, API calls). Cloud errors are returned as scope errors, never raised.
+A unit of a detect run reads its audit log instead (``results.json.gz`` then holds each scope's window,
+per-event detections and DET-003 state).
 """
 
 from __future__ import annotations
@@ -64,6 +66,51 @@ def run_unit(item: dict[str, Any], fn: FunctionSettings, scan_id: str) -> tuple[
     return results, plan_errors
 
 
+def detect_unit(item: dict[str, Any], fn: FunctionSettings, scan_id: str) -> tuple[list[Any], list[ScopeError]]:
+    """A detect run's unit: its scopes' audit logs up to the run's start, windows from the state table."""
+    from aispm.detect import DetectRequest, detect_units, parse_duration, parse_time
+    from aispm.sinks.delivery.state import DynamoStateStore
+
+    provider = str(item["provider"])
+    env = Settings()
+    options = collect_options(env, fn, provider)
+    if provider == "azure":
+        options.subscriptions = [item["subscription"]] if item.get("subscription") else []
+    elif provider == "gcp":
+        options.projects = [item["project"]] if item.get("project") else []
+    request = DetectRequest(providers=[provider], options=options, since=parse_duration(env.detect_since),
+                            state=DynamoStateStore(env.state_table) if env.state_table else None,
+                            credentials={provider: provider_credentials(provider, fn)})
+    units = None
+    if provider == "aws":
+        units = [ScopeUnit(provider="aws", scope=item["scope"], account=item.get("account") or "",
+                           region=item.get("region") or "", params=item.get("params") or {})]
+    return detect_units(request, parse_time(str(item["window_end"])), scan_id=scan_id, units=units)
+
+
+def _detect_handler(event: dict[str, Any], fn: FunctionSettings, item: dict[str, Any], provider: str,
+                    run_id: str) -> dict[str, Any]:
+    index = int(event["index"])
+    bucket = str(event.get("bucket") or fn.results_bucket)
+    prefix = f"{event['run_prefix']}units/{index}/"
+    results, plan_errors = detect_unit(item, fn, run_id)
+    payload = {"detect": [r.model_dump(mode="json") for r in results],
+               "plan_errors": [e.model_dump() for e in plan_errors]}
+    put_bytes(bucket, f"{prefix}{RESULTS_FILE}",
+              gzip.compress(json.dumps(payload, separators=(",", ":"), default=str).encode("utf-8"), mtime=0),
+              "application/gzip")
+    scopes = [{"provider": r.unit.provider, "scope": r.unit.scope, "status": "ok" if r.ok else "error",
+               **({"error": r.error} if r.error else {})} for r in results]
+    scopes += [{"provider": e.provider, "scope": e.scope, "status": "error", "error": e.error} for e in plan_errors]
+    for s in scopes:
+        if s["status"] == "error":
+            logger.warning("scope failed", extra={"scope": s["scope"], "error": s["error"]})
+    logger.info("unit read", extra={"scope": item.get("scope"), "events": sum(r.events for r in results),
+                                    "detections": sum(len(r.findings) for r in results)})
+    return {"provider": provider, "index": index, "scopes": scopes, "mode": "detect",
+            "results_key": f"{prefix}{RESULTS_FILE}", "events": sum(r.events for r in results)}
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -74,6 +121,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     provider = str(event.get("provider") or item["provider"])
     if fn.provider and provider != fn.provider:
         raise ValueError(f"this function collects {fn.provider}, not {provider}")
+    if item.get("mode") == "detect":
+        return _detect_handler(event, fn, item, provider, run_id)
     index = int(event["index"])
     bucket = str(event.get("bucket") or fn.results_bucket)
     prefix = f"{event['run_prefix']}units/{index}/"

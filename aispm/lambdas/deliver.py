@@ -31,7 +31,7 @@ from aispm.sinks.base import Sink, UnavailableSink
 from aispm.sinks.delivery.deadletter import SqsDeadLetter
 from aispm.sinks.delivery.state import DynamoStateStore
 from aispm.sinks.registry import build_sinks
-from aispm.sinks.transports.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FILE
+from aispm.sinks.transports.files import ASSETS_FILE, DETECTIONS_FILE, FINDINGS_FILE, SUMMARY_FILE
 
 DELIVERY_RESERVE_SECONDS = 90.0   # dead letters, the state save and the output upload after the sinks
 
@@ -126,6 +126,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     units: list[dict[str, Any]] = get_json(bucket, plan["units_key"])
     meta = get_json(bucket, f"{run_prefix}plan.json")
     succeeded, failed = map_outcomes(bucket, manifest_keys(event, bucket, plan["map_prefix"]))
+    if meta.get("mode") == "detect":
+        return deliver_detections(context, run_id, run_prefix, units, meta, succeeded, failed)
     results, plan_errors = unit_results(bucket, units, succeeded, failed)
     plan_errors = [ScopeError.model_validate(e) for e in meta.get("errors", [])] + plan_errors
     out_dir = Path(tempfile.gettempdir()) / "aispm" / run_id / "out"
@@ -158,4 +160,55 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return {"summary_key": f"{run_prefix}out/{SUMMARY_FILE}", "exit_code": outcome.exit_code,
             "findings_key": f"{run_prefix}out/{FINDINGS_FILE}", "assets_key": f"{run_prefix}out/{ASSETS_FILE}",
             "units": len(units), "failed_units": len(units) - len(succeeded),
+            "undelivered": sum(len(d.undelivered) for d in outcome.deliveries)}
+
+
+def deliver_detections(context: LambdaContext, run_id: str, run_prefix: str, units: list[dict[str, Any]],
+                       meta: dict[str, Any], succeeded: dict[int, dict[str, Any]],
+                       failed: dict[int, str]) -> dict[str, Any]:
+    """A detect run: every scope's window and detections, DET-003 across each account's regions, the CLI's
+    delivery; windows of scopes that were read are advanced in the state table."""
+    from aispm.detect import DetectRequest, ScopeResult, finish_detect, parse_time
+
+    fn = function_settings()
+    env = Settings()
+    bucket = fn.results_bucket
+    end = parse_time(str(meta.get("started") or dt.datetime.now(dt.UTC).isoformat()))
+    results: list[ScopeResult] = []
+    plan_errors = [ScopeError.model_validate(e) for e in meta.get("errors", [])]
+    for index, item in enumerate(units):
+        output = succeeded.get(index)
+        if output is not None:
+            stored = json.loads(gzip.decompress(get_bytes(bucket, output["results_key"])))
+            results += [ScopeResult.model_validate(r) for r in stored["detect"]]
+            plan_errors += [ScopeError.model_validate(e) for e in stored["plan_errors"]]
+            continue
+        reason = failed.get(index, "the unit was not collected (no result from the Map run)")
+        plan_errors.append(ScopeError(provider=item["provider"], scope=item["scope"],
+                                      error=f"collect failed: {reason}"))
+    out_dir = Path(tempfile.gettempdir()) / "aispm" / run_id / "out"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sinks = build_sinks(env.sinks, out_dir, keep_going=True)
+    set_deadlines(sinks, context)
+    request = DetectRequest(
+        providers=list(meta.get("providers") or []), out_dir=out_dir, sinks=sinks, scan_id=run_id,
+        state=DynamoStateStore(env.state_table) if env.state_table else None,
+        dead_letter=SqsDeadLetter(env.dead_letter_queue_url) if env.dead_letter_queue_url else None,
+        local_is_durable=False)
+    outcome = finish_detect(results, plan_errors, request, scan_id=run_id, started=end, today=end.date())
+    for path in sorted(out_dir.iterdir()):
+        content_type = "application/json" if path.suffix == ".json" else "application/x-ndjson"
+        put_bytes(bucket, f"{run_prefix}out/{path.name}", path.read_bytes(), content_type)
+    for warning in outcome.warnings:
+        logger.warning(warning)
+    summary = outcome.summary
+    metrics.add_metric(name="Detections", unit=MetricUnit.Count, value=sum(summary["detections"]["by_id"].values()))
+    metrics.add_metric(name="ScopeErrors", unit=MetricUnit.Count,
+                       value=sum(1 for s in summary["scopes"] if s["status"] == "error"))
+    logger.info("detections delivered", extra={"detections": summary["detections"]["by_id"],
+                                               "errors": summary["errors"], "exit_code": outcome.exit_code})
+    return {"summary_key": f"{run_prefix}out/{SUMMARY_FILE}", "exit_code": outcome.exit_code,
+            "detections_key": f"{run_prefix}out/{DETECTIONS_FILE}", "units": len(units),
+            "failed_units": len(units) - len(succeeded),
             "undelivered": sum(len(d.undelivered) for d in outcome.deliveries)}

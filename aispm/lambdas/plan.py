@@ -1,5 +1,8 @@
 """Plan: the scan units of this run, written to ``runs/<run_id>/units.json`` for the Distributed Map.
 
+The execution input's ``mode`` is ``scan`` (the default) or ``detect`` (the detect schedule's runs): a detect
+unit carries the run's start as the end of its audit-log window.
+
 AWS units come from the AWS collector's own planning (Organization accounts, member roles, enabled
 regions). Azure and Google Cloud units are named from the settings alone: this function has neither
 their credentials nor their SDKs, and a unit without an id is a discovery unit whose collector lists
@@ -59,6 +62,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     env = Settings()
     bucket = function_settings().results_bucket
     run_prefix = f"runs/{run_id}/"
+    mode = str(dict(event.get("input") or {}).get("mode") or "scan")
+    if mode not in ("scan", "detect"):
+        raise ValueError(f"unknown run mode {mode!r} (scan or detect)")
     providers = wanted_providers(dict(event.get("input") or {}))
     units: list[dict[str, Any]] = []
     errors: list[ScopeError] = []
@@ -70,8 +76,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "gcp" in providers:
         units += named_units("gcp", env.gcp_projects)
     started = event.get("started_at") or dt.datetime.now(dt.UTC).isoformat()
+    if mode == "detect":   # every unit reads its audit log up to the run's start (windows are [start, end))
+        units = [{**u, "mode": mode, "window_end": started} for u in units]
     put_json(bucket, f"{run_prefix}{PLAN_FILE}", {"run_id": run_id, "started": started, "providers": providers,
-                                                   "errors": [e.model_dump() for e in errors]})
+                                                   "mode": mode, "errors": [e.model_dump() for e in errors]})
     put_json(bucket, f"{run_prefix}units.json", units)
     for e in errors:
         logger.warning("scope not planned", extra={"scope": e.scope, "error": e.error})
@@ -79,4 +87,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="PlanErrors", unit=MetricUnit.Count, value=len(errors))
     logger.info("run planned", extra={"providers": providers, "units": len(units), "plan_errors": len(errors)})
     return {"run_id": run_id, "run_prefix": run_prefix, "units_key": f"{run_prefix}units.json",
-            "map_prefix": f"{run_prefix}map", "unit_count": len(units)}
+            "map_prefix": f"{run_prefix}map", "unit_count": len(units), **({"mode": mode} if mode != "scan" else {})}

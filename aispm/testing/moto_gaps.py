@@ -1,11 +1,13 @@
-"""SageMaker and Bedrock operations moto does not implement, added to the emulator for the simulated estate.
+"""SageMaker, Bedrock and CloudTrail operations moto does not implement, added to the emulator for the
+simulated estate.
 
 moto answers ListMonitoringSchedules, Get/PutModelPackageGroupPolicy, ListUserProfiles, ListSpaces,
-ListFeatureGroups, Bedrock's guardrail and imported-model calls and bedrock-agent's data-source calls with
-"not implemented". The demo, the benchmark and tests that scan a whole region need it readable, so this
-module teaches moto's responders these operations over a small in-memory store (ListFeatureGroups reads
-moto's own feature groups). Data is seeded with the ``add_*`` functions (or PutModelPackageGroupPolicy);
-answers follow the service model's shapes. Emulator only: never imported by the scanner.
+ListFeatureGroups, Bedrock's guardrail and imported-model calls, bedrock-agent's data-source calls and CloudTrail
+LookupEvents (records seeded with ``add_cloudtrail_event``) with "not implemented". The demo, the benchmark and
+tests that scan a whole region need it readable, so this module teaches moto's responders these operations over a
+small in-memory store (ListFeatureGroups reads moto's own feature groups). Data is seeded with the ``add_*``
+functions (or PutModelPackageGroupPolicy); answers follow the service model's shapes. Emulator only: never imported
+by the scanner.
 
 It also closes three fidelity gaps where moto drops what a request set, so an estate can show both sides of
 a rule: CreateAgent's ``guardrailConfiguration`` (GetAgent returns it, as AWS does), CreateFeatureGroup's
@@ -34,6 +36,7 @@ class _Region:
     guardrails: list[dict[str, Any]] = field(default_factory=list)
     imported_models: list[dict[str, Any]] = field(default_factory=list)
     data_sources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)   # knowledge base id -> sources
+    trail: list[dict[str, Any]] = field(default_factory=list)   # CloudTrail records (LookupEvents)
 
 
 _STORE: defaultdict[tuple[str, str], _Region] = defaultdict(_Region)
@@ -111,6 +114,12 @@ def add_data_source(account: str, region: str, knowledge_base_id: str, name: str
         return sid
 
 
+def add_cloudtrail_event(account: str, region: str, record: dict[str, Any]) -> None:
+    """A CloudTrail record (the lowerCamelCase JSON CloudTrail writes) that LookupEvents returns."""
+    with _LOCK:
+        _STORE[(account, region)].trail.append(dict(record))
+
+
 def reset() -> None:
     with _LOCK:
         _STORE.clear()
@@ -130,6 +139,7 @@ def install() -> None:
     from moto.sagemaker.responses import SageMakerResponse
 
     _install_bedrock()
+    _install_cloudtrail()
     _keep_dropped_fields()
 
     def region(self: Any) -> _Region:
@@ -249,6 +259,41 @@ def _install_bedrock() -> None:
             if not hasattr(cls, op):
                 setattr(cls, op, fn)
 
+
+
+def _install_cloudtrail() -> None:
+    """LookupEvents over the seeded records: one EventSource or EventName attribute, StartTime and EndTime
+    inclusive, newest first, ``MaxResults`` (at most 50) per page, as CloudTrail answers."""
+    import json
+
+    from moto.cloudtrail.responses import CloudTrailResponse
+
+    def instant(value: Any) -> dt.datetime:
+        if isinstance(value, int | float):
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+    def lookup_events(self: Any) -> str:
+        attrs = self._get_param("LookupAttributes") or []
+        start, end = self._get_param("StartTime"), self._get_param("EndTime")
+        with _LOCK:
+            records = list(_STORE[(self.current_account, self.region)].trail)
+        key = {"EventSource": "eventSource", "EventName": "eventName", "EventId": "eventID"}
+        for attr in attrs:
+            records = [r for r in records if r.get(key[attr["AttributeKey"]]) == attr["AttributeValue"]]
+        if start is not None:
+            records = [r for r in records if instant(r["eventTime"]) >= instant(start)]
+        if end is not None:
+            records = [r for r in records if instant(r["eventTime"]) <= instant(end)]
+        records.sort(key=lambda r: instant(r["eventTime"]), reverse=True)
+        page, token = _page(records, self._get_param("NextToken"), min(int(self._get_param("MaxResults") or 50), 50))
+        events = [{"EventId": r["eventID"], "EventName": r["eventName"], "ReadOnly": "false",
+                   "EventTime": instant(r["eventTime"]).timestamp(), "EventSource": r["eventSource"],
+                   "Resources": [], "CloudTrailEvent": json.dumps(r)} for r in page]
+        return json.dumps({"Events": events, **({"NextToken": token} if token else {})})
+
+    if not hasattr(CloudTrailResponse, "lookup_events"):
+        CloudTrailResponse.lookup_events = lookup_events  # type: ignore[attr-defined]
 
 
 _PATCHED: set[tuple[type, str]] = set()

@@ -11,10 +11,10 @@ import datetime as dt
 import hashlib
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aispm.normalizer.audit import AuditEvent
 from aispm.rules.detections.catalog import (
@@ -102,12 +102,31 @@ class Evaluator:
 
     def absorb(self, other: Evaluator) -> None:
         """Take over another evaluator's DET-003 state (another region of the same accounts)."""
-        for key, seen in other._principals.items():
-            self._principals.setdefault(key, []).extend(seen)
-        for key, event in other._last.items():
+        self.absorb_state(other.llmjacking_state())
+
+    def llmjacking_state(self) -> list[dict[str, Any]]:
+        """DET-003's per-principal state as JSON (a deployed run hands it from each unit to Deliver)."""
+        out: list[dict[str, Any]] = []
+        for (account, principal), seen in sorted(self._principals.items()):
+            last = self._last[(account, principal)]
+            out.append({"account": account, "principal": principal,
+                        "seen": [[s.time_ms, s.action, s.region, s.event_id] for s in seen],
+                        "last": {"time_ms": last.time_ms, "service": last.service, "source_ip": last.source_ip,
+                                 "user_agent": last.user_agent, "region": last.region}})
+        return out
+
+    def absorb_state(self, state: Iterable[Mapping[str, Any]]) -> None:
+        for item in state:
+            key = (str(item["account"]), str(item["principal"]))
+            self._principals.setdefault(key, []).extend(
+                _Seen(int(t), str(a), str(r), str(i)) for t, a, r, i in item["seen"])
+            last = item["last"]
             mine = self._last.get(key)
-            if mine is None or event.time_ms >= mine.time_ms:
-                self._last[key] = event
+            if mine is None or int(last["time_ms"]) >= mine.time_ms:
+                self._last[key] = AuditEvent(
+                    provider="aws", account=key[0], region=str(last.get("region", "")), time_ms=int(last["time_ms"]),
+                    event_id="", service=str(last.get("service", "")), operation="", principal=key[1],
+                    source_ip=str(last.get("source_ip", "")), user_agent=str(last.get("user_agent", "")))
 
     def aggregate(self) -> list[Hit]:
         """One DET-003 hit per (account, principal) that reached the threshold within 24 h."""
