@@ -35,7 +35,10 @@ def test_every_new_aws_rule_line_passes_on_one_demo_asset_and_fails_on_another(t
     with safe_env(), aws_estate.serve() as (options, _):
         outcome = run_scan(ScanRequest(providers=["aws"], options=CollectOptions(**options, collect_tags=True),
                                        policy=policy, out_dir=tmp_path, sinks=[FileSink(tmp_path)]))
-    assert outcome.batch.summary["errors"] == 0
+    summary = outcome.batch.summary
+    assert all(scope["status"] == "ok" for scope in summary["scopes"])
+    kinds = {a["uid"]: a["kind"] for a in outcome.batch.assets}
+    assert [e for e in summary["evaluation_errors"] if (e["rule"], kinds.get(e["resource"])) in lines] == []
     seen: dict[tuple[str, str], set[str]] = defaultdict(set)
     for f in outcome.batch.findings:
         seen[(f.rule.id, f.asset.kind)].add(f.status.value)
