@@ -1,13 +1,15 @@
 """SEC-001 precision on GCP: ``aispm scan`` with the real aiplatform_v1 REST clients against the fake Google server.
 
 Secrets travel as Vertex AI returns them: a model's ``containerSpec.env[]`` and a
-custom job's ``workerPoolSpecs[].containerSpec.env[]`` / ``.pythonPackageSpec.env[]``;
+custom job's ``workerPoolSpecs[].containerSpec.env[]`` / ``.pythonPackageSpec.env[]``, an Agent Engine's
+``spec.deploymentSpec.env[]`` (its ``secretEnv[]`` holds references);
 the output files are read back.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,25 @@ def test_custom_job_container_and_python_package_env(tmp_path: Path, monkeypatch
         text = (out / name).read_text()
         assert not any(v in text for v in (*SECRET_ENV.values(), *PASSWORDS)), name
     assert '"4096"' in (out / "assets.jsonl").read_text()
+
+
+def _engine(n: int, name: str, env: dict[str, str], secret_env: dict[str, str] | None = None) -> dict[str, Any]:
+    deployment: dict[str, Any] = {"env": _env(env)} if env else {}
+    if secret_env:
+        deployment["secretEnv"] = [{"name": k, "secretRef": {"secret": v}} for k, v in secret_env.items()]
+    return {"name": f"{BASE}/reasoningEngines/{n}", "displayName": name, "spec": {"deploymentSpec": deployment}}
+
+
+def test_agent_engine_deployment_env_and_secret_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rules-v2.md: Agent Engine's spec.deploymentSpec.env[] is tested; secretEnv entries are references."""
+    references = {name: f"secret-{i}" for i, name in enumerate(SECRET_ENV)}   # secret-like names, all references
+    _scan({"reasoningEngines": [_engine(1, "leaky-agent", SECRET_ENV), _engine(2, "clean-agent", CLEAN_ENV),
+                                _engine(3, "referencing-agent", {}, references)]}, tmp_path / "out", monkeypatch)
+    out = tmp_path / "out"
+    assert_scan_output(out, "leaky-agent", "clean-agent")
+    found = sec001(out)
+    assert found["referencing-agent"]["compliance"]["status"] == "Pass", found["referencing-agent"]["status_detail"]
+    assert f"spec.deploymentSpec.env:{next(iter(SECRET_ENV))} (" in found["leaky-agent"]["status_detail"]
+    assets = {a["name"]: a for a in map(json.loads, (out / "assets.jsonl").read_text().splitlines())}
+    kept = {e["name"]: (e["value"], e["secret"], e["container"]) for e in assets["referencing-agent"]["environment"]}
+    assert kept == {n: (f"{ref}@latest", None, "spec.deploymentSpec.secretEnv") for n, ref in references.items()}

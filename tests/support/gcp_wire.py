@@ -1,5 +1,5 @@
 """The demo Google estate read independently of the product: every GCP rule's outcome computed from the
-wire JSON as rules-v1.md reads it, and the resources expected to fail each rule.
+wire JSON as rules-v1.md (and the GCP lines of rules-v2.md) read it, and the resources expected to fail each rule.
 
 Shared by the fake's own tests (the estate covers every rule) and the GCP collector's tests (the product
 agrees with this reading).
@@ -85,11 +85,27 @@ def _custom_job_outcomes(r: Mapping[str, Any], identity_ok: Callable[[str], bool
     }
 
 
+def _generative_outcomes(collection: str, r: Mapping[str, Any], identity_ok: Callable[[str], bool]) -> dict[str, bool]:
+    """rules-v2.md: IAM-001 (an unset account passes), NET-005 on pipeline runs, SEC-001 on Agent Engine's env
+    (secretEnv entries are references, never secrets)."""
+    outcomes: dict[str, bool] = {}
+    if collection == "reasoningEngines":
+        spec = r.get("spec", {})
+        outcomes["IAM-001"] = identity_ok(spec.get("serviceAccount", ""))
+        outcomes["SEC-001"] = not _secret(spec.get("deploymentSpec", {}).get("env", []))
+    if collection in ("tuningJobs", "pipelineJobs"):
+        outcomes["IAM-001"] = identity_ok(r.get("serviceAccount", ""))
+    if collection == "pipelineJobs":
+        outcomes["NET-005"] = bool(r.get("network") or r.get("pscInterfaceConfig", {}).get("networkAttachment"))
+    return outcomes
+
+
 def _resource_outcomes(
     collection: str, r: Mapping[str, Any], monitored: set[str], identity_ok: Callable[[str], bool]
 ) -> dict[str, bool]:
     outcomes: dict[str, bool] = {}
-    if collection in ("endpoints", "models", "customJobs", "datasets", "notebookRuntimeTemplates"):
+    if collection in ("endpoints", "models", "customJobs", "datasets", "notebookRuntimeTemplates",
+                      "reasoningEngines", "tuningJobs", "ragCorpora", "featureOnlineStores", "pipelineJobs"):
         outcomes["ENC-001"] = bool(r.get("encryptionSpec", {}).get("kmsKeyName"))
     if collection == "endpoints":
         outcomes.update(_endpoint_outcomes(r, monitored, identity_ok))
@@ -103,6 +119,7 @@ def _resource_outcomes(
         outcomes["SEC-001"] = not _secret(r["containerSpec"].get("env", []))
     if collection == "customJobs":
         outcomes.update(_custom_job_outcomes(r, identity_ok))
+    outcomes.update(_generative_outcomes(collection, r, identity_ok))
     return outcomes
 
 
@@ -119,7 +136,8 @@ def wire_outcomes() -> dict[tuple[str, str], bool]:
         for collections in entry["vertex"].values():
             for collection, resources in collections.items():
                 for r in resources:
-                    label = r.get("displayName", r["name"])
+                    # Tuning jobs are named by their tuned model, feature online stores by their id.
+                    label = r.get("displayName") or r.get("tunedModelDisplayName") or r["name"].rsplit("/", 1)[-1]
                     for rule, passed in _resource_outcomes(collection, r, monitored, identity_ok).items():
                         results[(rule, label)] = passed
     return results
@@ -128,7 +146,7 @@ def wire_outcomes() -> dict[tuple[str, str], bool]:
 EXPECTED_FAILS = {
     "NET-001": {"fraud-scoring-public", "doc-classifier-eu", "llm-playground", "product-search-public"},
     "NET-002": {"ds-default", "sandbox-gpu"},
-    "NET-005": {"fraud-nightly-train", "churn-retrain", "sandbox-finetune"},
+    "NET-005": {"fraud-nightly-train", "churn-retrain", "sandbox-finetune", "sandbox-eval-pipeline"},
     "NET-006": {"fraud-nightly-train", "recsys-hp-sweep-trial-7"},
     "ENC-001": {
         "fraud-scoring-public",
@@ -144,6 +162,13 @@ EXPECTED_FAILS = {
         "sandbox-prompts",
         "ds-default",
         "sandbox-gpu",
+        "claims-agent-legacy",
+        "claims-gemini-tuned",
+        "claims-corpus",
+        "recsys_features_online",
+        "churn-feature-pipeline",
+        "sandbox-agent",
+        "sandbox-eval-pipeline",
     },
     "IAM-001": {
         "fraud-scoring-public",
@@ -153,6 +178,10 @@ EXPECTED_FAILS = {
         "doc-classifier-train",
         "sandbox-finetune",
         "sandbox-eval",
+        "claims-agent-legacy",
+        "churn-feature-pipeline",
+        "sandbox-agent",
+        "sandbox-gemini-tuned",
     },
     "SEC-001": {
         "fraud-xgb",
@@ -161,6 +190,8 @@ EXPECTED_FAILS = {
         "fraud-nightly-train",
         "recsys-hp-sweep-trial-7",
         "sandbox-finetune",
+        "claims-agent-legacy",
+        "sandbox-agent",
     },
     "LOG-001": {"fraud-scoring-public", "recsys-vpc-peered", "llm-playground", "staging-empty"},
     "LOG-002": {"fraud-scoring-public", "churn-legacy-psc", "doc-classifier-eu", "llm-playground", "staging-empty"},

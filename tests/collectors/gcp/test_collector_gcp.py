@@ -116,8 +116,8 @@ def test_gov_003_uses_labels_only_when_required_tags_are_configured(fake_google:
     assert not any(r == "GOV-003" for r, _ in outcomes(results)[0])
     got, assets = outcomes(results, Policy(required_tags=REQUIRED_TAGS))
     gov = {name: s for (r, name), s in got.items() if r == "GOV-003"}
-    assert len(assets) == 47
-    assert len(gov) == len([a for a in assets if a.taggable]) == 45   # RAG corpora carry no labels
+    assert len(assets) == 48
+    assert len(gov) == len([a for a in assets if a.taggable]) == 46   # RAG corpora carry no labels
     assert gov["credit-risk-psc"] == "pass"      # owner + cost-center labels
     assert gov["recsys-vpc-peered"] == "fail"    # owner only
     assert gov["sandbox-eval"] == "fail"         # no labels at all
@@ -357,7 +357,7 @@ def test_iam_policy_is_read_once_per_project_however_many_locations(fake_google:
     iam = [ok for (rule, _), ok in expected_from_wire().items() if rule == "IAM-001"]
     by_rule = summary["by_rule"]["AISPM-IAM-001"]   # v1.1: suppressed findings are counted apart
     assert by_rule == {"pass": iam.count(True), "fail": iam.count(False), "suppressed": 0} == {
-        "pass": 7, "fail": 7, "suppressed": 0}
+        "pass": 12, "fail": 11, "suppressed": 0}
 
 
 def test_unreadable_iam_policy_fails_the_scopes_that_need_it(fake_google: FakeGoogle, endpoint_env: str) -> None:
@@ -368,7 +368,9 @@ def test_unreadable_iam_policy_fails_the_scopes_that_need_it(fake_google: FakeGo
     assert eu.ok   # nothing in europe-west4 runs as a service account
     assert [e.error.split(":")[0] for e in us.errors] == ["projects.getIamPolicy"]
     iam = [f for f in map(to_ocsf, us.findings) if f["compliance"]["control"] == "AISPM-IAM-001"]
-    assert [(f["resources"][0]["name"], f["compliance"]["status"]) for f in iam] == [("staging-empty", "Pass")]
+    # Only what names no service account is judged without the policy.
+    assert [(f["resources"][0]["name"], f["compliance"]["status"]) for f in iam] == [
+        ("staging-empty", "Pass"), ("sandbox-eval-pipeline", "Pass")]
     assert {e["rule"] for e in us.evaluation_errors} == {"AISPM-IAM-001"}
     assert len(fake_google.requests_to(f"/v3/projects/{PROJECT_B}:getIamPolicy")) == 1
 
@@ -486,7 +488,7 @@ def test_demo_shows_gcp_rows_and_stays_on_loopback(tmp_path: Path, restore_env: 
     printed = capsys.readouterr().out
     assert "gcp" in printed
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["by_provider"]["gcp"]["assets"] == 47
+    assert summary["by_provider"]["gcp"]["assets"] == 48
     scopes = [s for s in summary["scopes"] if s["provider"] == "gcp"]
     assert len(scopes) == 4 and all(s["status"] == "ok" for s in scopes)
     fails = {(f["compliance"]["control"], f["resources"][0]["name"]) for f in

@@ -99,7 +99,7 @@ def test_new_kinds_map_with_provenance(fake_google: FakeGoogle, endpoint_env: st
     env = {(v.container, v.name): (v.value, v.secret) for v in agent.environment or ()}
     assert env == {
         ("spec.deploymentSpec.env", "LOG_LEVEL"): ("INFO", None),
-        ("spec.deploymentSpec.env", "MAX_TOKENS"): ("2048", None),
+        ("spec.deploymentSpec.env", "MODEL_NAME"): ("gemini-2.0-flash-001", None),
         ("spec.deploymentSpec.secretEnv", "OPENAI_API_KEY"): ("openai-api-key@3", None),
         ("spec.deploymentSpec.secretEnv", "CRM_PASSWORD"): (f"projects/{PROJECT_A}/secrets/crm-password@latest", None),
     }
@@ -189,3 +189,136 @@ def test_a_403_on_tuning_jobs_only_fails_the_scope_and_keeps_its_other_kinds(
     assert {"reasoning_engine", "rag_corpus", "feature_online_store", "pipeline_job", "endpoint", "model"} <= kinds_a
     assert len(fake_google.requests_to(f"/v1/projects/{PROJECT_A}/locations/{US}/tuningJobs")) == 1
     assert f"scope gcp:{PROJECT_A}:{US} failed" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- rule lines (rules-v2.md, GCP)
+
+RULE_LINES = {
+    "ENC-001": ("reasoning_engine", "tuning_job", "rag_corpus", "feature_online_store", "pipeline_job"),
+    "IAM-001": ("reasoning_engine", "tuning_job", "pipeline_job"),
+    "NET-005": ("pipeline_job",),
+    "SEC-001": ("reasoning_engine",),
+}
+
+
+def evaluated(estate: dict[str, Any] | None, monkeypatch: pytest.MonkeyPatch,
+              projects: tuple[str, ...] = (PROJECT_A, PROJECT_B),
+              policy: Policy | None = None) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """(rule without prefix, asset name) -> (asset kind, status, detail), every unit scanned on its own."""
+    out: dict[tuple[str, str], tuple[str, str, str]] = {}
+    with FakeGoogle(estate) as fake:
+        monkeypatch.setenv(ENDPOINT_ENV, fake.url)
+        c = collector(projects=projects)
+        for unit in c.plan()[0]:
+            result = scan_unit(c, unit, policy or Policy())
+            assert result.ok, [e.error for e in result.errors]
+            for f in result.findings:
+                out[(f.rule.id.removeprefix("AISPM-"), f.asset.name)] = (f.asset.kind, f.status, f.detail)
+    return out
+
+
+def test_every_new_rule_line_passes_on_one_demo_asset_and_fails_on_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    got = evaluated(None, monkeypatch)
+    for rule, kinds in RULE_LINES.items():
+        for kind in kinds:
+            statuses = {status for (r, _), (k, status, _) in got.items() if r == rule and k == kind}
+            assert statuses == {"pass", "fail"}, (rule, kind)
+    new = {k for k, _, _ in got.values()} & set(NEW_KINDS)
+    assert {(r, k) for (r, _), (k, _, _) in got.items() if k in new} == {
+        (r, k) for r, kinds in RULE_LINES.items() for k in kinds}   # no other rule reads the new kinds
+    assert got[("SEC-001", "support-agent")][1] == "pass"          # secretEnv OPENAI_API_KEY: a reference
+    assert "HF_TOKEN" in got[("SEC-001", "claims-agent-legacy")][2]
+    assert "hf_aispmDemoOnly" not in got[("SEC-001", "claims-agent-legacy")][2]
+    assert got[("IAM-001", "churn-feature-pipeline")][2].startswith(
+        f"{PROJECT_A}/{NUMBER_A}-compute@developer.gserviceaccount.com holds")
+    assert got[("IAM-001", "claims-gemini-tuned")][1:] == ("pass", "The workload runs with no identity of its own.")
+
+
+def _bare_estate() -> dict[str, Any]:
+    """Each new kind as the API returns it with nothing optional set, and the settings each rule line reads."""
+    base = f"projects/{NUMBER_A}/locations/{US}"
+    key = {"encryptionSpec": {"kmsKeyName": f"projects/{PROJECT_A}/locations/{US}/keyRings/r/cryptoKeys/k"}}
+    estate = demo_estate()
+    estate["projects"] = estate["projects"][:1]
+    estate["projects"][0]["vertex"] = {US: {
+        "reasoningEngines": [
+            {"name": f"{base}/reasoningEngines/1", "displayName": "bare-agent"},
+            {"name": f"{base}/reasoningEngines/2", "displayName": "referencing-agent", **key,
+             "spec": {"serviceAccount": f"vertex-serving@{PROJECT_A}.iam.gserviceaccount.com",
+                      "deploymentSpec": {"secretEnv": [
+                          {"name": "DB_PASSWORD", "secretRef": {"secret": "db-password"}},
+                          {"name": "HF_TOKEN", "secretRef": {"secret": "hf-token", "version": "2"}}]}}},
+            {"name": f"{base}/reasoningEngines/3", "displayName": "url-password-agent",
+             "spec": {"deploymentSpec": {"env": [
+                 {"name": "CACHE", "value": "redis://:Sesame-0pen-42@cache.internal:6379/0"},
+                 {"name": "MAX_TOKENS", "value": "4096"}]}}},
+        ],
+        "tuningJobs": [
+            {"name": f"{base}/tuningJobs/1", "baseModel": "gemini-2.0-flash-001",
+             "tunedModelDisplayName": "bare-tuning", "createTime": "2026-11-20T00:00:00Z"},
+            {"name": f"{base}/tuningJobs/2", "baseModel": "gemini-2.0-flash-001", **key,
+             "tunedModelDisplayName": "editor-tuning", "createTime": "2026-11-20T00:00:00Z",
+             "serviceAccount": f"legacy-trainer@{PROJECT_A}.iam.gserviceaccount.com"},
+        ],
+        "ragCorpora": [
+            {"name": f"{base}/ragCorpora/1", "displayName": "bare-corpus"},
+            {"name": f"{base}/ragCorpora/2", "displayName": "cmek-corpus", **key},
+        ],
+        "featureOnlineStores": [
+            {"name": f"{base}/featureOnlineStores/bare_store"},
+            {"name": f"{base}/featureOnlineStores/cmek_store", **key,   # only Bigtable serving takes a key
+             "bigtable": {"autoScaling": {"minNodeCount": 1, "maxNodeCount": 2}}},
+        ],
+        "pipelineJobs": [
+            {"name": f"{base}/pipelineJobs/1", "displayName": "bare-run", "createTime": "2026-11-20T00:00:00Z"},
+            {"name": f"{base}/pipelineJobs/2", "displayName": "empty-psc-run", "createTime": "2026-11-20T00:00:00Z",
+             "pscInterfaceConfig": {"dnsPeeringConfigs": [{"domain": "corp.example.", "targetProject": PROJECT_A,
+                                                           "targetNetwork": "ml-vpc"}]}},
+            {"name": f"{base}/pipelineJobs/3", "displayName": "psc-run", "createTime": "2026-11-20T00:00:00Z",
+             "pscInterfaceConfig": {"networkAttachment": "ml-attachment"}, **key},
+        ],
+    }}
+    return estate
+
+
+def test_absent_fields_take_the_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    got = evaluated(_bare_estate(), monkeypatch, projects=(PROJECT_A,))
+    assert {key: status for key, (_, status, _) in got.items()} == {
+        ("ENC-001", "bare-agent"): "fail",           # no encryptionSpec: Google-managed key
+        ("IAM-001", "bare-agent"): "pass",           # no spec.serviceAccount: not a Fail
+        ("SEC-001", "bare-agent"): "pass",           # no deploymentSpec.env: nothing holds a secret
+        ("ENC-001", "referencing-agent"): "pass",
+        ("IAM-001", "referencing-agent"): "pass",    # roles/aiplatform.user only
+        ("SEC-001", "referencing-agent"): "pass",    # secretEnv entries are references, whatever their names
+        ("ENC-001", "url-password-agent"): "fail",
+        ("IAM-001", "url-password-agent"): "pass",
+        ("SEC-001", "url-password-agent"): "fail",   # a password inside a URL, whatever the name
+        ("ENC-001", "bare-tuning"): "fail",
+        ("IAM-001", "bare-tuning"): "pass",          # unset: Vertex AI's service agent
+        ("ENC-001", "editor-tuning"): "pass",
+        ("IAM-001", "editor-tuning"): "fail",        # roles/editor on the project
+        ("ENC-001", "bare-corpus"): "fail",
+        ("ENC-001", "cmek-corpus"): "pass",
+        ("ENC-001", "bare_store"): "fail",
+        ("ENC-001", "cmek_store"): "pass",
+        ("NET-005", "bare-run"): "fail",             # neither network nor a PSC interface
+        ("ENC-001", "bare-run"): "fail",
+        ("IAM-001", "bare-run"): "pass",
+        ("NET-005", "empty-psc-run"): "fail",        # a PSC interface config without a network attachment
+        ("ENC-001", "empty-psc-run"): "fail",
+        ("IAM-001", "empty-psc-run"): "pass",
+        ("NET-005", "psc-run"): "pass",
+        ("ENC-001", "psc-run"): "pass",
+        ("IAM-001", "psc-run"): "pass",
+    }
+    assert "CACHE (value is a URL with a literal password)" in got[("SEC-001", "url-password-agent")][2]
+    assert "MAX_TOKENS" not in got[("SEC-001", "url-password-agent")][2]
+    assert got[("ENC-001", "bare-corpus")][2].startswith("encryptionSpec.kmsKeyName is absent")
+    assert got[("NET-005", "bare-run")][2].startswith("network, pscInterfaceConfig.networkAttachment is absent")
+
+
+def test_required_tags_skip_rag_corpora_which_have_no_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    got = evaluated(_bare_estate(), monkeypatch, projects=(PROJECT_A,), policy=Policy(required_tags=["owner"]))
+    tagged = {name for (rule, name) in got if rule == "GOV-003"}
+    assert "bare-corpus" not in tagged and "cmek-corpus" not in tagged
+    assert {"bare-agent", "bare-tuning", "bare_store", "bare-run"} <= tagged
