@@ -30,7 +30,7 @@ _RULES: tuple[Logic, ...] = (
     ),
     Logic(
         "AISPM-NET-003",
-        {"azure": ("workspace", "registry")},
+        {"azure": ("workspace", "registry", "ai_services_account")},
         checks.fact_check(lambda a: a.network.public_network_access, True, "public network access is accepted"),
     ),
     Logic(
@@ -58,7 +58,7 @@ _RULES: tuple[Logic, ...] = (
         {
             "aws": ("notebook", "endpoint_config", "studio_domain", "training_job", "processing_job",
                     "custom_model", "agent", "knowledge_base", "feature_group", "monitoring_job_definition"),
-            "azure": ("workspace",),
+            "azure": ("workspace", "ai_services_account"),
             "gcp": ("endpoint", "model", "custom_job", "dataset", "notebook_runtime_template",
                     "reasoning_engine", "tuning_job", "rag_corpus", "feature_online_store", "pipeline_job"),
         },
@@ -74,7 +74,7 @@ _RULES: tuple[Logic, ...] = (
         {
             "aws": ("notebook", "model", "training_job", "processing_job", "studio_domain",
                     "agent", "knowledge_base", "feature_group", "monitoring_job_definition"),
-            "azure": ("workspace", "compute", "endpoint"),
+            "azure": ("workspace", "compute", "endpoint", "ai_services_account", "ai_project"),
             "gcp": ("endpoint", "custom_job", "reasoning_engine", "tuning_job", "pipeline_job"),
         },
         checks.over_privileged,
@@ -86,7 +86,7 @@ _RULES: tuple[Logic, ...] = (
     ),
     Logic(
         "AISPM-IAM-003",
-        {"azure": ("endpoint", "compute", "datastore")},
+        {"azure": ("endpoint", "compute", "datastore", "ai_services_account")},
         checks.fact_check(lambda a: a.access.local_auth, True,
                           "keys or local accounts authenticate instead of identity"),
     ),
@@ -109,15 +109,15 @@ _RULES: tuple[Logic, ...] = (
         },
         checks.plaintext_secret,
     ),
-    # rules-v2.md: generative AI safeguards (AWS lines; Azure and GCP come with their collectors).
+    # rules-v2.md: generative AI safeguards.
     Logic(
         "AISPM-GAI-001",
-        {"aws": ("agent",)},
+        {"aws": ("agent",), "azure": ("model_deployment",)},
         checks.fact_check(lambda a: a.guardrails.applied, False, "no guardrail screens its prompts and answers"),
     ),
     Logic(
         "AISPM-GAI-002",
-        {"aws": ("guardrail",)},
+        {"aws": ("guardrail",), "azure": ("model_deployment",)},
         checks.fact_check(lambda a: a.guardrails.harmful_content, False,
                           "prompt attacks or harmful content get through"),
     ),
@@ -139,7 +139,7 @@ _RULES: tuple[Logic, ...] = (
     ),
     Logic(
         "AISPM-LOG-003",
-        {"aws": ("ai_service_settings",)},
+        {"aws": ("ai_service_settings",), "azure": ("ai_services_account",)},
         checks.fact_check(lambda a: a.logging.invocation_logging, False, "model invocations are not logged"),
     ),
     Logic(
