@@ -21,6 +21,8 @@ from azure.mgmt.machinelearningservices import MachineLearningServicesMgmtClient
 from aispm.testing.fake_arm import DEMO_ESTATE_PATH, EstateError, FakeArm, load_estate, validate_estate
 from tests.support.azure import (
     AUTHZ_API,
+    COGNITIVE_API,
+    INSIGHTS_API,
     ML_API,
     SUBSCRIPTIONS_API,
     TEST_TOKEN,
@@ -54,7 +56,12 @@ AZURE_RULES = (
     "AISPM-GOV-001",
     "AISPM-GOV-002",
     "AISPM-GOV-003",
+    "AISPM-GAI-001",
+    "AISPM-GAI-002",
+    "AISPM-LOG-003",
 )
+DEFAULT_RAI_POLICIES = (None, "Microsoft.Default", "Microsoft.DefaultV2")
+HARMFUL_CONTENT = ("Hate", "Sexual", "Violence", "Selfharm")
 
 
 def subscription_ids(estate: dict[str, Any]) -> tuple[str, str]:
@@ -534,8 +541,31 @@ def test_a_minimal_estate_derives_names_types_and_resource_groups() -> None:
         assert arm_get(client, ws, {"api-version": "2020-08-01"}).status_code == 200
 
 
+def test_accounts_children_and_diagnostic_settings_are_served(arm_client: MachineLearningServicesMgmtClient,
+                                                                estate: dict[str, Any]) -> None:
+    account = resource_id(estate, "/accounts/oai-contoso-chat")
+    settings, _ = arm_list(arm_client, f"{account}/providers/Microsoft.Insights/diagnosticSettings",
+                           {"api-version": INSIGHTS_API})
+    assert [(s["name"], s["type"]) for s in settings] == [("send-to-sentinel", "Microsoft.Insights/diagnosticSettings")]
+    # A resource without diagnostic settings has an empty list; a missing one is a 404.
+    bare = resource_id(estate, "/accounts/lang-contoso-support")
+    empty = arm_get(arm_client, f"{bare}/providers/Microsoft.Insights/diagnosticSettings",
+                    {"api-version": INSIGHTS_API})
+    assert (empty.status_code, empty.json()) == (200, {"value": []})
+    missing = arm_get(arm_client, f"{bare}-gone/providers/Microsoft.Insights/diagnosticSettings",
+                      {"api-version": INSIGHTS_API})
+    assert missing.status_code == 404
+    # An account's deployments, content filter policies and projects are listed even where it has none.
+    for child in ("deployments", "raiPolicies", "projects"):
+        response = arm_get(arm_client, f"{bare}/{child}", {"api-version": COGNITIVE_API})
+        assert (response.status_code, response.json()["value"]) == (200, []), child
+    policies, pages = arm_list(arm_client, f"{account}/raiPolicies", {"api-version": COGNITIVE_API})
+    assert pages == 2 and [p["name"] for p in policies][:2] == ["Microsoft.Default", "Microsoft.DefaultV2"]
+
+
 class _Oracle:
-    """Evaluates the Azure lines of rules-v1 over what the fake serves, to check the estate's expectations."""
+    """Evaluates the Azure lines of rules-v1 and rules-v2 over what the fake serves, to check the estate's
+    expectations."""
 
     secret_name = re.compile(
         r"(?i)(secret|passw(or)?d|token|api[_-]?key|private[_-]?key|access[_-]?key|conn(ection)?[_-]?str)"
@@ -589,8 +619,59 @@ class _Oracle:
                 return True
         return False
 
+    def listed(self, url: str, api_version: str) -> list[Any]:
+        items, _ = arm_list(self.client, url, {"api-version": api_version})
+        return items
+
+    def evaluate_ai(self, r: Any) -> dict[str, str]:
+        """rules-v2.md's Azure lines on an Azure AI Services account, deployment or project."""
+        kind = r["type"].lower().removeprefix("microsoft.cognitiveservices/")
+        props = r.get("properties") or {}
+        out: dict[str, str] = {}
+
+        def rule(name: str, failed: bool) -> None:
+            out[f"AISPM-{name}"] = "Fail" if failed else "Pass"
+
+        if kind in ("accounts/raipolicies", "diagnosticsettings", "microsoft.insights/diagnosticsettings"):
+            return out   # joined to their account: not assets
+        if kind == "accounts":
+            acl = (props.get("networkAcls") or {}).get("defaultAction", "Allow")
+            rule("NET-003", props.get("publicNetworkAccess", "Enabled") != "Disabled" and acl != "Deny")
+            key_source = (props.get("encryption") or {}).get("keySource", "Microsoft.CognitiveServices")
+            rule("ENC-001", key_source != "Microsoft.KeyVault")
+            rule("IAM-003", props.get("disableLocalAuth") is not True)
+            settings = self.listed(f"{r['id']}/providers/Microsoft.Insights/diagnosticSettings", INSIGHTS_API)
+            logs = [e for s in settings for e in s["properties"].get("logs") or []]
+            rule("LOG-003", not any(e.get("enabled") is True and (e.get("category") in ("Audit", "RequestResponse")
+                                                                  or e.get("categoryGroup") in ("audit", "allLogs"))
+                                    for e in logs))
+        if kind in ("accounts", "accounts/projects"):
+            rule("IAM-001", self.over_privileged(r))
+        if kind == "accounts/deployments":
+            name = props.get("raiPolicyName")
+            if name in DEFAULT_RAI_POLICIES:
+                rule("GAI-001", False)
+                rule("GAI-002", False)
+            else:
+                account = r["id"].rsplit("/deployments/", 1)[0]
+                policy = next(p for p in self.listed(f"{account}/raiPolicies", COGNITIVE_API) if p["name"] == name)
+                filters = policy["properties"]["contentFilters"]
+
+                def blocks(filter_name: str, source: str | None = None) -> bool:
+                    return any(f["name"] == filter_name and source in (None, f["source"]) and f["enabled"]
+                               and f["blocking"] for f in filters)
+
+                rule("GAI-001", not any(f["enabled"] for f in filters))
+                rule("GAI-002", not (blocks("Jailbreak") and all(
+                    blocks(n, s) for n in HARMFUL_CONTENT for s in ("Prompt", "Completion"))))
+        tags = r.get("tags") or {}
+        rule("GOV-003", any(tag not in tags for tag in self.required_tags))
+        return out
+
     def evaluate(self, rid: str) -> dict[str, str]:
         r = self.get(rid)
+        if r["type"].lower().startswith(("microsoft.cognitiveservices/", "microsoft.insights/")):
+            return self.evaluate_ai(r)
         kind = r["type"].lower().rsplit("/", 1)[1]
         props = r.get("properties") or {}
         out: dict[str, str] = {}
@@ -673,10 +754,19 @@ def test_demo_estate_shape(estate: dict[str, Any]) -> None:
         "Hub",
         "Project",
     ]
-    assert count("/registries") == 2 and count("/onlineEndpoints") == 3 and count("/deployments") == 4
+    assert count("/registries") == 2 and count("/onlineEndpoints") == 3 and count("/onlineEndpoints/deployments") == 4
     assert count("/batchEndpoints") == 1 and count("/datastores") == 5 and count("/computes") == 8
     auth_modes = {r["properties"]["authMode"] for r in estate["resources"] if r["type"].endswith("/onlineEndpoints")}
     assert auth_modes == {"Key", "AMLToken", "AADToken"}
+    # Azure AI Services: accounts of several kinds, deployments under a default, a strong, a weak and an
+    # all-disabled content filter policy (and none), a Foundry project per account that allows them.
+    assert sorted(r["kind"] for r in estate["resources"] if r["type"].endswith("/accounts")) == [
+        "AIServices", "AIServices", "OpenAI", "TextAnalytics"]
+    assert count("/accounts/deployments") == 5 and count("/accounts/projects") == 2
+    assert count("/accounts/raiPolicies") == 6 and count("/diagnosticSettings") == 3
+    policies = {r["properties"].get("raiPolicyName") for r in estate["resources"]
+                if r["type"].endswith("/accounts/deployments")}
+    assert policies == {None, "Microsoft.DefaultV2", "strict-filter", "weak-filter", "no-filter"}
 
 
 # --------------------------------------------------------------------------- harness

@@ -53,16 +53,24 @@ def test_collects_every_kind_across_pages(fake_arm: FakeArm, estate: dict[str, A
     assert [r.unit.scope for r in results] == [f"azure:{PROD}", f"azure:{DEV}"]
     assert all(r.errors == [] for r in results)
     want = Counter()
-    kinds = {"workspaces": "workspace", "registries": "registry", "computes": "compute",
-             "onlineEndpoints": "endpoint", "deployments": "deployment",
-             "batchEndpoints": "batch_endpoint", "datastores": "datastore"}
+    ml, ai = "Microsoft.MachineLearningServices", "Microsoft.CognitiveServices"
+    kinds = {f"{ml}/workspaces": "workspace", f"{ml}/registries": "registry", f"{ml}/workspaces/computes": "compute",
+             f"{ml}/workspaces/onlineEndpoints": "endpoint",
+             f"{ml}/workspaces/onlineEndpoints/deployments": "deployment",
+             f"{ml}/workspaces/batchEndpoints": "batch_endpoint", f"{ml}/workspaces/datastores": "datastore",
+             f"{ai}/accounts": "ai_services_account", f"{ai}/accounts/deployments": "model_deployment",
+             f"{ai}/accounts/projects": "ai_project"}
+    joined = {f"{ai}/accounts/raiPolicies", "Microsoft.Insights/diagnosticSettings"}   # not assets of their own
     for r in estate["resources"]:
-        want[kinds[r["id"].split("/")[-2]]] += 1
+        if r["type"] not in joined:
+            want[kinds[r["type"]]] += 1
     assert by_type(results) == want
     # Two items per page: lists longer than that were read through nextLink ($skip continuation).
     continued = [r for r in fake_arm.requests if "$skip" in r.query or "$skiptoken" in r.query]
     assert any(r.path.endswith("/computes") for r in continued)
     assert any(r.path.endswith("/workspaces") for r in continued)
+    assert any(r.path.endswith("/accounts") for r in continued)
+    assert any(r.path.endswith("/raiPolicies") for r in continued)
     # Identity: uid = resource id as returned, account = subscription, region = location.
     ci = next(r for res in results for r in res.records if r.data["id"].endswith("/computes/ci-dev-alice"))
     assert (ci.account, ci.region) == (DEV, "westeurope")
@@ -76,6 +84,12 @@ def test_every_request_is_a_get_with_the_current_api_versions(fake_arm: FakeArm)
     assert all(r.status == 200 for r in fake_arm.requests)
     ml = [r for r in fake_arm.requests if "/providers/microsoft.machinelearningservices/" in r.path.lower()]
     assert ml and {r.query["api-version"] for r in ml} == {"2025-12-01"}
+    insights = [r for r in fake_arm.requests
+                if r.path.lower().endswith("/providers/microsoft.insights/diagnosticsettings")]
+    ai = [r for r in fake_arm.requests
+          if "/providers/microsoft.cognitiveservices/" in r.path.lower() and r not in insights]
+    assert ai and {r.query["api-version"] for r in ai} == {"2025-12-01"}
+    assert insights and {r.query["api-version"] for r in insights} == {"2021-05-01-preview"}
     assert {r.query["api-version"] for r in fake_arm.requests if r.path == "/subscriptions"} == {"2022-12-01"}
 
 
