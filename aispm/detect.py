@@ -83,6 +83,7 @@ class ScopeResult(BaseModel):
     findings: list[DetectionFinding] = Field(default_factory=list)      # the per-event detections
     llmjacking: list[dict[str, Any]] = Field(default_factory=list)      # DET-003 state, merged per account
     api_calls: dict[str, dict[str, int]] = Field(default_factory=dict)
+    event_times: list[int] = Field(default_factory=list)   # a deployed unit's, for Deliver's trimmed window
 
     @property
     def ok(self) -> bool:
@@ -139,7 +140,7 @@ def plan_detect(providers: Sequence[str], options: CollectOptions, credentials: 
 
 def _aws_events(request: DetectRequest, collector: Any, unit: ScopeUnit, start: dt.datetime, end: dt.datetime,
                 calls: ApiCalls) -> Iterator[AuditEvent]:
-    from aispm.collectors.audit.cloudtrail import LookupPacer, lookup_events
+    from aispm.collectors.aws.cloudtrail import LookupPacer, lookup_events
 
     session = collector.sessions.session(unit.account, unit.params.get("role_arn"))
     ct = request.cloudtrail_client(session, unit.region, calls)
@@ -179,7 +180,7 @@ def _gcp_events(collector: Any, unit: ScopeUnit, start: dt.datetime, end: dt.dat
 
 
 def read_scope(request: DetectRequest, collector: Any, unit: ScopeUnit, start: dt.datetime, end: dt.datetime,
-               *, scan_id: str = "", today: dt.date | None = None) -> ScopeResult:
+               *, scan_id: str = "", today: dt.date | None = None, keep_times: bool = False) -> ScopeResult:
     """Read one scope's window and evaluate every event in it as it is read; any failure fails the scope
     (its partial findings are dropped: the window is read again next time)."""
     result = ScopeResult(unit=unit, start=start, end=end)
@@ -192,10 +193,13 @@ def read_scope(request: DetectRequest, collector: Any, unit: ScopeUnit, start: d
     readers = {"aws": lambda: _aws_events(request, collector, unit, start, end, calls),
                "azure": lambda: _azure_events(collector, unit, start, end, calls),
                "gcp": lambda: _gcp_events(collector, unit, start, end, calls)}
+    times: list[int] = []
     try:
         for event in readers[unit.provider]():
             if lo <= event.time_ms < hi:   # half-open: an event at ``end`` belongs to the next window
                 evaluator.feed(event)
+                if keep_times:
+                    times.append(event.time_ms)
     except AuditSourceError as exc:
         result.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - one scope's failure must never stop the others
@@ -206,6 +210,7 @@ def read_scope(request: DetectRequest, collector: Any, unit: ScopeUnit, start: d
         result.findings = [finding_of(h, request.policy, scan_id=scan_id, product_version=__version__, today=today)
                            for h in evaluator.hits]
         result.llmjacking = evaluator.llmjacking_state()
+        result.event_times = sorted(times)
     return result
 
 
@@ -253,7 +258,8 @@ def run_detect(request: DetectRequest, now: dt.datetime | None = None) -> Detect
 
 
 def finish_detect(results: Sequence[ScopeResult], plan_errors: Sequence[ScopeError], request: DetectRequest, *,
-                  scan_id: str, started: dt.datetime, today: dt.date | None = None) -> DetectOutcome:
+                  scan_id: str, started: dt.datetime, today: dt.date | None = None,
+                  notes: Sequence[str] = ()) -> DetectOutcome:
     """Everything after reading, shared by the CLI and the Deliver function: DET-003 over every region of each
     account, summary, delivery, dead letters, windows advanced, exit code."""
     findings = [f for r in results for f in r.findings]
@@ -263,6 +269,7 @@ def finish_detect(results: Sequence[ScopeResult], plan_errors: Sequence[ScopeErr
     findings.sort(key=lambda f: (f.time_ms, f.detection.id, f.uid))
     disabled = frozenset(request.policy.rules.disabled)
     summary = summarize(results, plan_errors, findings, request, scan_id, started, disabled)
+    summary["detections"]["notes"] += list(notes)
     batch = Batch(scan_id=scan_id, findings=[], assets=[], summary=summary, detections=findings, kind="detect")
     sinks = list(request.sinks) or [FileSink(request.out_dir)]
     deliveries = [deliver_safely(sink, batch) for sink in sinks]
@@ -454,21 +461,57 @@ def run_from_args(args: Any) -> int:
 
 # ------------------------------------------------------------------------------------ the deployed workflow
 
-def detect_units(request: DetectRequest, window_end: dt.datetime, *, scan_id: str,
+def detect_units(request: DetectRequest, start: dt.datetime, end: dt.datetime, *, scan_id: str,
                  units: Sequence[ScopeUnit] | None = None) -> tuple[list[ScopeResult], list[ScopeError]]:
     """What a Collect function does for a detect run: plan the provider's scopes (or take ``units``, AWS units
-    the Plan function planned), read each one's window up to ``window_end`` (the run's start)."""
+    the Plan function planned) and read each one's log over ``[start, end)``, a lookback long enough to cover
+    each scope's remembered window; the collectors never read the state table, Deliver trims each scope to its
+    window (``trim``). Each result keeps its events' times, so the trimmed window's events can be counted."""
     provider = request.providers[0]
-    collector = PROVIDERS[provider].build(request.options, request.credentials.get(provider))
     plan_errors: list[ScopeError] = []
     if units is None:
         work, plan_errors = plan_detect([provider], request.options, request.credentials)
-        units = [u for _, u in work]
-        collector = work[0][0] if work else collector
-    spans, state_errors = windows(request, [u.scope for u in units], window_end)
-    results: list[ScopeResult] = []
-    for unit in units:
-        result = read_scope(request, collector, unit, *spans[unit.scope], scan_id=scan_id, today=window_end.date())
-        result.state_error = state_errors.get(unit.scope)
-        results.append(result)
+    else:
+        collector = PROVIDERS[provider].build(request.options, request.credentials.get(provider))
+        work = [(collector, u) for u in units]
+    results = [read_scope(request, collector, unit, start, end, scan_id=scan_id, today=end.date(), keep_times=True)
+               for collector, unit in work]
     return results, plan_errors
+
+
+def trim(result: ScopeResult, start: dt.datetime) -> ScopeResult:
+    """``result`` narrowed to ``[start, result.end)``: what it found before ``start`` was another window's."""
+    if start <= result.start:
+        return result
+    lo = _ms(start)
+    kept = [{**item, "seen": [s for s in item["seen"] if int(s[0]) >= lo]} for item in result.llmjacking]
+    return result.model_copy(update={
+        "start": start,
+        "findings": [f for f in result.findings if f.time_ms >= lo],
+        "llmjacking": [k for k in kept if k["seen"]],
+        "events": sum(1 for t in result.event_times if t >= lo),
+        "event_times": [t for t in result.event_times if t >= lo],
+    })
+
+
+def remembered_windows(results: Sequence[ScopeResult], state: StateStore, since: dt.timedelta
+                       ) -> tuple[list[ScopeResult], list[str]]:
+    """Each scope's result trimmed to start at its remembered window end (or ``end - since`` without one), and
+    a warning for each scope whose remembered end lies before what was read (a gap, named, never hidden)."""
+    warnings: list[str] = []
+    try:
+        loaded = WindowStore(state).load(r.unit.scope for r in results)
+        ends, errors = loaded.ends, loaded.errors
+    except StateError as exc:
+        ends, errors = {}, {r.unit.scope: str(exc) for r in results}
+    out: list[ScopeResult] = []
+    for r in results:
+        scope = r.unit.scope
+        if scope in errors:
+            r = r.model_copy(update={"state_error": errors[scope]})
+        start = ends.get(scope) or r.end - since
+        if start < r.start:
+            warnings.append(f"{scope}: the audit log from {_iso(start)} to {_iso(r.start)} was not read "
+                            "(longer than AISPM_DETECT_LOOKBACK since the last completed window)")
+        out.append(trim(r, start))
+    return out, warnings

@@ -37,3 +37,4 @@ class Settings(BaseSettings):
     state_table: str | None = None
     dead_letter_queue_url: str | None = None
     detect_since: str = "15m"   # a deployed detect run's window when a scope has none remembered (the schedule)
+    detect_lookback: str = "2h"   # how far back a deployed detect unit reads; Deliver trims to each scope's window

@@ -67,9 +67,9 @@ def run_unit(item: dict[str, Any], fn: FunctionSettings, scan_id: str) -> tuple[
 
 
 def detect_unit(item: dict[str, Any], fn: FunctionSettings, scan_id: str) -> tuple[list[Any], list[ScopeError]]:
-    """A detect run's unit: its scopes' audit logs up to the run's start, windows from the state table."""
+    """A detect run's unit: its scopes' audit logs over the lookback up to the run's start (Deliver trims each
+    scope to its remembered window: the collectors never read the state table)."""
     from aispm.detect import DetectRequest, detect_units, parse_duration, parse_time
-    from aispm.sinks.delivery.state import DynamoStateStore
 
     provider = str(item["provider"])
     env = Settings()
@@ -78,14 +78,14 @@ def detect_unit(item: dict[str, Any], fn: FunctionSettings, scan_id: str) -> tup
         options.subscriptions = [item["subscription"]] if item.get("subscription") else []
     elif provider == "gcp":
         options.projects = [item["project"]] if item.get("project") else []
-    request = DetectRequest(providers=[provider], options=options, since=parse_duration(env.detect_since),
-                            state=DynamoStateStore(env.state_table) if env.state_table else None,
+    request = DetectRequest(providers=[provider], options=options,
                             credentials={provider: provider_credentials(provider, fn)})
     units = None
     if provider == "aws":
         units = [ScopeUnit(provider="aws", scope=item["scope"], account=item.get("account") or "",
                            region=item.get("region") or "", params=item.get("params") or {})]
-    return detect_units(request, parse_time(str(item["window_end"])), scan_id=scan_id, units=units)
+    end = parse_time(str(item["window_end"]))
+    return detect_units(request, end - parse_duration(env.detect_lookback), end, scan_id=scan_id, units=units)
 
 
 def _detect_handler(event: dict[str, Any], fn: FunctionSettings, item: dict[str, Any], provider: str,

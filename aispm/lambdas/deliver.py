@@ -168,7 +168,7 @@ def deliver_detections(context: LambdaContext, run_id: str, run_prefix: str, uni
                        failed: dict[int, str]) -> dict[str, Any]:
     """A detect run: every scope's window and detections, DET-003 across each account's regions, the CLI's
     delivery; windows of scopes that were read are advanced in the state table."""
-    from aispm.detect import DetectRequest, ScopeResult, finish_detect, parse_time
+    from aispm.detect import DetectRequest, ScopeResult, finish_detect, parse_duration, parse_time, remembered_windows
 
     fn = function_settings()
     env = Settings()
@@ -186,6 +186,10 @@ def deliver_detections(context: LambdaContext, run_id: str, run_prefix: str, uni
         reason = failed.get(index, "the unit was not collected (no result from the Map run)")
         plan_errors.append(ScopeError(provider=item["provider"], scope=item["scope"],
                                       error=f"collect failed: {reason}"))
+    state = DynamoStateStore(env.state_table) if env.state_table else None
+    gaps: list[str] = []
+    if state is not None:
+        results, gaps = remembered_windows(results, state, parse_duration(env.detect_since))
     out_dir = Path(tempfile.gettempdir()) / "aispm" / run_id / "out"
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -193,10 +197,11 @@ def deliver_detections(context: LambdaContext, run_id: str, run_prefix: str, uni
     set_deadlines(sinks, context)
     request = DetectRequest(
         providers=list(meta.get("providers") or []), out_dir=out_dir, sinks=sinks, scan_id=run_id,
-        state=DynamoStateStore(env.state_table) if env.state_table else None,
-        dead_letter=SqsDeadLetter(env.dead_letter_queue_url) if env.dead_letter_queue_url else None,
+        state=state, dead_letter=SqsDeadLetter(env.dead_letter_queue_url) if env.dead_letter_queue_url else None,
         local_is_durable=False)
-    outcome = finish_detect(results, plan_errors, request, scan_id=run_id, started=end, today=end.date())
+    for gap in gaps:
+        logger.warning(gap)
+    outcome = finish_detect(results, plan_errors, request, scan_id=run_id, started=end, today=end.date(), notes=gaps)
     for path in sorted(out_dir.iterdir()):
         content_type = "application/json" if path.suffix == ".json" else "application/x-ndjson"
         put_bytes(bucket, f"{run_prefix}out/{path.name}", path.read_bytes(), content_type)

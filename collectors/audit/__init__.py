@@ -1,4 +1,5 @@
-"""Audit-log sources for ``aispm detect``: CloudTrail, the Azure Activity Log and Cloud Audit Logs.
+"""Audit-log sources for ``aispm detect``: the Azure Activity Log and Cloud Audit Logs here, CloudTrail in
+``collectors/aws/cloudtrail.py`` (with the rest of the AWS code the deployment's AWS functions alone run).
 
 Read-only, through each cloud's SDK and the same sessions, pipelines and credentials as the posture
 collectors. Each source returns the records of a half-open window ``[start, end)`` as the cloud logged them

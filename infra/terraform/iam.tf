@@ -93,6 +93,13 @@ data "aws_iam_policy_document" "collector" {
     resources = ["*"]
   }
 
+  # aispm detect: the Bedrock, SageMaker and Marketplace events of CloudTrail (collectors/aws/cloudtrail.py).
+  statement {
+    sid       = "ReadAuditLog"
+    actions   = ["cloudtrail:LookupEvents"]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "ReadSageMaker"
     actions   = local.sagemaker_read_actions

@@ -29,6 +29,17 @@ variable "schedule_expression" {
   }
 }
 
+variable "detect_schedule_expression" {
+  description = "EventBridge Scheduler expression (UTC) that starts a detect run (audit logs since each scope's last run)."
+  type        = string
+  default     = "rate(15 minutes)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.detect_schedule_expression))
+    error_message = "detect_schedule_expression must be a rate(...) or cron(...) expression."
+  }
+}
+
 variable "max_concurrency" {
   description = "Scan units collected at the same time (Distributed Map MaxConcurrency); with reserve_concurrency each collector reserves this many executions."
   type        = number

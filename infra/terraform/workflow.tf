@@ -57,3 +57,28 @@ resource "aws_scheduler_schedule" "scan" {
     }
   }
 }
+
+# The same workflow in detect mode: each scope's audit log since its last completed window.
+resource "aws_scheduler_schedule" "detect" {
+  #checkov:skip=CKV_AWS_297:The schedule's only payload is the constant {"trigger": "schedule", "mode": "detect"}; it carries no data worth a customer managed key.
+  name                         = "${var.name}-detect"
+  description                  = "Starts aispm detect (${var.name})"
+  schedule_expression          = var.detect_schedule_expression
+  schedule_expression_timezone = "UTC"
+  state                        = "ENABLED"
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_sfn_state_machine.scan.arn
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode({ trigger = "schedule", mode = "detect" })
+
+    retry_policy {
+      maximum_retry_attempts       = 3
+      maximum_event_age_in_seconds = 900
+    }
+  }
+}

@@ -62,6 +62,7 @@ TF_PROPERTY_TYPES = {
 
 PARAM_MAP = {
     "ScheduleExpression": "schedule_expression",
+    "DetectScheduleExpression": "detect_schedule_expression",
     "MaxConcurrency": "max_concurrency",
     "ToleratedFailurePercentage": "tolerated_failure_percentage",
     "ReserveConcurrency": "reserve_concurrency",
@@ -156,7 +157,7 @@ IAM_READ_ACTIONS = {
               "GetPolicyVersion"]
 }
 
-READ_ACTION = re.compile(r"^[a-z0-9-]+:(List|Describe|Get|Search)[A-Za-z0-9]*$")
+READ_ACTION = re.compile(r"^[a-z0-9-]+:(List|Describe|Get|Search|Lookup)[A-Za-z0-9]*$")   # Lookup: CloudTrail
 # Writes of findings and finding state: only the delivery role (deliver + replay functions) may hold them.
 DELIVERY_WRITE = re.compile(
     r"^(securityhub:.+"
@@ -432,7 +433,7 @@ def test_member_role_is_read_only_and_requires_the_external_id(member_role):
             assert "*" not in action and READ_ACTION.match(action), f"member role grants {action}"
             actions.add(action)
     assert actions == SAGEMAKER_READ_ACTIONS | BEDROCK_READ_ACTIONS | TAG_READ_ACTIONS | IAM_READ_ACTIONS | {
-        "ec2:DescribeRegions", "account:ListRegions"}
+        "ec2:DescribeRegions", "account:ListRegions", "cloudtrail:LookupEvents"}
     assert cfn_str(props["RoleName"]) == "${MemberRoleName}"
     (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Action"] == "sts:AssumeRole"
@@ -1305,3 +1306,16 @@ def test_build_refuses_to_wipe_a_foreign_directory(tmp_path, build_lambda):
     assert list((tmp_path / "ours").iterdir()) == []
     with pytest.raises(build_lambda.BuildError):
         build_lambda.resolve_function("collect-oci")
+
+
+def test_detect_runs_on_their_own_schedule_through_the_same_workflow(template, tf):
+    schedule = template["Resources"]["DetectSchedule"]["Properties"]
+    assert cfn_str(schedule["ScheduleExpression"]) == "${DetectScheduleExpression}"
+    assert template["Parameters"]["DetectScheduleExpression"]["Default"] == "rate(15 minutes)"
+    target = schedule["Target"]
+    assert cfn_str(target["Arn"]) == "${ScanStateMachine}" and cfn_str(target["RoleArn"]) == "${SchedulerRole.Arn}"
+    assert json.loads(target["Input"]) == {"trigger": "schedule", "mode": "detect"}
+    body = tf["resource"][("aws_scheduler_schedule", "detect")]
+    assert tf_attr(body, "schedule_expression") == "${var.detect_schedule_expression}"
+    (tf_target,) = tf_blocks(body, "target")
+    assert "mode" in str(tf_attr(tf_target, "input")) and "detect" in str(tf_attr(tf_target, "input"))

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.stub import ANY, Stubber
 
-from aispm.collectors.audit.cloudtrail import EVENT_SOURCES
+from aispm.collectors.aws.cloudtrail import EVENT_SOURCES
 from aispm.collectors.aws.session import client
 from aispm.collectors.base import ApiCalls
 

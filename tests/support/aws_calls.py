@@ -43,7 +43,7 @@ SERVICES = {"dynamodb": "dynamodb", "sqs": "sqs", "securityhub": "securityhub", 
             "secretsmanager": "secretsmanager"}
 AWS_READ_SERVICES = {"sagemaker": "sagemaker", "bedrock": "bedrock", "bedrock-agent": "bedrock", "iam": "iam",
                      "resourcegroupstaggingapi": "tag", "organizations": "organizations", "sts": "sts", "ec2": "ec2",
-                     "account": "account"}
+                     "account": "account", "cloudtrail": "cloudtrail"}
 SERVICES.update(AWS_READ_SERVICES)
 # Calls into libraries that call AWS themselves.
 ALIASES = {"aws_lambda_powertools.utilities.parameters.get_secret": ("secretsmanager", "GetSecretValue")}

@@ -1,4 +1,4 @@
-"""CloudTrail ``LookupEvents`` for one account x region and window.
+"""CloudTrail ``LookupEvents`` for one account x region and window (the AWS source of ``aispm detect``).
 
 LookupEvents takes one lookup attribute per call, so each event source of the contract is read on its own
 (``bedrock``, ``sagemaker``, ``aws-marketplace``). The API allows 2 requests per second per account and region:
@@ -36,7 +36,8 @@ class LookupPacer:
     clock: Callable[[], float] = time.monotonic
     _last: float | None = field(default=None, init=False)
 
-    def call(self, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    def call(self, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``fn()`` (one LookupEvents call), spaced from the previous call and retried while throttled."""
         for attempt in range(1, self.attempts + 1):
             if self._last is not None:
                 wait = self.min_interval - (self.clock() - self._last)
@@ -44,7 +45,7 @@ class LookupPacer:
                     self.sleep(wait)
             self._last = self.clock()
             try:
-                return fn(**kwargs)
+                return fn()
             except ClientError as exc:
                 if error_code(exc) not in THROTTLED or attempt == self.attempts:
                     raise
@@ -52,7 +53,7 @@ class LookupPacer:
         raise AssertionError("unreachable")   # pragma: no cover
 
 
-def lookup_events(ct: Any, start: dt.datetime, end: dt.datetime, pacer: LookupPacer | None = None,
+def lookup_events(cloudtrail: Any, start: dt.datetime, end: dt.datetime, pacer: LookupPacer | None = None,
                   sources: tuple[str, ...] = EVENT_SOURCES) -> Iterator[dict[str, Any]]:
     """Each CloudTrail record of ``sources`` between ``start`` and ``end``, parsed from its ``CloudTrailEvent``
     JSON string (the API's EndTime is inclusive: the caller keeps the half-open window).
@@ -65,7 +66,7 @@ def lookup_events(ct: Any, start: dt.datetime, end: dt.datetime, pacer: LookupPa
         }
         while True:
             try:
-                page = pacer.call(ct.lookup_events, **kwargs)
+                page = pacer.call(lambda kw=kwargs: cloudtrail.lookup_events(**kw))  # type: ignore[misc]
             except (ClientError, BotoCoreError) as exc:
                 raise AuditSourceError(f"cloudtrail:LookupEvents ({source}): {one_line(exc)}") from exc
             for item in page.get("Events", []):
