@@ -19,6 +19,8 @@ from unittest import mock
 
 from aispm.collectors.base import CollectOptions
 from aispm.demo import aws_estate, azure_estate, gcp_estate
+from aispm.detect import DetectOutcome, DetectRequest, run_detect
+from aispm.detect import report as detect_report
 from aispm.normalizer.providers import PROVIDERS
 from aispm.pipeline import run_scan
 from aispm.pipeline_types import ScanRequest
@@ -86,7 +88,27 @@ def run_demo(out_dir: Path) -> int:
             credentials=credentials,
         )
         outcome = run_scan(request)
+        detected = _detect(out_dir / "detect", CollectOptions(**scan_options), policy, credentials) \
+            if "aws" in providers else None
     print(f"aispm demo: simulated estate of {', '.join(PROVIDERS[p].display for p in providers)} "
           "(local emulators, no cloud account, no network)\n")
     report(outcome, out_dir)
-    return outcome.exit_code
+    if detected is None:
+        return outcome.exit_code
+    print("\naispm detect over the demo's CloudTrail events (the last hour):\n")
+    detect_report(detected, out_dir / "detect", None)
+    return max(outcome.exit_code, detected.exit_code)
+
+
+def _detect(out: Path, options: CollectOptions, policy: Any, credentials: dict[str, Any]) -> DetectOutcome:
+    """``aispm detect`` on the AWS estate: the built-in events through the emulator's CloudTrail."""
+    import datetime as dt
+
+    from aispm.demo import audit_events
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    audit_events.seed(now)
+    out.mkdir(parents=True, exist_ok=True)
+    request = DetectRequest(providers=["aws"], options=options, policy=policy, out_dir=out, sinks=[FileSink(out)],
+                            end=now, since=dt.timedelta(hours=1), credentials=credentials, lookup_interval=0.0)
+    return run_detect(request, now=now)

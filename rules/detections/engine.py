@@ -144,7 +144,8 @@ class Evaluator:
 
     def _llmjacking_hit(self, d: Detection, key: tuple[str, str], seen: list[_Seen]) -> Hit | None:
         """The first closed 24 h window ``[t, t + 24 h]`` in which the principal touched at least
-        ``threshold`` of the 14 actions (sliding over the events in time order)."""
+        ``threshold`` of the 14 actions (sliding over the events in time order); the finding lists every
+        action of that 24 h."""
         needed = max(1, math.ceil(self.settings.llmjacking_threshold * len(LLMJACKING_ACTIONS) - 1e-9))
         seen.sort(key=lambda s: (s.time_ms, s.event_id))
         window: deque[_Seen] = deque()
@@ -158,7 +159,11 @@ class Evaluator:
                 if not counts[old.action]:
                     del counts[old.action]
             if len(counts) >= needed:
-                return self._aggregate(d, key, list(window))
+                # The whole 24 h from the qualifying window's first event: every action seen in it is listed.
+                first = window[0]
+                return self._aggregate(d, key, [x for x in seen if first.time_ms <= x.time_ms <= first.time_ms
+                                                + DAY_MS and (x.time_ms, x.event_id) >= (first.time_ms,
+                                                                                          first.event_id)])
         return None
 
     def _aggregate(self, d: Detection, key: tuple[str, str], window: Sequence[_Seen]) -> Hit:
