@@ -28,21 +28,27 @@ def parse_time(value: Any) -> int:
     if isinstance(value, dt.datetime):
         moment = value
     else:
-        text = _FRACTION.sub(r"\1", str(value).strip())
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        text = str(value).strip()
+        try:   # the common case (CloudTrail's 2026-12-01T12:00:00Z) without the slower normalizing below
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            text = _FRACTION.sub(r"\1", text)
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp() * 1000)
 
 
-@dataclass(frozen=True, slots=True)
+# Plain slotted dataclasses, not frozen ones: a frozen dataclass's __init__ costs a setattr call per field, and a
+# detect run builds one event per record. Nothing mutates them after mapping.
+@dataclass(slots=True)
 class Resource:
     uid: str
     type: str = ""
     name: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuditEvent:
     """One control-plane operation as every detection sees it, whatever cloud logged it."""
 
@@ -116,12 +122,12 @@ def _arn_resource(arn: str) -> Resource:
 
 def _aws_resource(record: Mapping[str, Any], partition: str, region: str, account: str) -> Resource | None:
     response = record.get("responseElements")
-    if isinstance(response, Mapping):
+    if response and isinstance(response, dict):
         for key, value in response.items():
             if key.endswith("Arn") and isinstance(value, str) and value.startswith("arn:"):
                 return _arn_resource(value)
     request = record.get("requestParameters")
-    if not isinstance(request, Mapping):
+    if not request or not isinstance(request, dict):
         return None
     for key, service, arn_type, kind in _AWS_RESOURCE_KEYS:
         value = request.get(key)
@@ -137,8 +143,9 @@ def _aws_resource(record: Mapping[str, Any], partition: str, region: str, accoun
 def from_cloudtrail(record: Mapping[str, Any], account: str = "", region: str = "") -> AuditEvent:
     """A CloudTrail record (the parsed ``CloudTrailEvent`` JSON of LookupEvents). KeyError/ValueError when
     it lacks its eventID, eventName or eventTime."""
-    identity = record.get("userIdentity") if isinstance(record.get("userIdentity"), Mapping) else {}
-    assert isinstance(identity, Mapping)
+    identity = record.get("userIdentity")
+    if not isinstance(identity, dict):
+        identity = {}
     principal = str(identity.get("arn") or identity.get("principalId") or identity.get("invokedBy") or "")
     region = str(record.get("awsRegion") or region)
     account = str(record.get("recipientAccountId") or account)
@@ -157,7 +164,7 @@ def from_cloudtrail(record: Mapping[str, Any], account: str = "", region: str = 
         source_ip=str(record.get("sourceIPAddress") or ""),
         user_agent=str(record.get("userAgent") or ""),
         resource=_aws_resource(record, partition, region, account),
-        request=request if isinstance(request, Mapping) else {},
+        request=request if isinstance(request, dict) else {},
         outcome="failure" if error else "success",
         error_code=error,
     )
@@ -213,8 +220,9 @@ def from_activity_log(records: Iterable[Mapping[str, Any]], subscription: str = 
         if final is None:
             continue
         body = next((b for b in (_request_body(r) for r in group) if b is not None), None)
-        http = final.get("httpRequest") if isinstance(final.get("httpRequest"), Mapping) else {}
-        assert isinstance(http, Mapping)
+        http = final.get("httpRequest")
+        if not isinstance(http, dict):
+            http = {}
         failed = _value(final, "status").casefold() != "succeeded"
         resource_id = str(final.get("resourceId") or "")
         events.append(AuditEvent(

@@ -83,7 +83,9 @@ class Evaluator:
 
     def feed(self, event: AuditEvent) -> None:
         self.events += 1
-        for d in self._candidates(event.op):
+        op = event.operation.casefold()
+        found = self._by_op.get(op)
+        for d in found if found is not None else self._candidates(op):
             if event.provider not in d.providers or d.predicate is None:
                 continue
             detail = d.predicate(event, self.settings)
