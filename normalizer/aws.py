@@ -12,9 +12,11 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from aispm.collectors.aws.kinds import MONITORING_LISTED
 from aispm.collectors.base import RawRecord
 from aispm.normalizer import bedrock
 from aispm.normalizer.aws_base import base, cmk, role
+from aispm.normalizer.aws_provenance import Lineage, private_image, public_storage, registered
 from aispm.normalizer.common import dig, fact, not_equal_fact, present
 from aispm.normalizer.schema import (
     Access,
@@ -27,6 +29,7 @@ from aispm.normalizer.schema import (
     Logging,
     Network,
     PolicyStatement,
+    Provenance,
     Relation,
     Resilience,
 )
@@ -118,7 +121,7 @@ def _lifecycle_env(d: Mapping[str, Any]) -> tuple[tuple[EnvVar, ...], str | None
     return tuple(out), None
 
 
-def model(rec: RawRecord, _ctx: Context) -> Asset:
+def model(rec: RawRecord, ctx: Context) -> Asset:
     d = rec.data
     containers: list[tuple[str, Mapping[str, Any] | None]] = []
     if d.get("PrimaryContainer"):
@@ -136,6 +139,9 @@ def model(rec: RawRecord, _ctx: Context) -> Asset:
         ),
         identities=role(d.get("ExecutionRoleArn")),
         environment=_environment(containers),
+        lineage=ctx.lineage.model(d),
+        provenance=Provenance(private_image=private_image(d), registered=registered(d),
+                              public_storage=public_storage(rec)),
         details={"images": ",".join(images)} if images else {},
     )
 
@@ -163,6 +169,7 @@ def endpoint_config(rec: RawRecord, _ctx: Context) -> Asset:
         logging=Logging(request_capture=capture_fact),
         resilience=Resilience(redundant=redundant),
         relations=tuple(_related(arn, "model", "model", v["ModelName"]) for v in variants if v.get("ModelName")),
+        lineage=Lineage.endpoint_config(d),
     )
 
 
@@ -180,6 +187,7 @@ def endpoint(rec: RawRecord, ctx: Context) -> Asset:
         **base(rec),
         logging=Logging(monitoring=monitoring),
         relations=relations,
+        lineage=ctx.lineage.endpoint(d),
         details={"status": str(d.get("EndpointStatus", ""))},
     )
 
@@ -210,6 +218,8 @@ def training_job(rec: RawRecord, _ctx: Context) -> Asset:
         identities=role(d.get("RoleArn")),
         environment=_environment([("", d.get("Environment"))]),
         relations=tuple(relations),
+        lineage=Lineage.training_job(d),
+        provenance=Provenance(public_storage=public_storage(rec)),
         details={k: v for k, v in {"instance_types": ",".join(types),
                                    "status": str(d.get("TrainingJobStatus", ""))}.items() if v},
     )
@@ -378,7 +388,8 @@ class Context:
 
     def __init__(self, records: Sequence[RawRecord]) -> None:
         schedules = [r for r in records if r.type == "monitoring_schedule"]
-        self.monitoring_known = any(r.type == "monitoring_schedules_listed" for r in records)
+        self.monitoring_known = any(r.type == MONITORING_LISTED for r in records)
+        self.lineage = Lineage(records)
         self.monitored_endpoints: dict[str, list[str]] = {}
         for r in schedules:
             if r.data.get("MonitoringScheduleStatus") == "Scheduled" and r.data.get("EndpointName"):

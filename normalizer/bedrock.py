@@ -11,9 +11,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aispm.collectors.base import RawRecord
+from aispm.normalizer import aws_provenance as provenance
 from aispm.normalizer.aws_base import base, cmk, role
 from aispm.normalizer.common import dig, fact, present
-from aispm.normalizer.schema import Asset, Encryption, Fact, Guardrails, Logging
+from aispm.normalizer.schema import Asset, Encryption, Fact, Guardrails, Logging, Provenance
 
 # GAI-002: each of these content filters must filter both directions (strength not NONE).
 HARMFUL_CONTENT = ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT")
@@ -67,6 +68,7 @@ def agent(rec: RawRecord, _ctx: object) -> Asset:
         identities=role(d.get("agentResourceRoleArn")),
         guardrails=Guardrails(applied=fact(present(guardrail_id), "guardrailConfiguration.guardrailIdentifier",
                                            guardrail_id)),
+        lineage=provenance.agent(d),
         details={k: str(d[v]) for k, v in (("foundation_model", "foundationModel"), ("status", "agentStatus"))
                  if d.get(v)},
     )
@@ -91,6 +93,8 @@ def knowledge_base(rec: RawRecord, _ctx: object) -> Asset:
         **base(rec),
         encryption=Encryption(customer_managed_key=_data_source_keys(d)),
         identities=role(d.get("roleArn")),
+        lineage=provenance.knowledge_base(d),
+        provenance=Provenance(public_storage=provenance.public_storage(rec)),
         details={k: str(v) for k, v in {
             "type": dig(d, "knowledgeBaseConfiguration.type"),
             "storage": dig(d, "storageConfiguration.type"),
@@ -106,6 +110,8 @@ def custom_model(rec: RawRecord, _ctx: object) -> Asset:
     return Asset(
         **base(rec),
         encryption=Encryption(customer_managed_key=(cmk(d.get("modelKmsKeyArn"), "modelKmsKeyArn"),)),
+        lineage=provenance.custom_model(d),
+        provenance=Provenance(public_storage=provenance.public_storage(rec)),
         details={k: str(v) for k, v in {
             "customization": "IMPORTED" if imported else d.get("customizationType"),
             "base_model": d.get("baseModelArn"),

@@ -138,6 +138,12 @@ class Lifecycle(_Model):
     idle_shutdown: Fact | None = None            # value True: idle shutdown configured (GOV-002)
 
 
+class Provenance(_Model):
+    private_image: Fact | None = None            # value True: every image is from a private registry (PRV-001)
+    registered: Fact | None = None               # value True: deployed from a registered model version (PRV-002)
+    public_storage: Fact | None = None           # value True: a data/artifact location is public (PRV-003)
+
+
 class Relation(_Model):
     """A link to another asset, e.g. endpoint -> endpoint_config -> model -> training_job."""
 
@@ -183,6 +189,7 @@ class Asset(_Model):
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     relations: tuple[Relation, ...] = ()
     lineage: tuple[LineageEdge, ...] = ()        # where it came from: data -> job -> model -> endpoint
+    provenance: Provenance = Field(default_factory=Provenance)
     details: dict[str, str] = Field(default_factory=dict, description="inventory facts for the AI BOM")
 
 

@@ -142,6 +142,24 @@ _RULES: tuple[Logic, ...] = (
         {"aws": ("ai_service_settings",), "azure": ("ai_services_account",)},
         checks.fact_check(lambda a: a.logging.invocation_logging, False, "model invocations are not logged"),
     ),
+    # rules-v2.md: provenance (AWS lines; Azure and GCP come with their collectors).
+    Logic(
+        "AISPM-PRV-001",
+        {"aws": ("model",)},
+        checks.fact_check(lambda a: a.provenance.private_image, False,
+                          "the image comes from a public or unmanaged registry"),
+    ),
+    Logic(
+        "AISPM-PRV-002",
+        {"aws": ("model",)},
+        checks.fact_check(lambda a: a.provenance.registered, False,
+                          "the model was not deployed from a registered model version"),
+    ),
+    Logic(
+        "AISPM-PRV-003",
+        {"aws": ("training_job", "model", "knowledge_base", "custom_model")},
+        checks.fact_check(lambda a: a.provenance.public_storage, True, "anyone can read or replace that data"),
+    ),
     Logic(
         "AISPM-RES-001",
         {"aws": ("endpoint_config",), "azure": ("deployment",), "gcp": ("endpoint",)},

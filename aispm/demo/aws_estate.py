@@ -17,6 +17,10 @@ import boto3
 ACCOUNT = "123456789012"
 REGIONS = ("us-east-1", "eu-west-1")
 IMAGE = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/inference:1.4"
+PUBLIC_IMAGE = "ghcr.io/huggingface/text-generation-inference:2.4"   # a public registry (AISPM-PRV-001)
+# Buckets AI assets train from or serve from (AISPM-PRV-003): private ones, and two readable by anyone.
+PRIVATE_BUCKETS = ("ml-artifacts", "policy-docs-corpus-1", "policy-docs-corpus-2", "wiki-crawl-corpus-1")
+PUBLIC_BUCKETS = ("ml-public-share", "wiki-crawl-corpus-2")
 KMS_KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/3f1e2c5a-7d4b-4e8f-9a0b-1c2d3e4f5a6b"
 
 _ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -75,15 +79,20 @@ def seed(region: str, admin_role: str, scoped_role: str) -> None:
     )
     sm.create_model(
         ModelName="churn-xgboost", ExecutionRoleArn=scoped_role, VpcConfig=vpc,
-        PrimaryContainer={"Image": IMAGE, "Environment": {"MODEL_SERVER_WORKERS": "2",
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://ml-artifacts/churn/model.tar.gz",
+                          "Environment": {"MODEL_SERVER_WORKERS": "2",
                                                          "DB_SECRET_ARN": f"arn:aws:secretsmanager:{region}:"
                                                          f"{ACCOUNT}:secret:churn-db-AbCdEf"}},
     )
     sm.create_model(
         ModelName="llm-summarizer", ExecutionRoleArn=admin_role,
-        PrimaryContainer={"Image": IMAGE, "Environment": {"HF_TOKEN": "hf_live_9c1d7e2b4a",
+        PrimaryContainer={"Image": PUBLIC_IMAGE, "ModelDataUrl": "s3://ml-public-share/summarizer/model.tar.gz",
+                          "Environment": {"HF_TOKEN": "hf_live_9c1d7e2b4a",
                                                          "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE"}},
     )
+    sm.create_model(   # from a registered model version (AISPM-PRV-002 passes)
+        ModelName="churn-registered", ExecutionRoleArn=scoped_role, VpcConfig=vpc,
+        PrimaryContainer={"ModelPackageName": f"arn:aws:sagemaker:{region}:{ACCOUNT}:model-package/churn/3"})
     sm.create_endpoint_config(
         EndpointConfigName="churn-prod-config", KmsKeyId=key,
         ProductionVariants=[{"VariantName": "primary", "ModelName": "churn-xgboost", "InitialInstanceCount": 2,
@@ -252,7 +261,7 @@ def seed_bedrock(region: str, admin_role: str, scoped_role: str) -> None:
         trainingDataConfig={"s3Uri": "s3://ml-artifacts/claims/train.jsonl"},
         outputDataConfig={"s3Uri": "s3://ml-artifacts/claims/output/"}, hyperParameters={"epochCount": "2"},
         customModelKmsKeyId=key)
-    moto_gaps.add_imported_model(ACCOUNT, region, "legacy-llama-import", "s3://ml-artifacts/llama3-8b/")
+    moto_gaps.add_imported_model(ACCOUNT, region, "legacy-llama-import", "s3://ml-public-share/llama3-8b/")
     if region == REGIONS[0]:
         bedrock.put_model_invocation_logging_configuration(loggingConfig={
             "cloudWatchConfig": {"logGroupName": "/aws/bedrock/invocations", "roleArn": scoped_role},
@@ -272,6 +281,11 @@ def serve() -> Iterator[tuple[dict[str, Any], Any]]:
     moto_gaps.reset()
     with mock_aws(config={"iam": {"load_aws_managed_policies": False}}):
         admin, scoped = _roles(boto3.client("iam", region_name="us-east-1"))
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in PRIVATE_BUCKETS:
+            s3.create_bucket(Bucket=bucket)
+        for bucket in PUBLIC_BUCKETS:
+            s3.create_bucket(Bucket=bucket, ACL="public-read")
         for region in REGIONS:
             seed(region, admin, scoped)
             seed_more(region, admin, scoped)

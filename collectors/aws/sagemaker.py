@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 
 from aispm.collectors.aws.accounts import Sessions, TargetError, account_of, enabled_regions, org_accounts
 from aispm.collectors.aws.attached import data_sources, fan_out, invocation_logging, lifecycle_configs
+from aispm.collectors.aws.buckets import BucketReader, bucket_of, s3_locations
 from aispm.collectors.aws.iam import RoleCache
 from aispm.collectors.aws.kinds import KINDS, MONITORING_LISTED, ROWS, AwsKind
 from aispm.collectors.aws.registry import GroupGone, group_policy
@@ -74,6 +75,7 @@ class AwsCollector:
     known_accounts: set[str] = field(default_factory=set)   # scanned + Organization accounts (IAM-004)
 
     _roles: RoleCache = field(default_factory=lambda: RoleCache())
+    _buckets: BucketReader = field(default_factory=BucketReader)   # each bucket read once per scan
     _plan_calls: ApiCalls = field(default_factory=ApiCalls)   # planning, AssumeRole renewals
     _plan_calls_reported: dict[str, dict[str, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -211,6 +213,7 @@ class AwsCollector:
                          self.page_size or BEDROCK_PAGE)
         if clients.get("bedrock") is not None and "bedrock" not in unreachable:
             invocation_logging(clients["bedrock"], result, self._error, self._partition())
+        self._bucket_access(session, unit, calls, result)
         if self.options.collect_tags:
             self._tags(session, unit, calls, result)
         result.identities = self._identities(unit, calls, result.records)
@@ -301,6 +304,18 @@ class AwsCollector:
         gone = {id(r) for r, o in zip(groups, outcomes, strict=True) if o == "gone"}
         result.errors.extend(self._error(unit, o) for o in outcomes if o and o != "gone")
         result.records[:] = [r for r in result.records if id(r) not in gone]
+
+    def _bucket_access(self, session: boto3.Session, unit: ScopeUnit, calls: ApiCalls, result: CollectResult) -> None:
+        """Join ``BucketAccess`` (bucket -> verdict) to every record with S3 locations (AISPM-PRV-003)."""
+        located = [(r, {bucket_of(u) for u in s3_locations(r.type, r.data)}) for r in result.records]
+        located = [(r, b) for r, b in located if b]
+        if not located:
+            return
+        verdicts = self._buckets.verdicts(client(session, "s3", unit.region, calls),
+                                          client(session, "s3control", unit.region, calls),
+                                          unit.account, set().union(*(b for _, b in located)))
+        for r, buckets in located:
+            r.data["BucketAccess"] = {b: verdicts[b] for b in sorted(buckets)}
 
     def _tags(self, session: boto3.Session, unit: ScopeUnit, calls: ApiCalls, result: CollectResult) -> None:
         try:

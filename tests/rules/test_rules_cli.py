@@ -32,7 +32,7 @@ def test_docs_cover_every_rule_and_framework() -> None:
 def test_rules_list_json_has_every_field(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "list", "--format", "json"]) == 0
     records = [r for r in json.loads(capsys.readouterr().out) if r.get("kind") != "detection"]   # rules only
-    assert len(records) == 24
+    assert len(records) == 27
     for rec in records:
         assert set(rec) == FIELDS, rec["id"]
         assert rec["description"] and rec["risk"] and rec["remediation"]["text"] and rec["references"]
@@ -57,7 +57,7 @@ def test_rules_list_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "list"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "(detection)" not in line]   # rules only
     assert lines[0].split() == ["id", "severity", "clouds", "title"]
-    assert len(lines) == 26
+    assert len(lines) == 29
     assert lines[2].split()[:3] == ["AISPM-NET-001", "high", "azure,gcp"]
 
 

@@ -175,6 +175,9 @@ def test_owasp_mappings_are_the_specs() -> None:
         "AISPM-GAI-002": (("LLM01", "LLM05"), {}),
         "AISPM-GAI-003": (("LLM02",), {}),
         "AISPM-LOG-003": (("LLM10",), {}),
+        "AISPM-PRV-001": (("LLM03",), {}),
+        "AISPM-PRV-002": (("LLM03",), {}),
+        "AISPM-PRV-003": (("LLM04",), {}),
     }
 
 
@@ -227,8 +230,8 @@ def test_owasp_view_counts_scoped_mappings_on_their_kinds_only() -> None:
     ]
     s = framework_summary(findings, ["owasp-llm-2025", "nist-ai-rmf"])
     assert s["owasp-llm-2025"]["name"] == "OWASP Top 10 for LLM Applications 2025"
-    assert [r["id"] for r in s["owasp-llm-2025"]["requirements"]] == ["LLM01", "LLM02", "LLM05", "LLM06",
-                                                                     "LLM08", "LLM10"]
+    assert [r["id"] for r in s["owasp-llm-2025"]["requirements"]] == ["LLM01", "LLM02", "LLM03", "LLM04", "LLM05",
+                                                                     "LLM06", "LLM08", "LLM10"]
     assert _counts(_req(s, "owasp-llm-2025", "LLM06")) == (1, 1, 0, ["AISPM-IAM-001"])
     assert _counts(_req(s, "owasp-llm-2025", "LLM08")) == (0, 1, 1, ["AISPM-ENC-001"])
     assert _counts(_req(s, "owasp-llm-2025", "LLM01")) == (1, 1, 0, ["AISPM-GAI-001"])

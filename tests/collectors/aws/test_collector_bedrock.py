@@ -330,3 +330,17 @@ def test_unreadable_data_source_is_an_evaluation_error_and_a_scope_error(aws: No
     assert len(result.errors) == 1 and "data sources of knowledge base KB1" in result.errors[0].error
     [fact] = _assets(result)["handbook"].encryption.customer_managed_key
     assert fact.error is not None and "could not be read" in fact.error
+
+
+def test_bedrock_resources_get_their_tags_from_the_same_tagging_call() -> None:
+    """GOV-003 reads Bedrock tags too: one paged tag:GetResources covers both services (Stubber: the filter)."""
+    from aispm.collectors.aws.tags import region_tags
+
+    tagging = boto3.client("resourcegroupstaggingapi", region_name=REGION, aws_access_key_id="k",
+                           aws_secret_access_key="s")
+    agent = f"arn:aws:bedrock:{REGION}:{ACCT}:agent/A1"
+    with Stubber(tagging) as stub:
+        stub.add_response("get_resources", {"ResourceTagMappingList": [
+            {"ResourceARN": agent, "Tags": [{"Key": "owner", "Value": "ml"}]}]},
+            {"ResourceTypeFilters": ["sagemaker", "bedrock"], "ResourcesPerPage": 100})
+        assert region_tags(tagging) == {agent.lower(): [{"Key": "owner", "Value": "ml"}]}

@@ -211,3 +211,33 @@ def test_model_bias_and_explainability_job_definitions_gap(aws: None) -> None:
     assert bias.encryption.inter_node is not None and bias.encryption.inter_node.value is True
     assert shap.encryption.inter_node is not None and shap.encryption.inter_node.value is False
     assert [f.source for f in shap.encryption.customer_managed_key] == ["ModelExplainabilityJobOutputConfig.KmsKeyId"]
+
+
+# --- PRV-003: the buckets models serve from, read once per scan -----------------------------------------------
+
+
+def test_model_artifact_buckets_read_once_each(sm: Any) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="open-artifacts", ACL="public-read")
+    s3.create_bucket(Bucket="blocked-artifacts", ACL="public-read")
+    s3.put_public_access_block(Bucket="blocked-artifacts", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.create_bucket(Bucket="private-artifacts")
+    role = _role("exec")
+    for name, bucket in (("open-a", "open-artifacts"), ("open-b", "open-artifacts"), ("blocked", "blocked-artifacts"),
+                         ("private", "private-artifacts"), ("elsewhere", "not-this-accounts-bucket")):
+        sm.create_model(ModelName=name, ExecutionRoleArn=role, PrimaryContainer={
+            "Image": f"{ACCT}.dkr.ecr.{REGION}.amazonaws.com/m:1", "ModelDataUrl": f"s3://{bucket}/{name}.tar.gz"})
+    collector = _collector()
+    result = scan_unit(collector, collector.plan()[0][0], Policy(), known_accounts={ACCT})
+    prv = {f["resources"][0]["name"]: f for f in map(to_ocsf, result.findings)
+           if f["compliance"]["control"] == "AISPM-PRV-003"}
+    assert {n: f["compliance"]["status"] for n, f in prv.items()} == {
+        "open-a": "Fail", "open-b": "Fail", "blocked": "Pass", "private": "Pass"}
+    assert "bucket open-artifacts is public (its ACL grants AllUsers)" in prv["open-a"]["status_detail"]
+    [error] = [e for e in result.evaluation_errors if e["rule"] == "AISPM-PRV-003"]
+    assert "s3://not-this-accounts-bucket/elsewhere.tar.gz" in error["error"]   # never a Pass
+    calls = result.api_calls["aws"]
+    assert calls["s3:GetBucketAcl"] == 3          # once per bucket of this account, however many models use it
+    assert calls["s3:ListBuckets"] == 1
+    assert calls["s3control:GetPublicAccessBlock"] == 1
