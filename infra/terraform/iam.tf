@@ -112,6 +112,20 @@ data "aws_iam_policy_document" "collector" {
     resources = ["*"]
   }
 
+  # The buckets that models, training jobs, knowledge bases and custom models use (AISPM-PRV-003,
+  # collectors/aws/buckets.py): the account's bucket list and public access block, then each bucket's.
+  statement {
+    sid = "ReadModelStorage"
+    actions = [
+      "s3:ListAllMyBuckets",
+      "s3:GetAccountPublicAccessBlock",
+      "s3:GetBucketPublicAccessBlock",
+      "s3:GetBucketPolicyStatus",
+      "s3:GetBucketAcl",
+    ]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "ReadTags"
     actions   = ["tag:GetResources"]

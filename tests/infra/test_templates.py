@@ -22,7 +22,7 @@ import hcl2
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from tests.support.aws_calls import AWS_READ_SERVICES, NOT_SHIPPED, SERVICES, Call, Graph, graph
+from tests.support.aws_calls import AWS_READ_SERVICES, NOT_SHIPPED, SERVICES, STACK_SERVICES, Call, Graph, graph
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -156,6 +156,11 @@ IAM_READ_ACTIONS = {
     for a in ["GetRole", "ListAttachedRolePolicies", "ListRolePolicies", "GetRolePolicy", "GetPolicy",
               "GetPolicyVersion"]
 }
+
+# The buckets AI assets train from or serve from (AISPM-PRV-003): the account's bucket list and public access block,
+# then each bucket's public access block, policy status and ACL.
+BUCKET_READ_ACTIONS = {"s3:ListAllMyBuckets", "s3:GetAccountPublicAccessBlock", "s3:GetBucketPublicAccessBlock",
+                       "s3:GetBucketPolicyStatus", "s3:GetBucketAcl"}
 
 READ_ACTION = re.compile(r"^[a-z0-9-]+:(List|Describe|Get|Search|Lookup)[A-Za-z0-9]*$")   # Lookup: CloudTrail
 # Writes of findings and finding state: only the delivery role (deliver + replay functions) may hold them.
@@ -366,6 +371,7 @@ def test_collector_role_has_exactly_the_reads_the_rules_need(template):
     assert actions.issuperset(BEDROCK_READ_ACTIONS)
     assert actions.issuperset(IAM_READ_ACTIONS)
     assert actions.issuperset(TAG_READ_ACTIONS)
+    assert actions.issuperset(BUCKET_READ_ACTIONS)
     assert {"organizations:ListAccounts", "ec2:DescribeRegions", "account:ListRegions", "sts:AssumeRole"} <= actions
     assert {a for a in actions if a.startswith("sagemaker:")} == SAGEMAKER_READ_ACTIONS
     assert {a for a in actions if a.startswith("bedrock:")} == BEDROCK_READ_ACTIONS
@@ -432,8 +438,8 @@ def test_member_role_is_read_only_and_requires_the_external_id(member_role):
         for action in as_list(st["Action"]):
             assert "*" not in action and READ_ACTION.match(action), f"member role grants {action}"
             actions.add(action)
-    assert actions == SAGEMAKER_READ_ACTIONS | BEDROCK_READ_ACTIONS | TAG_READ_ACTIONS | IAM_READ_ACTIONS | {
-        "ec2:DescribeRegions", "account:ListRegions", "cloudtrail:LookupEvents"}
+    assert actions == SAGEMAKER_READ_ACTIONS | BEDROCK_READ_ACTIONS | TAG_READ_ACTIONS | IAM_READ_ACTIONS | (
+        BUCKET_READ_ACTIONS) | {"ec2:DescribeRegions", "account:ListRegions", "cloudtrail:LookupEvents"}
     assert cfn_str(props["RoleName"]) == "${MemberRoleName}"
     (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Action"] == "sts:AssumeRole"
@@ -512,6 +518,9 @@ IAM_ACTION = {
     ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
     ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
     ("dynamodb", "TransactGetItems"): "dynamodb:GetItem",
+    ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
+    ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
+    ("s3control", "GetPublicAccessBlock"): "s3:GetAccountPublicAccessBlock",
 }
 # What each action needs of the stack's key (bucket, table and queue are all encrypted with it): SSE-KMS
 # PutObject generates a data key, GetObject decrypts one; an SQS producer needs GenerateDataKey and Decrypt,
@@ -523,9 +532,13 @@ KEY_USE = {
     "sqs:ReceiveMessage": {"kms:Decrypt"},
 }
 KEY_USE_DYNAMODB = {"kms:Decrypt"}
-KEY_FREE = {"s3:ListBucket", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
+# Bucket and account settings (the buckets AI assets use) are no object data: no key is used to read them.
+KEY_FREE = {"s3:ListBucket", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
+            *BUCKET_READ_ACTIONS}
 CODE_DERIVED_PREFIXES = set(SERVICES.values())
 AWS_READ_PREFIXES = set(AWS_READ_SERVICES.values())
+# Prefixes of both the stack's own resources and the scanned accounts' (s3: the results bucket, the assets' buckets).
+SHARED_PREFIXES = AWS_READ_PREFIXES & set(STACK_SERVICES.values())
 # Operations IAM does not authorize ("No permissions are required to perform this operation").
 NO_PERMISSION = {("sts", "GetCallerIdentity")}
 # Calls a deployment of these templates never makes: (service, operation, module) -> why.
@@ -624,6 +637,10 @@ def test_the_code_scan_finds_the_calls_of_the_handlers(template):
             ("bedrock-agent", "GetAgent"), ("bedrock-agent", "ListKnowledgeBases"),
             ("bedrock-agent", "GetKnowledgeBase"), ("bedrock-agent", "ListDataSources"),
             ("bedrock-agent", "GetDataSource")} <= collect
+    # The buckets AI assets use (AISPM-PRV-003): the account's bucket list and public access block (s3control), then
+    # each bucket's own.
+    assert {("s3", "ListBuckets"), ("s3control", "GetPublicAccessBlock"), ("s3", "GetPublicAccessBlock"),
+            ("s3", "GetBucketPolicyStatus"), ("s3", "GetBucketAcl")} <= collect
     aws_code = [c for c in graph().all_calls() if c.where.startswith(AWS_COLLECTOR_PACKAGE + ".")]
     reached = set(_needed(template, AWS_COLLECTOR_FUNCTIONS))
     assert {a for c in aws_code for a in iam_actions(c)} <= reached, "the AWS functions reach every AWS collector call"
@@ -769,8 +786,14 @@ def _client_sessions(module: str, line: int, service: str) -> set[str]:
 def test_member_role_grants_exactly_what_the_collector_reads_in_a_member_account(template, member_role):
     # The AWS collector reads a member account through the member role: everything it reads of SageMaker, IAM,
     # tags and the regions. The Organization's accounts and the AssumeRole itself use the caller's own session.
-    needed = {a: w for a, w in _needed(template, AWS_COLLECTOR_FUNCTIONS).items()
-              if a.split(":")[0] in AWS_READ_PREFIXES}
+    # An S3 action counts only where the collector's code calls it: the functions write the stack's own results
+    # bucket with their own role.
+    needed = {}
+    for action, where in _needed(template, AWS_COLLECTOR_FUNCTIONS).items():
+        if action.split(":")[0] in SHARED_PREFIXES:
+            where = [w for w in where if w.split()[1].startswith(AWS_COLLECTOR_PACKAGE + ".")]
+        if action.split(":")[0] in AWS_READ_PREFIXES and where:
+            needed[action] = where
     for action in CALLER_SESSION_ONLY:
         assert action in needed, f"{action} is no longer called: drop it from CALLER_SESSION_ONLY"
         for where in needed[action]:

@@ -37,14 +37,15 @@ REPO = Path(__file__).resolve().parents[2]
 # Import name -> folder: the stage folders install under the aispm namespace (aispm/<stage> links to them).
 PACKAGES = {"aispm": "aispm", "aispm.collectors": "collectors", "aispm.normalizer": "normalizer",
             "aispm.rules": "rules", "aispm.sinks": "sinks"}
-# The services whose grants the tests derive from the code: boto3 service name -> IAM prefix. The first six are the
-# stack's own resources; AWS_READ_SERVICES are what the AWS collector reads in the scanned accounts.
-SERVICES = {"dynamodb": "dynamodb", "sqs": "sqs", "securityhub": "securityhub", "s3": "s3", "kms": "kms",
-            "secretsmanager": "secretsmanager"}
+# The services whose grants the tests derive from the code: boto3 service name -> IAM prefix. STACK_SERVICES are the
+# stack's own resources; AWS_READ_SERVICES are what the AWS collector reads in the scanned accounts. S3 is both: the
+# results bucket, and the buckets AI assets use (s3control, the account's public access block, has IAM prefix s3 too).
+STACK_SERVICES = {"dynamodb": "dynamodb", "sqs": "sqs", "securityhub": "securityhub", "s3": "s3", "kms": "kms",
+                  "secretsmanager": "secretsmanager"}
 AWS_READ_SERVICES = {"sagemaker": "sagemaker", "bedrock": "bedrock", "bedrock-agent": "bedrock", "iam": "iam",
                      "resourcegroupstaggingapi": "tag", "organizations": "organizations", "sts": "sts", "ec2": "ec2",
-                     "account": "account", "cloudtrail": "cloudtrail"}
-SERVICES.update(AWS_READ_SERVICES)
+                     "account": "account", "s3": "s3", "s3control": "s3", "cloudtrail": "cloudtrail"}
+SERVICES = {**STACK_SERVICES, **AWS_READ_SERVICES}
 # Calls into libraries that call AWS themselves.
 ALIASES = {"aws_lambda_powertools.utilities.parameters.get_secret": ("secretsmanager", "GetSecretValue")}
 
