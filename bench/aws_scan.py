@@ -45,6 +45,8 @@ ENV = {
 ACCOUNT, REGION = "123456789012", "us-east-1"   # moto's default account
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/bench"
 SOURCES_PER_KB = 2
+# Knowledge-base data sources spread over this many corpus buckets (AISPM-PRV-003 reads each bucket once).
+CORPUS_BUCKETS = 20
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ def fill_generative(url: str, estate: Estate, role: str) -> None:
     agents: Any = boto3.client("bedrock-agent", **kw)
     bedrock: Any = boto3.client("bedrock", **kw)
     sm: Any = boto3.client("sagemaker", **kw)
+    s3: Any = boto3.client("s3", **kw)
+    for bucket in ["models", "train", "out", "features", *(f"corpus-{n}" for n in range(CORPUS_BUCKETS))]:
+        s3.create_bucket(Bucket=bucket)
     guardrails = [moto_gaps.add_guardrail(ACCOUNT, REGION, f"guardrail-{i}", contentPolicy={"filters": [
         {"type": "PROMPT_ATTACK", "inputStrength": "HIGH", "outputStrength": "NONE"}]})
         for i in range(estate.guardrails)]
@@ -113,7 +118,8 @@ def fill_generative(url: str, estate: Estate, role: str) -> None:
                 "fieldMapping": {"vectorField": "v", "textField": "t", "metadataField": "m"}}},
         )["knowledgeBase"]["knowledgeBaseId"]
         for j in range(SOURCES_PER_KB):
-            moto_gaps.add_data_source(ACCOUNT, REGION, kb, f"kb-{i}-source-{j}", f"arn:aws:s3:::corpus-{i}-{j}",
+            corpus = f"arn:aws:s3:::corpus-{(i * SOURCES_PER_KB + j) % CORPUS_BUCKETS}"
+            moto_gaps.add_data_source(ACCOUNT, REGION, kb, f"kb-{i}-source-{j}", corpus,
                                       kms_key=KEY if j else None)
 
     def custom_model(i: int) -> None:

@@ -63,7 +63,7 @@ class BucketReader:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._buckets: dict[str, dict[str, Any]] = {}
-        self._accounts: dict[str, tuple[frozenset[str], bool] | str] = {}
+        self._accounts: dict[str, tuple[frozenset[str], bool | str] | str] = {}
         self._pending: dict[str, threading.Lock] = {}
 
     def verdicts(self, s3: Any, s3control: Any, account: str, buckets: set[str]) -> dict[str, dict[str, Any]]:
@@ -75,46 +75,53 @@ class BucketReader:
             elif bucket not in owned[0]:
                 out[bucket] = {"error": f"bucket {bucket} is not in account {account} (another account's, or gone)"}
             else:
-                out[bucket] = self._bucket(s3, bucket, account_blocked=owned[1])
+                verdict = self._bucket(s3, bucket)
+                out[bucket] = _with_account_block(bucket, verdict, account, owned[1])
         return out
 
     def _once(self, key: str) -> threading.Lock:
         with self._lock:
             return self._pending.setdefault(key, threading.Lock())
 
-    def _account(self, s3: Any, s3control: Any, account: str) -> tuple[frozenset[str], bool] | str:
+    def _account(self, s3: Any, s3control: Any, account: str) -> tuple[frozenset[str], bool | str] | str:
+        """The account's bucket names and whether its public access block blocks everything (or why that
+        could not be read), or why its buckets could not be listed."""
         with self._once(f"account:{account}"):
             if account in self._accounts:
                 return self._accounts[account]
+            value: tuple[frozenset[str], bool | str] | str
             try:
                 names = frozenset(str(b["Name"]) for page in s3.get_paginator("list_buckets").paginate()
                                   for b in page.get("Buckets", []))
+            except (ClientError, BotoCoreError) as exc:
+                value = one_line(exc)
+            else:
+                blocked: bool | str
                 try:
                     block = s3control.get_public_access_block(AccountId=account)["PublicAccessBlockConfiguration"]
                     blocked = all(block.get(k) is True for k in _BLOCK_KEYS)
                 except ClientError as exc:
-                    if error_code(exc) not in _NO_CONFIG:
-                        raise
-                    blocked = False
-                value: tuple[frozenset[str], bool] | str = (names, blocked)
-            except (ClientError, BotoCoreError) as exc:
-                value = one_line(exc)
+                    blocked = False if error_code(exc) in _NO_CONFIG else one_line(exc)
+                except BotoCoreError as exc:
+                    blocked = one_line(exc)
+                value = (names, blocked)
             self._accounts[account] = value
             return value
 
-    def _bucket(self, s3: Any, bucket: str, account_blocked: bool) -> dict[str, Any]:
+    def _bucket(self, s3: Any, bucket: str) -> dict[str, Any]:
         with self._once(f"bucket:{bucket}"):
             if bucket in self._buckets:
                 return self._buckets[bucket]
             try:
-                verdict = self._read(s3, bucket, account_blocked)
+                verdict = self._read(s3, bucket)
             except (ClientError, BotoCoreError) as exc:
                 verdict = {"error": f"bucket {bucket} could not be read: {one_line(exc)}"}
             self._buckets[bucket] = verdict
             return verdict
 
     @staticmethod
-    def _read(s3: Any, bucket: str, account_blocked: bool) -> dict[str, Any]:
+    def _read(s3: Any, bucket: str) -> dict[str, Any]:
+        """The bucket's own verdict; the owning account's block is applied by the caller."""
         try:
             block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
             bucket_blocked = all(block.get(k) is True for k in _BLOCK_KEYS)
@@ -132,9 +139,21 @@ class BucketReader:
         grants = s3.get_bucket_acl(Bucket=bucket).get("Grants") or []
         for grantee in sorted({str(_at(g, "Grantee", "URI")) for g in grants} & set(_PUBLIC_GRANTEES)):
             reasons.append(f"its ACL grants {grantee.rsplit('/', 1)[-1]}")
-        if reasons and (bucket_blocked or account_blocked):
-            where = "bucket's" if bucket_blocked else "account's"
-            return {"public": False, "why": f"the {where} public access block overrides: {'; '.join(reasons)}"}
+        if reasons and bucket_blocked:
+            return {"public": False, "why": f"the bucket's public access block overrides: {'; '.join(reasons)}"}
         if reasons:
             return {"public": True, "why": "; ".join(reasons)}
         return {"public": False, "why": "no public policy or ACL grant"}
+
+
+def _with_account_block(bucket: str, verdict: dict[str, Any], account: str, blocked: bool | str) -> dict[str, Any]:
+    """A bucket that looks public is not when its account blocks all public access; when that block could not
+    be read, the verdict is unknown (an error), never a guess."""
+    if verdict.get("public") is not True:
+        return verdict
+    if blocked is True:
+        return {"public": False, "why": f"the account's public access block overrides: {verdict['why']}"}
+    if isinstance(blocked, str):
+        return {"error": f"bucket {bucket} looks public ({verdict['why']}) but the public access block of "
+                         f"account {account} could not be read: {blocked}"}
+    return verdict

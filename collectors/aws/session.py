@@ -7,6 +7,7 @@ which backs off on throttling and rate-limits the client itself.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import boto3
@@ -26,9 +27,17 @@ RETRY_CONFIG = Config(
 )
 
 
+# Behind a custom endpoint (AWS_ENDPOINT_URL: a proxy or an emulator) a per-account host prefix such as
+# S3 Control's "<account>." would make a host that does not exist.
+_CUSTOM_ENDPOINT = Config(inject_host_prefix=False)
+
+
 def client(session: boto3.Session, service: str, region: str | None, calls: ApiCalls) -> Any:
     """A client that counts every API operation it calls into ``calls``."""
-    c: Any = session.client(service, region_name=region, config=RETRY_CONFIG)  # type: ignore[call-overload]
+    config = RETRY_CONFIG
+    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}"):
+        config = RETRY_CONFIG.merge(_CUSTOM_ENDPOINT)
+    c: Any = session.client(service, region_name=region, config=config)  # type: ignore[call-overload]
 
     def count(model: Any, **_: Any) -> None:
         calls.add("aws", f"{service}:{model.name}")

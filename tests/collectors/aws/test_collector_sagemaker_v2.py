@@ -241,3 +241,24 @@ def test_model_artifact_buckets_read_once_each(sm: Any) -> None:
     assert calls["s3:GetBucketAcl"] == 3          # once per bucket of this account, however many models use it
     assert calls["s3:ListBuckets"] == 1
     assert calls["s3control:GetPublicAccessBlock"] == 1
+
+
+def test_an_unreadable_account_block_leaves_only_public_looking_buckets_unknown(sm: Any) -> None:
+    from tests.support.aws_faults import Fault, xml_error
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="open-artifacts", ACL="public-read")
+    s3.create_bucket(Bucket="private-artifacts")
+    role = _role("exec")
+    for name, bucket in (("open", "open-artifacts"), ("private", "private-artifacts")):
+        sm.create_model(ModelName=name, ExecutionRoleArn=role, PrimaryContainer={
+            "Image": f"{ACCT}.dkr.ecr.{REGION}.amazonaws.com/m:1", "ModelDataUrl": f"s3://{bucket}/m.tar.gz"})
+    session = boto3.Session(region_name=REGION)
+    Fault(session, "s3-control.GetPublicAccessBlock", lambda: xml_error("AccessDenied", "denied"))
+    collector = AwsCollector(session=session, options=AwsOptions(regions=(REGION,)))
+    result = scan_unit(collector, collector.plan()[0][0], Policy(), known_accounts={ACCT})
+    prv = {f["resources"][0]["name"]: f["compliance"]["status"] for f in map(to_ocsf, result.findings)
+           if f["compliance"]["control"] == "AISPM-PRV-003"}
+    assert prv == {"private": "Pass"}   # a private bucket is private whatever the account's block says
+    [error] = [e for e in result.evaluation_errors if e["rule"] == "AISPM-PRV-003"]
+    assert "open-artifacts looks public" in error["error"] and "could not be read" in error["error"]
