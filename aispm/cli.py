@@ -101,7 +101,7 @@ def _framework_help() -> str:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="policy file (YAML)")
     p.add_argument("--out", default="aispm-out", help="output folder (default ./aispm-out)")
-    p.add_argument("--sink", action="append", default=[], help="file, splunk, securityhub or s3://bucket/prefix")
+    p.add_argument("--sink", action="append", default=[], help="file, splunk, securityhub, sentinel or s3://bucket/prefix")
 
 
 def _positive(value: str) -> int:

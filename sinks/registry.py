@@ -29,6 +29,12 @@ def _securityhub(_: Path) -> Sink:
     return SecurityHubSink()
 
 
+def _sentinel(_: Path) -> Sink:
+    from aispm.sinks.transports.sentinel import SentinelSink
+
+    return SentinelSink()
+
+
 def _s3(url: str) -> Sink:
     from aispm.sinks.transports.s3 import S3Sink
 
@@ -37,7 +43,8 @@ def _s3(url: str) -> Sink:
 
 # Contract name -> factory taking the --out directory. Settings come from AISPM_* (SinkConfigError when they
 # cannot work).
-SINKS: dict[str, Callable[[Path], Sink]] = {"file": FileSink, "splunk": _splunk, "securityhub": _securityhub}
+SINKS: dict[str, Callable[[Path], Sink]] = {"file": FileSink, "splunk": _splunk, "securityhub": _securityhub,
+                                            "sentinel": _sentinel}
 S3_PREFIX = "s3://"
 
 
