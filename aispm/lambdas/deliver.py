@@ -35,6 +35,10 @@ from aispm.sinks.transports.files import ASSETS_FILE, DETECTIONS_FILE, FINDINGS_
 
 DELIVERY_RESERVE_SECONDS = 90.0   # dead letters, the state save and the output upload after the sinks
 
+# What the run's output files are, for whoever opens them from the bucket (the report in a browser).
+CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/x-ndjson", ".csv": "text/csv; charset=utf-8",
+                 ".html": "text/html; charset=utf-8"}
+
 
 def manifest_keys(event: dict[str, Any], bucket: str, map_prefix: str) -> list[str]:
     details = (event.get("map") or {}).get("ResultWriterDetails") or {}
@@ -146,7 +150,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = dt.datetime.fromisoformat(str(meta.get("started") or dt.datetime.now(dt.UTC).isoformat()))
     outcome = finish_scan(results, plan_errors, request, scan_id=run_id, started=started, time_ms=now_ms())
     for path in sorted(out_dir.iterdir()):
-        content_type = "application/json" if path.suffix == ".json" else "application/x-ndjson"
+        content_type = CONTENT_TYPES.get(path.suffix, "application/x-ndjson")
         put_bytes(bucket, f"{run_prefix}out/{path.name}", path.read_bytes(), content_type)
     for warning in outcome.warnings:
         logger.warning(warning)
@@ -203,7 +207,7 @@ def deliver_detections(context: LambdaContext, run_id: str, run_prefix: str, uni
         logger.warning(gap)
     outcome = finish_detect(results, plan_errors, request, scan_id=run_id, started=end, today=end.date(), notes=gaps)
     for path in sorted(out_dir.iterdir()):
-        content_type = "application/json" if path.suffix == ".json" else "application/x-ndjson"
+        content_type = CONTENT_TYPES.get(path.suffix, "application/x-ndjson")
         put_bytes(bucket, f"{run_prefix}out/{path.name}", path.read_bytes(), content_type)
     for warning in outcome.warnings:
         logger.warning(warning)

@@ -24,7 +24,7 @@ from aispm.sinks.formats.ocsf import from_ocsf, to_ocsf
 from aispm.sinks.transports.files import FileSink
 from tests.support import workflow
 from tests.support.azure import fake_az
-from tests.support.workflow import REGION, TABLE, s3_json, s3_jsonl
+from tests.support.workflow import BUCKET, REGION, TABLE, s3_json, s3_jsonl
 
 EXTERNAL_ID = "ext-id-5f1c9a2e7b3d4c6a8e0f"
 AZURE_CLIENT_SECRET = "azure-client-secret-Q9v2Lk7pXz"
@@ -102,6 +102,11 @@ def test_workflow_gives_the_cli_findings(estate: dict[str, Any], tmp_path: Path,
     assert findings
     assert _finding_keys(findings) == _finding_keys(cli.batch.findings)
     assert len(s3_jsonl("runs/run-1/out/assets.jsonl")) == len(cli.batch.assets)
+    s3 = boto3.client("s3", region_name=REGION)
+    assert {name: s3.head_object(Bucket=BUCKET, Key=f"runs/run-1/out/{name}")["ContentType"] for name in (
+        "report.html", "inventory.csv", "aibom.cdx.json", "findings.ocsf.jsonl")} == {
+        "report.html": "text/html; charset=utf-8", "inventory.csv": "text/csv; charset=utf-8",
+        "aibom.cdx.json": "application/json", "findings.ocsf.jsonl": "application/x-ndjson"}
     summary = s3_json(delivered["summary_key"])
     assert summary["scan_id"] == "run-1"
     assert summary["findings"] == cli.batch.summary["findings"]
