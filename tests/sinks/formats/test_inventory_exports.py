@@ -226,6 +226,9 @@ def test_report_renders_headless_without_console_errors(tmp_path: Path) -> None:
     shot = tmp_path / "report.png"
     proc = subprocess.run(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+         # The browser is a subprocess pytest-socket cannot guard: no background traffic, and no name resolves.
+         "--disable-background-networking", "--disable-component-update", "--disable-domain-reliability",
+         "--disable-sync", "--no-pings", "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
          "--enable-logging=stderr", "--v=0", "--window-size=1280,2000", f"--screenshot={shot}",
          page.as_uri()],
         capture_output=True, text=True, timeout=120, check=False, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
