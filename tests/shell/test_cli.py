@@ -63,7 +63,7 @@ def test_rules_list_json() -> None:
     proc = run("rules", "list", "--format", "json")
     assert proc.returncode == 0
     ids = [r["id"] for r in json.loads(proc.stdout) if r.get("kind") != "detection"]   # rules only
-    assert len(ids) == 24
+    assert len(ids) == 27
     assert ids[0] == "AISPM-NET-001"
 
 
