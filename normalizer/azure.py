@@ -20,6 +20,7 @@ from aispm.collectors.azure.kinds import (
     WORKSPACE,
 )
 from aispm.collectors.base import RawRecord
+from aispm.normalizer import azure_provenance as provenance
 from aispm.normalizer import azureai
 from aispm.normalizer.azure_base import base as _base
 from aispm.normalizer.azure_base import details as _details
@@ -37,6 +38,7 @@ from aispm.normalizer.schema import (
     Lifecycle,
     Logging,
     Network,
+    Provenance,
     Relation,
     Resilience,
     RoleAssignment,
@@ -48,9 +50,10 @@ ISOLATED_MODES = frozenset({"allowinternetoutbound", "allowonlyapprovedoutbound"
 
 
 class Context:
-    """Cross-record facts of one subscription: workspaces by lower-cased id."""
+    """Cross-record facts of one subscription: workspaces by lower-cased id, the deployments of each endpoint."""
 
     def __init__(self, records: Sequence[RawRecord]) -> None:
+        self.lineage = provenance.Lineage(records)
         self.workspaces: dict[str, Mapping[str, Any]] = {
             str(r.data["id"]).lower(): r.data for r in records if r.type == WORKSPACE.kind
         }
@@ -167,6 +170,7 @@ def endpoint(rec: RawRecord, ctx: Context) -> Asset:
         access=Access(local_auth=fact(_fold(auth) == "key", "properties.authMode", auth)),
         identities=_identities(rec),
         relations=(ctx.relation(str(d["id"])),),
+        lineage=ctx.lineage.endpoint(d),
         details=_details(auth_mode=auth, endpoint_kind=d.get("kind")),
     )
 
@@ -192,6 +196,8 @@ def deployment(rec: RawRecord, ctx: Context) -> Asset:
                         if managed else None),
         resilience=Resilience(redundant=fact(count >= 2, "sku.capacity", capacity, "1") if managed else None),
         relations=(Relation(kind=ENDPOINT.kind, uid=_parent(uid), role=ENDPOINT.kind), ctx.relation(uid, 2)),
+        lineage=provenance.Lineage.deployment(d),
+        provenance=Provenance(registered=provenance.registered(d) if managed else None),
         details=_details(compute_type=p.get("endpointComputeType"), instance_type=p.get("instanceType"),
                          model=p.get("model"), environment=p.get("environmentId")),
     )
@@ -214,6 +220,8 @@ def datastore(rec: RawRecord, ctx: Context) -> Asset:
         access=Access(local_auth=fact(_fold(kind) in KEY_CREDENTIALS, "properties.credentials.credentialsType",
                                       kind, "None")),
         relations=(ctx.relation(str(rec.data["id"])),),
+        lineage=provenance.Lineage.datastore(rec.data),
+        provenance=Provenance(public_storage=provenance.public_storage(rec.data)),
         details=_details(datastore_type=p.get("datastoreType"), credentials_type=kind,
                          account=p.get("accountName")),
     )

@@ -142,7 +142,7 @@ _RULES: tuple[Logic, ...] = (
         {"aws": ("ai_service_settings",), "azure": ("ai_services_account",)},
         checks.fact_check(lambda a: a.logging.invocation_logging, False, "model invocations are not logged"),
     ),
-    # rules-v2.md: provenance (AWS lines; Azure and GCP come with their collectors).
+    # rules-v2.md: provenance (AWS and Azure lines; GCP comes with its collector).
     Logic(
         "AISPM-PRV-001",
         {"aws": ("model",)},
@@ -151,13 +151,13 @@ _RULES: tuple[Logic, ...] = (
     ),
     Logic(
         "AISPM-PRV-002",
-        {"aws": ("model",)},
+        {"aws": ("model",), "azure": ("deployment",)},
         checks.fact_check(lambda a: a.provenance.registered, False,
                           "the model was not deployed from a registered model version"),
     ),
     Logic(
         "AISPM-PRV-003",
-        {"aws": ("training_job", "model", "knowledge_base", "custom_model")},
+        {"aws": ("training_job", "model", "knowledge_base", "custom_model"), "azure": ("datastore",)},
         checks.fact_check(lambda a: a.provenance.public_storage, True, "anyone can read or replace that data"),
     ),
     Logic(

@@ -53,6 +53,10 @@ What is served (GET only; every path and id is matched case-insensitively)
   parent exists and has none of that type);
 * ``/subscriptions/{s}/providers/{namespace}/{type}``: every top-level resource of
   that type in the subscription, across resource groups;
+* ``/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{name}``: a storage
+  account as the Microsoft.Storage REST reference returns it (``kind``, ``sku``, ``properties`` with
+  ``allowBlobPublicAccess``, ``primaryEndpoints`` ...; GET never returns keys), read by the collector for
+  the datastores that use it (list ``Microsoft.Storage`` under ``apiVersions`` to pin its api-version);
 * ``{resource id}/providers/Microsoft.Insights/diagnosticSettings``: the resource's
   diagnostic settings, held in the estate as extension resources whose id is that
   path plus ``/{name}`` (empty when the resource has none);

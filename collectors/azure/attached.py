@@ -9,10 +9,16 @@ Neither is an asset of its own:
   custom policy (the platform's ``Microsoft.Default`` and ``Microsoft.DefaultV2`` need no read). The policy is
   kept on the deployment as ``raiPolicy``; a list that could not be read as ``raiPoliciesError``; a name the
   list does not hold leaves neither, which the mapper reports as an evaluation error.
+- The storage account a blob or Data Lake Gen2 datastore uses (PRV-003 reads ``allowBlobPublicAccess``): one
+  GET per account per scan, however many datastores and subscriptions use it (a ``StorageReader`` lives as long
+  as the collector), kept on the datastore as ``storageAccount`` (``id``, ``public``, ``allowBlobPublicAccess``),
+  or ``id`` and ``error`` when it cannot be read (another subscription, 403, 404): the mapper reports that as an
+  evaluation error naming it, never a Pass.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,10 +27,12 @@ from aispm.collectors.azure.arm import Arm, ArmCallError
 from aispm.collectors.azure.kinds import (
     AI_SERVICES_ACCOUNT,
     COGNITIVE_API,
+    DATASTORE,
     DEFAULT_RAI_POLICIES,
     INSIGHTS_API,
     MODEL_DEPLOYMENT,
 )
+from aispm.collectors.azure.storage import STORAGE_API, account_name, storage_account_id
 from aispm.collectors.base import CollectResult, RawRecord, ScopeError, ScopeUnit
 
 ErrorOf = Callable[[ScopeUnit, str], ScopeError]
@@ -83,3 +91,47 @@ def join(arm: Arm, result: CollectResult, error: ErrorOf, workers: int) -> None:
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(accounts)))) as pool:
         for problems in pool.map(one, accounts):
             result.errors.extend(error(result.unit, p) for p in problems)
+
+
+class StorageReader:
+    """Storage account verdicts for one scan, each account read once (concurrent callers wait for the first)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, threading.Lock] = {}
+        self._verdicts: dict[str, dict[str, Any]] = {}
+
+    def verdict(self, arm: Arm, account_id: str) -> dict[str, Any]:
+        key = account_id.lower()
+        with self._lock:
+            once = self._pending.setdefault(key, threading.Lock())
+        with once:
+            if key not in self._verdicts:
+                self._verdicts[key] = self._read(arm, account_id)
+            return self._verdicts[key]
+
+    @staticmethod
+    def _read(arm: Arm, account_id: str) -> dict[str, Any]:
+        name = account_name(account_id)
+        try:
+            body = arm.get(account_id, STORAGE_API, "storageAccounts.get")
+        except ArmCallError as exc:
+            return {"id": account_id, "error": f"storage account {name} ({account_id}) could not be read: {exc}"}
+        props = body.get("properties")
+        raw = props.get("allowBlobPublicAccess") if isinstance(props, dict) else None
+        shown = "true" if raw is True else "false" if raw is False else "absent (default false)"
+        return {"id": account_id, "public": raw is True, "allowBlobPublicAccess": shown}
+
+
+def join_storage(arm: Arm, result: CollectResult, reader: StorageReader, workers: int) -> None:
+    """Join its storage account's verdict to every blob or Data Lake Gen2 datastore (``storageAccount``)."""
+    located = [(r, storage_account_id(r.data)) for r in result.records if r.type == DATASTORE.kind]
+    wanted = sorted({a for _, a in located if a}, key=str.lower)
+    if not wanted:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted)))) as pool:
+        verdicts = {a.lower(): v for a, v in zip(wanted, pool.map(lambda a: reader.verdict(arm, a), wanted),
+                                                 strict=True)}
+    for record, account in located:
+        if account:
+            record.data["storageAccount"] = verdicts[account.lower()]

@@ -5,8 +5,9 @@ workspaces of every kind, registries and Cognitive Services accounts of every ki
 (subscription-wide lists), then per workspace its computes, online endpoints with
 their deployments, batch endpoints and datastores, and per account its Foundry
 projects and model deployments, on a small thread pool. Each account's diagnostic
-settings and the content filter policies its deployments name are joined to the
-records (``collectors.azure.attached``). The subscription's role assignments are
+settings, the content filter policies its deployments name and the storage account
+behind each blob datastore (once per scan) are joined to the records
+(``collectors.azure.attached``). The subscription's role assignments are
 listed once (they include those inherited from management groups and the root)
 and handed to each managed identity.
 """
@@ -50,6 +51,7 @@ class AzureCollector:
 
     _credential: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _storage: attached.StorageReader = field(default_factory=attached.StorageReader, init=False, repr=False)
 
     def _shared_credential(self) -> Any:
         with self._lock:
@@ -136,6 +138,7 @@ class AzureCollector:
                     if error:
                         result.errors.append(self._error(unit, f"{parent.type} {parent.data['id']}: {error}"))
         attached.join(arm, result, self._error, self.settings.workspace_workers)
+        attached.join_storage(arm, result, self._storage, self.settings.workspace_workers)
         result.identities = self._identities(arm, unit, result)
 
     def _children(self, arm: Arm, unit: ScopeUnit, parent: RawRecord) -> tuple[list[RawRecord], str | None]:

@@ -17,6 +17,7 @@ AZURE_RULES = (
     "AISPM-NET-001", "AISPM-NET-002", "AISPM-NET-003", "AISPM-NET-004", "AISPM-NET-005", "AISPM-NET-006",
     "AISPM-ENC-001", "AISPM-IAM-001", "AISPM-IAM-003", "AISPM-SEC-001", "AISPM-LOG-001", "AISPM-RES-001",
     "AISPM-GOV-001", "AISPM-GOV-002", "AISPM-GOV-003", "AISPM-GAI-001", "AISPM-GAI-002", "AISPM-LOG-003",
+    "AISPM-PRV-002", "AISPM-PRV-003",
 )
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
@@ -102,9 +103,11 @@ def test_absent_fields_take_the_documented_defaults() -> None:
     assert rules_of("/onlineEndpoints/ep-bare") == {
         "AISPM-NET-001": "Fail", "AISPM-IAM-003": "Pass", "AISPM-IAM-001": "Pass"}
     assert rules_of("/deployments/managed-bare") == {
-        "AISPM-NET-004": "Fail", "AISPM-LOG-001": "Fail", "AISPM-RES-001": "Fail", "AISPM-SEC-001": "Pass"}
+        "AISPM-NET-004": "Fail", "AISPM-LOG-001": "Fail", "AISPM-RES-001": "Fail", "AISPM-SEC-001": "Pass",
+        "AISPM-PRV-002": "Fail"}   # no properties.model
     assert rules_of("/deployments/managed-good") == {
-        "AISPM-NET-004": "Pass", "AISPM-LOG-001": "Pass", "AISPM-RES-001": "Pass", "AISPM-SEC-001": "Pass"}
+        "AISPM-NET-004": "Pass", "AISPM-LOG-001": "Pass", "AISPM-RES-001": "Pass", "AISPM-SEC-001": "Pass",
+        "AISPM-PRV-002": "Fail"}
     assert rules_of("/deployments/k8s") == {"AISPM-SEC-001": "Fail"}
     assert rules_of("/datastores/cert") == {"AISPM-IAM-003": "Fail"}
     assert rules_of("/datastores/identity") == {"AISPM-IAM-003": "Pass"}

@@ -23,6 +23,7 @@ from azure.mgmt.machinelearningservices import MachineLearningServicesMgmtClient
 
 from aispm.collectors.azure.arm import ArmSettings
 from aispm.collectors.azure.collector import AzureCollector
+from aispm.collectors.azure.storage import STORAGE_API
 from aispm.collectors.base import CollectResult
 from aispm.normalizer import normalize, normalize_identities
 from aispm.rules.engine import EngineResult, evaluate
@@ -163,6 +164,8 @@ COGNITIVE_API = "2025-12-01"
 INSIGHTS_API = "2021-05-01-preview"
 """api-version of Microsoft.Insights diagnostic settings."""
 AI_VERSIONS = {**ML_VERSIONS, "Microsoft.CognitiveServices": [COGNITIVE_API], "Microsoft.Insights": [INSIGHTS_API]}
+STORAGE_VERSIONS = {**ML_VERSIONS, "Microsoft.Storage": [STORAGE_API]}
+STORAGE = f"{RG}/providers/Microsoft.Storage"
 
 
 def fake_az(bin_dir: Path, token: str, *, error: str | None = None, wait_for: Path | None = None) -> Path:
@@ -426,3 +429,51 @@ AI_EXPECTED: dict[tuple[str, str], str] = {
     (ai_uid("oai-locked/deployments/d-off"), "AISPM-GAI-002"): "Fail",
     (ai_uid("oai-locked/deployments/d-ghost"), "AISPM-GAI-001"): "Error",
 }
+
+
+# --------------------------------------------------------------------------- provenance wire shapes
+# A Microsoft.Storage/storageAccounts GET (REST reference, api-version STORAGE_API) and the Machine Learning
+# datastores and online deployments that lead to storage accounts and registered models.
+
+
+def storage_account(name: str, allow_public: bool | None, group: str = RG) -> dict[str, Any]:
+    """A StorageV2 account; ``allow_public`` None leaves ``allowBlobPublicAccess`` out (Azure: false)."""
+    props: dict[str, Any] = {
+        "provisioningState": "Succeeded", "isHnsEnabled": False, "supportsHttpsTrafficOnly": True,
+        "minimumTlsVersion": "TLS1_2", "accessTier": "Hot", "primaryLocation": "eastus",
+        "primaryEndpoints": {"blob": f"https://{name}.blob.core.windows.net/",
+                             "dfs": f"https://{name}.dfs.core.windows.net/"},
+        "networkAcls": {"bypass": "AzureServices", "virtualNetworkRules": [], "ipRules": [], "defaultAction": "Allow"},
+        "encryption": {"keySource": "Microsoft.Storage", "services": {"blob": {"enabled": True, "keyType": "Account"}}},
+    }
+    if allow_public is not None:
+        props["allowBlobPublicAccess"] = allow_public
+    return {"id": f"{group}/providers/Microsoft.Storage/storageAccounts/{name}", "name": name,
+            "type": "Microsoft.Storage/storageAccounts", "location": "eastus", "kind": "StorageV2",
+            "sku": {"name": "Standard_LRS", "tier": "Standard"}, "tags": {}, "properties": props}
+
+
+def datastore(workspace: str, name: str, account: str, datastore_type: str = "AzureBlob",
+              **properties: Any) -> dict[str, Any]:
+    """A credential-less datastore of ``workspace`` (an id) on ``account``; ``properties`` are added as given."""
+    props: dict[str, Any] = {"datastoreType": datastore_type, "accountName": account, "endpoint": "core.windows.net",
+                             "protocol": "https", "credentials": {"credentialsType": "None"}, "isDefault": False,
+                             "tags": {}, "properties": {}}
+    if datastore_type == "AzureBlob":
+        props["containerName"] = f"{name}-data"
+    elif datastore_type == "AzureDataLakeGen2":
+        props["filesystem"] = f"{name}-fs"
+    props.update(properties)
+    return {"id": f"{workspace}/datastores/{name}", "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/datastores", "properties": props}
+
+
+def online_deployment(endpoint: str, name: str, model: str | None, compute: str = "Managed") -> dict[str, Any]:
+    """An online deployment of ``endpoint`` (an id); ``model`` None leaves ``properties.model`` out."""
+    props: dict[str, Any] = {"endpointComputeType": compute, "instanceType": "Standard_DS3_v2",
+                             "provisioningState": "Succeeded", "appInsightsEnabled": True}
+    if model is not None:
+        props["model"] = model
+    return {"id": f"{endpoint}/deployments/{name}", "name": name, "location": "eastus",
+            "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
+            "sku": {"name": "Default", "capacity": 2}, "properties": props}

@@ -24,6 +24,7 @@ from tests.support.azure import (
     COGNITIVE_API,
     INSIGHTS_API,
     ML_API,
+    STORAGE_API,
     SUBSCRIPTIONS_API,
     TEST_TOKEN,
     StaticTokenCredential,
@@ -59,6 +60,8 @@ AZURE_RULES = (
     "AISPM-GAI-001",
     "AISPM-GAI-002",
     "AISPM-LOG-003",
+    "AISPM-PRV-002",
+    "AISPM-PRV-003",
 )
 DEFAULT_RAI_POLICIES = (None, "Microsoft.Default", "Microsoft.DefaultV2")
 HARMFUL_CONTENT = ("Hate", "Sexual", "Violence", "Selfharm")
@@ -672,6 +675,8 @@ class _Oracle:
         r = self.get(rid)
         if r["type"].lower().startswith(("microsoft.cognitiveservices/", "microsoft.insights/")):
             return self.evaluate_ai(r)
+        if r["type"].lower() == "microsoft.storage/storageaccounts":
+            return {}   # joined to the datastores that use it: not an asset
         kind = r["type"].lower().rsplit("/", 1)[1]
         props = r.get("properties") or {}
         out: dict[str, str] = {}
@@ -713,9 +718,19 @@ class _Oracle:
                 rule("NET-004", props.get("egressPublicNetworkAccess", "Enabled") != "Disabled")
                 rule("LOG-001", props.get("appInsightsEnabled") is not True)
                 rule("RES-001", (r.get("sku") or {}).get("capacity", 1) < 2)
+                rule("PRV-002", not re.search(r"^(/subscriptions/.*/models/[^/]+/versions/[^/]+"
+                                              r"|azureml://registries/[^/]+/models/[^/]+/versions/[^/]+"
+                                              r"|azureml:[^:/@]+:[^:/@]+)$", props.get("model") or ""))
         if kind == "datastores":
             credentials = props.get("credentials", {}).get("credentialsType")
             rule("IAM-003", credentials in ("AccountKey", "Sas", "ServicePrincipal", "Certificate"))
+            if props.get("datastoreType") in ("AzureBlob", "AzureDataLakeGen2"):
+                sub, group = props.get("subscriptionId") or rid.split("/")[2], props.get("resourceGroup") or \
+                    rid.split("/")[4]
+                account = arm_get(self.client, f"/subscriptions/{sub}/resourceGroups/{group}/providers/"
+                                  f"Microsoft.Storage/storageAccounts/{props['accountName']}",
+                                  {"api-version": STORAGE_API}).json()
+                rule("PRV-003", account["properties"].get("allowBlobPublicAccess") is True)
         else:
             tags = r.get("tags") or {}
             rule("GOV-003", any(tag not in tags for tag in self.required_tags))

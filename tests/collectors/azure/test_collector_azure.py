@@ -60,7 +60,8 @@ def test_collects_every_kind_across_pages(fake_arm: FakeArm, estate: dict[str, A
              f"{ml}/workspaces/batchEndpoints": "batch_endpoint", f"{ml}/workspaces/datastores": "datastore",
              f"{ai}/accounts": "ai_services_account", f"{ai}/accounts/deployments": "model_deployment",
              f"{ai}/accounts/projects": "ai_project"}
-    joined = {f"{ai}/accounts/raiPolicies", "Microsoft.Insights/diagnosticSettings"}   # not assets of their own
+    joined = {f"{ai}/accounts/raiPolicies", "Microsoft.Insights/diagnosticSettings",   # not assets of their own
+              "Microsoft.Storage/storageAccounts"}
     for r in estate["resources"]:
         if r["type"] not in joined:
             want[kinds[r["type"]]] += 1
