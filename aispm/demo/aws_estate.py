@@ -79,7 +79,9 @@ def seed(region: str, admin_role: str, scoped_role: str) -> None:
     )
     sm.create_model(
         ModelName="churn-xgboost", ExecutionRoleArn=scoped_role, VpcConfig=vpc,
-        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://ml-artifacts/churn/model.tar.gz",
+        # The artifacts churn-train-2026-11 wrote: the model's lineage reaches the job and its training data.
+        PrimaryContainer={"Image": IMAGE,
+                          "ModelDataUrl": "s3://ml-artifacts/churn/churn-train-2026-11/output/model.tar.gz",
                           "Environment": {"MODEL_SERVER_WORKERS": "2",
                                                          "DB_SECRET_ARN": f"arn:aws:secretsmanager:{region}:"
                                                          f"{ACCOUNT}:secret:churn-db-AbCdEf"}},
@@ -113,6 +115,8 @@ def seed(region: str, admin_role: str, scoped_role: str) -> None:
     }
     sm.create_training_job(
         TrainingJobName="churn-train-2026-11", RoleArn=scoped_role, VpcConfig=vpc,
+        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://ml-artifacts/churn/train/"}}}],
         OutputDataConfig={"S3OutputPath": "s3://ml-artifacts/churn", "KmsKeyId": key},
         ResourceConfig={"InstanceType": "ml.m5.2xlarge", "InstanceCount": 2, "VolumeSizeInGB": 50,
                         "VolumeKmsKeyId": key},

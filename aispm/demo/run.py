@@ -9,7 +9,7 @@ credentials the collector uses instead of the cloud's default chain (or None).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,7 @@ from aispm.demo import aws_estate, azure_estate, gcp_estate
 from aispm.detect import DetectOutcome, DetectRequest, run_detect
 from aispm.detect import report as detect_report
 from aispm.normalizer.providers import PROVIDERS
+from aispm.normalizer.schema import Asset
 from aispm.pipeline import run_scan
 from aispm.pipeline_types import ScanRequest
 from aispm.rules.policy import load_policy
@@ -93,11 +94,35 @@ def run_demo(out_dir: Path) -> int:
     print(f"aispm demo: simulated estate of {', '.join(PROVIDERS[p].display for p in providers)} "
           "(local emulators, no cloud account, no network)\n")
     report(outcome, out_dir)
+    chain = example_chain([a for r in outcome.unit_results for a in r.assets])
+    if chain:
+        print("\nExample lineage (assets.jsonl `lineage`): " + " -> ".join(chain))
     if detected is None:
         return outcome.exit_code
     print("\naispm detect over the demo's CloudTrail events (the last hour):\n")
     detect_report(detected, out_dir / "detect", None)
     return max(outcome.exit_code, detected.exit_code)
+
+
+def example_chain(assets: Sequence[Asset]) -> list[str]:
+    """The longest data -> job -> model -> endpoint chain the assets' lineage edges form, as names or locations."""
+    by_uid = {a.uid: a for a in assets}
+    served_by: dict[str, str] = {}
+    for a in assets:
+        for e in a.lineage:
+            serving = e.rel == "serves" and a.kind in ("endpoint", "endpoint_config", "deployment")
+            if serving and (a.kind != "endpoint_config" or e.uid not in served_by):   # an endpoint over its config
+                served_by[e.uid] = a.uid
+    best: list[str] = []
+    for model in (a for a in assets if a.kind in ("model", "custom_model")):
+        jobs = [e.uid for e in model.lineage if e.rel == "trained_by"]
+        data = [e.uid for e in model.lineage if e.rel == "trained_on"]
+        for job in jobs:
+            data += [e.uid for e in (by_uid[job].lineage if job in by_uid else ()) if e.rel == "trained_on"]
+        chain = [*data[:1], *jobs[:1], model.uid, *([served_by[model.uid]] if model.uid in served_by else [])]
+        if len(chain) > len(best):
+            best = chain
+    return [by_uid[u].name if u in by_uid else u for u in best] if len(best) > 1 else []
 
 
 def _detect(out: Path, options: CollectOptions, policy: Any, credentials: dict[str, Any]) -> DetectOutcome:
