@@ -262,3 +262,41 @@ def test_an_unreadable_account_block_leaves_only_public_looking_buckets_unknown(
     assert prv == {"private": "Pass"}   # a private bucket is private whatever the account's block says
     [error] = [e for e in result.evaluation_errors if e["rule"] == "AISPM-PRV-003"]
     assert "open-artifacts looks public" in error["error"] and "could not be read" in error["error"]
+
+
+def _public_policy(bucket: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*",
+                                                               "Action": "s3:GetObject",
+                                                               "Resource": f"arn:aws:s3:::{bucket}/*"}]})
+
+
+def _prv003(sm: Any, buckets: dict[str, str]) -> dict[str, tuple[str, str]]:
+    role = _role("exec")
+    for name, bucket in buckets.items():
+        sm.create_model(ModelName=name, ExecutionRoleArn=role, PrimaryContainer={
+            "Image": f"{ACCT}.dkr.ecr.{REGION}.amazonaws.com/m:1", "ModelDataUrl": f"s3://{bucket}/m.tar.gz"})
+    collector = _collector()
+    result = scan_unit(collector, collector.plan()[0][0], Policy(), known_accounts={ACCT})
+    return {f["resources"][0]["name"]: (f["compliance"]["status"], f["status_detail"])
+            for f in map(to_ocsf, result.findings) if f["compliance"]["control"] == "AISPM-PRV-003"}
+
+
+def test_a_public_bucket_policy_fails_prv003(sm: Any) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="policy-public")
+    s3.put_bucket_policy(Bucket="policy-public", Policy=_public_policy("policy-public"))
+    [(status, detail)] = _prv003(sm, {"by-policy": "policy-public"}).values()
+    assert status == "Fail" and "its bucket policy is public" in detail
+
+
+def test_the_accounts_public_access_block_neutralises_public_buckets(sm: Any) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="acl-public", ACL="public-read")
+    s3.create_bucket(Bucket="policy-public")
+    s3.put_bucket_policy(Bucket="policy-public", Policy=_public_policy("policy-public"))
+    boto3.client("s3control", region_name=REGION).put_public_access_block(
+        AccountId=ACCT, PublicAccessBlockConfiguration={k: True for k in (
+            "BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")})
+    verdicts = _prv003(sm, {"by-acl": "acl-public", "by-policy": "policy-public"})
+    assert {n: s for n, (s, _) in verdicts.items()} == {"by-acl": "Pass", "by-policy": "Pass"}
+    assert "the account's public access block overrides" in verdicts["by-acl"][1]
