@@ -28,6 +28,7 @@ from aispm.collectors.gcp.kinds import (
     ROWS,
     TUNING_JOB,
 )
+from aispm.normalizer import gcp_provenance as provenance
 from aispm.normalizer.common import dig, fact, identity_fields, present
 from aispm.normalizer.schema import (
     Asset,
@@ -38,6 +39,7 @@ from aispm.normalizer.schema import (
     Lifecycle,
     Logging,
     Network,
+    Provenance,
     Relation,
     Resilience,
 )
@@ -133,11 +135,12 @@ def endpoint(rec: RawRecord, ctx: Context) -> Asset:
         relations=tuple(
             Relation(kind=MODEL.kind, uid=str(m["model"]), role=MODEL.kind) for m in deployed if m.get("model")
         ),
+        lineage=provenance.Lineage.endpoint(d),
         details={"deployed_models": str(len(deployed))},
     )
 
 
-def model(rec: RawRecord, _ctx: Context) -> Asset:
+def model(rec: RawRecord, ctx: Context) -> Asset:
     d = rec.data
     spec = d.get("containerSpec")
     image = dig(d, "containerSpec.imageUri")
@@ -146,6 +149,8 @@ def model(rec: RawRecord, _ctx: Context) -> Asset:
         encryption=_cmk(d),
         # The spec skips SEC-001 when the API returns no containerSpec (AutoML, BigQuery ML models).
         environment=_environment([("containerSpec", spec.get("env"))]) if isinstance(spec, Mapping) else None,
+        lineage=ctx.lineage.model(d),
+        provenance=Provenance(private_image=provenance.private_image(d), public_storage=provenance.public_storage(rec)),
         details={k: str(v) for k, v in {"image": image, "version": d.get("versionId")}.items() if v},
     )
 
@@ -187,13 +192,16 @@ def custom_job(rec: RawRecord, _ctx: Context) -> Asset:
         encryption=_cmk(d),
         identities=_identities(rec),
         environment=_environment(envs),
+        lineage=provenance.Lineage.custom_job(d),
+        provenance=Provenance(public_storage=provenance.public_storage(rec)),
         details={k: v for k, v in {"state": str(d.get("state") or ""), "machine_types": ",".join(machines)}.items()
                  if v},
     )
 
 
 def dataset(rec: RawRecord, _ctx: Context) -> Asset:
-    return Asset(**_base(rec), encryption=_cmk(rec.data))
+    return Asset(**_base(rec), encryption=_cmk(rec.data), lineage=provenance.Lineage.dataset(rec.data),
+                 provenance=Provenance(public_storage=provenance.public_storage(rec)))
 
 
 def index_endpoint(rec: RawRecord, _ctx: Context) -> Asset:
@@ -308,9 +316,11 @@ def pipeline_job(rec: RawRecord, _ctx: Context) -> Asset:
 
 
 class Context:
-    """Facts that span records of one scope: which endpoints a monitoring job watches."""
+    """Facts that span records of one scope: which endpoints a monitoring job watches, the custom jobs whose
+    output holds a model's artifacts."""
 
     def __init__(self, records: Sequence[RawRecord]) -> None:
+        self.lineage = provenance.Lineage(records)
         self._listed = {(r.account, r.region) for r in records if r.type == MONITORING_JOB.listed}
         self.monitors: dict[str, list[str]] = {}
         for r in records:

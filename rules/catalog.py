@@ -142,10 +142,10 @@ _RULES: tuple[Logic, ...] = (
         {"aws": ("ai_service_settings",), "azure": ("ai_services_account",)},
         checks.fact_check(lambda a: a.logging.invocation_logging, False, "model invocations are not logged"),
     ),
-    # rules-v2.md: provenance (AWS and Azure lines; GCP comes with its collector).
+    # rules-v2.md: provenance (PRV-002 does not apply on GCP: every Vertex AI model is a registry version).
     Logic(
         "AISPM-PRV-001",
-        {"aws": ("model",)},
+        {"aws": ("model",), "gcp": ("model",)},
         checks.fact_check(lambda a: a.provenance.private_image, False,
                           "the image comes from a public or unmanaged registry"),
     ),
@@ -157,7 +157,8 @@ _RULES: tuple[Logic, ...] = (
     ),
     Logic(
         "AISPM-PRV-003",
-        {"aws": ("training_job", "model", "knowledge_base", "custom_model"), "azure": ("datastore",)},
+        {"aws": ("training_job", "model", "knowledge_base", "custom_model"), "azure": ("datastore",),
+         "gcp": ("dataset", "model", "custom_job")},
         checks.fact_check(lambda a: a.provenance.public_storage, True, "anyone can read or replace that data"),
     ),
     Logic(

@@ -1,8 +1,9 @@
 """A local fake of the Google Cloud REST APIs that the GCP collector calls.
 
 Serves Vertex AI v1 (thirteen resource collections per location, single gets, the
-locations mixin) and Resource Manager v3 (``projects:search``, ``projects.list``,
-``projects.get``, ``projects.getIamPolicy``) from an *estate*: a JSON document
+locations mixin), Resource Manager v3 (``projects:search``, ``projects.list``,
+``projects.get``, ``projects.getIamPolicy``) and the Cloud Storage JSON API's
+``buckets.getIamPolicy`` (``GET /storage/v1/b/{bucket}/iam``) from an *estate*: a JSON document
 holding the exact camelCase JSON that the real APIs return.  The real
 ``google-cloud-aiplatform`` and ``google-cloud-resource-manager`` clients talk to
 it unchanged with ``transport="rest"`` and
@@ -22,6 +23,9 @@ Wire behaviour that matches the real services:
 * ``getIamPolicy`` honours ``options.requestedPolicyVersion``: below 3, conditional
   bindings come back without their condition and with ``_withcond_<hash>``
   appended to the role, as IAM does.
+* A bucket's IAM policy comes back as ``storage#policy`` with
+  ``resourceId: projects/_/buckets/<name>``; a bucket the estate does not hold
+  answers 404 with the JSON API's ``errors[]`` (reason ``notFound``).
 
 Estate format (``estates/gcp_demo.json``)::
 
@@ -31,7 +35,9 @@ Estate format (``estates/gcp_demo.json``)::
         "iamPolicy": <google.iam.v1 Policy JSON as stored (version 3 if it has conditions)>,
         "locations": [<google.cloud.location.Location JSON>, ...],
         "vertex": {"<locationId>": {"<collection>": [<Vertex AI v1 resource JSON>, ...]}}
-     }]}
+     }],
+     "buckets": [{"name": <bucket>, "projectNumber": <number>,
+                  "iamPolicy": {"bindings": [{"role", "members"}, ...]}}]}
 
 Resources are stored exactly as the API returns them (names with the project
 number, enums by name, int64 as strings, proto3 defaults omitted) and served in
@@ -319,7 +325,10 @@ _LOGGED_HEADERS = (
 
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 _VERTEX_SERVICE = ("aiplatform.googleapis.com", "Vertex AI API")
+DENIED_CALLER = "aispm-demo-reader@aispm-demo.iam.gserviceaccount.com"   # named in Cloud Storage's 403 message
 _RM_SERVICE = ("cloudresourcemanager.googleapis.com", "Cloud Resource Manager API")
+_STORAGE_SERVICE = ("storage.googleapis.com", "Cloud Storage JSON API")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 
 
 class EstateError(ValueError):
@@ -335,11 +344,13 @@ class ApiError(Exception):
         message: str,
         *,
         details: Sequence[Mapping[str, JSON]] = (),
+        errors: Sequence[Mapping[str, JSON]] = (),
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = list(details)
+        self.errors = list(errors)   # the Cloud Storage JSON API's errors[] (domain, reason, message)
 
     def body(self) -> dict[str, JSON]:
         error: dict[str, JSON] = {
@@ -349,6 +360,8 @@ class ApiError(Exception):
         }
         if self.details:
             error["details"] = self.details
+        if self.errors:
+            error["errors"] = self.errors
         return {"error": error}
 
 
@@ -450,6 +463,23 @@ def validate_estate(estate: Mapping[str, JSON]) -> None:
                         raise EstateError(f"duplicate resource name {name}")
                     names.add(name)
                     _check_enums(resource, collection, name)
+    _validate_buckets(estate.get("buckets", []), numbers)
+
+
+def _validate_buckets(buckets: JSON, numbers: set[str]) -> None:
+    if not isinstance(buckets, list):
+        raise EstateError("'buckets' must be a list")
+    seen: set[str] = set()
+    for bucket in buckets:
+        name = bucket.get("name") if isinstance(bucket, dict) else None
+        if not isinstance(name, str) or not _BUCKET_NAME.match(name) or name in seen:
+            raise EstateError(f"bucket needs a valid, unique name: {name!r}")
+        seen.add(name)
+        if str(bucket.get("projectNumber", "")) not in numbers:
+            raise EstateError(f"bucket {name}: projectNumber must be one of the estate's projects")
+        for binding in bucket.get("iamPolicy", {}).get("bindings", []):
+            if not isinstance(binding.get("role"), str) or not isinstance(binding.get("members"), list):
+                raise EstateError(f"bucket {name}: each binding needs a role and a members list")
 
 
 def _enum_slots(obj: JSON, path: str) -> Iterator[tuple[JSON, str | int]]:
@@ -849,6 +879,8 @@ class FakeGoogle(server.FakeServer[RecordedRequest, Fault]):
         """Largest page the fake answers; None = as many as requested (all if unspecified)."""
         self.require_auth = require_auth
         """When true, a request without ``Authorization: Bearer ...`` gets 401 UNAUTHENTICATED."""
+        self.buckets: dict[str, dict[str, JSON]] = {b["name"]: b for b in data.get("buckets", [])}
+        """Cloud Storage buckets by name (their IAM policies are served by ``buckets.getIamPolicy``)."""
         self._projects: list[_Project] = []
         for entry in data["projects"]:
             resource = entry["project"]
@@ -1024,7 +1056,25 @@ class FakeGoogle(server.FakeServer[RecordedRequest, Fault]):
             return self._resource_manager(method, parts[1:], query, body)
         if method == "POST" and parts == ["v2", "entries:list"]:
             return self._log_entries(body)
+        if method == "GET" and len(parts) == 5 and parts[:3] == ["storage", "v1", "b"] and parts[4] == "iam":
+            return self._bucket_iam(parts[3], query)
         raise _not_found(path)
+
+    # Cloud Storage --------------------------------------------------------
+
+    def _bucket_iam(self, name: str, query: Mapping[str, str]) -> JSON:
+        """``buckets.getIamPolicy``: the stored bindings as a ``storage#policy``."""
+        bucket = self.buckets.get(name)
+        if bucket is None:
+            message = "The specified bucket does not exist."
+            raise ApiError(404, message, details=(), errors=[{"message": message, "domain": "global",
+                                                               "reason": "notFound"}])
+        stored = copy.deepcopy(bucket.get("iamPolicy", {}))
+        conditional = any("condition" in b for b in stored.get("bindings", []))
+        requested = int(query.get("optionsRequestedPolicyVersion") or 1)
+        return {"kind": "storage#policy", "resourceId": f"projects/_/buckets/{name}",
+                "version": 3 if conditional and requested >= 3 else 1, "etag": stored.get("etag", "CAE="),
+                "bindings": stored.get("bindings", [])}
 
     # Cloud Logging --------------------------------------------------------
 
@@ -1237,7 +1287,13 @@ class FakeGoogle(server.FakeServer[RecordedRequest, Fault]):
         return payload
 
     def _fault_error(self, fault: Fault, method: str, path: str) -> ApiError:
-        service, title = _RM_SERVICE if path.startswith("/v3/") else _VERTEX_SERVICE
+        service, title = (_RM_SERVICE if path.startswith("/v3/") else
+                          _STORAGE_SERVICE if path.startswith("/storage/") else _VERTEX_SERVICE)
+        if path.startswith("/storage/") and fault.status == 403:
+            message = fault.message or (
+                f"{DENIED_CALLER} does not have storage.buckets.getIamPolicy access to the Google Cloud Storage "
+                "bucket. Permission 'storage.buckets.getIamPolicy' denied on resource (or it may not exist).")
+            return ApiError(403, message, errors=[{"message": message, "domain": "global", "reason": "forbidden"}])
         match = re.search(r"projects/([^/:]+)", path)
         project = self._find_project(match.group(1)) if match else None
         number = project.number if project else (match.group(1) if match else "0")
@@ -1330,6 +1386,8 @@ def _singular(collection: str) -> str:
 
 
 def _permission_for(method: str, path: str) -> str:
+    if path.startswith("/storage/"):
+        return "storage.buckets.getIamPolicy"
     if path.startswith("/v3/"):
         if path.endswith(":getIamPolicy"):
             return "resourcemanager.projects.getIamPolicy"

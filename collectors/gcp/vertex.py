@@ -9,6 +9,7 @@ messages, so the mapper reads the same field paths as rules-v1.md.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from aispm.collectors.base import (
     utc_now,
     window_start,
 )
+from aispm.collectors.gcp.buckets import IAM_CALL, BucketReader, bucket_of, gcs_locations
 from aispm.collectors.gcp.clients import Clients, RetrySettings, default_credentials
 from aispm.collectors.gcp.iam import PolicyCache, identity_records, project_number, service_accounts
 from aispm.collectors.gcp.kinds import KINDS, GcpKind
@@ -98,6 +100,8 @@ class GcpCollector:
         self._retry = self.options.retry.policy()
         self._timeout = self.options.retry.call_timeout
         self._policies = PolicyCache(CALL_ERRORS, describe)
+        self._buckets_lock = threading.Lock()
+        self._bucket_reader: BucketReader | None = None
 
     # ------------------------------------------------------------------ planning
 
@@ -202,8 +206,32 @@ class GcpCollector:
                 result.records.append(
                     RawRecord(provider="gcp", type=kind.listed, account=project, region=location, data={}))
         self._identities(unit, result, calls)
+        self._join_buckets(result, calls)
         result.api_calls = calls.as_dict()
         return result
+
+    def _reader(self) -> BucketReader:
+        with self._buckets_lock:
+            if self._bucket_reader is None:
+                self._bucket_reader = BucketReader(self.clients.credentials, self._timeout)
+            return self._bucket_reader
+
+    def _join_buckets(self, result: CollectResult, calls: ApiCalls) -> None:
+        """PRV-003: each record with Cloud Storage locations gets ``bucketAccess`` (bucket -> verdict); every
+        bucket is read once per scan, concurrently, however many records and units use it."""
+        located = [(r, [bucket_of(u) for u in gcs_locations(r.type, r.data)]) for r in result.records]
+        wanted = sorted({b for _, buckets in located for b in buckets})
+        if not wanted:
+            return
+        reader = self._reader()
+        with ThreadPoolExecutor(max_workers=max(1, min(self.options.workers, len(wanted)))) as pool:
+            answers = dict(zip(wanted, pool.map(reader.verdict, wanted), strict=True))
+        for _verdict, read in answers.values():
+            if read:
+                calls.add("gcp", IAM_CALL)
+        for record, buckets in located:
+            if buckets:
+                record.data["bucketAccess"] = {b: answers[b][0] for b in buckets}
 
     def _list(self, kind: GcpKind, parent: str, location: str, calls: ApiCalls) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {"parent": parent}

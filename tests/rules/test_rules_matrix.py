@@ -21,7 +21,7 @@ from aispm.rules.engine import evaluate
 from aispm.rules.model import Evaluation
 from aispm.rules.policy import Policy
 
-# rules-v1.md "Per-cloud semantics" and the AWS and Azure lines of rules-v2.md: rule -> provider -> asset kinds.
+# rules-v1.md "Per-cloud semantics" and the AWS, Azure and GCP lines of rules-v2.md: rule -> provider -> asset kinds.
 APPLIES: dict[str, dict[str, tuple[str, ...]]] = {
     "AISPM-NET-001": {"azure": ("endpoint",), "gcp": ("endpoint", "index_endpoint")},
     "AISPM-NET-002": {"aws": ("notebook", "studio_domain"), "azure": ("compute",),
@@ -54,9 +54,10 @@ APPLIES: dict[str, dict[str, tuple[str, ...]]] = {
     "AISPM-LOG-001": {"aws": ("endpoint_config",), "azure": ("deployment",), "gcp": ("endpoint",)},
     "AISPM-LOG-002": {"aws": ("endpoint",), "gcp": ("endpoint",)},
     "AISPM-LOG-003": {"aws": ("ai_service_settings",), "azure": ("ai_services_account",)},
-    "AISPM-PRV-001": {"aws": ("model",)},
+    "AISPM-PRV-001": {"aws": ("model",), "gcp": ("model",)},
     "AISPM-PRV-002": {"aws": ("model",), "azure": ("deployment",)},
-    "AISPM-PRV-003": {"aws": ("training_job", "model", "knowledge_base", "custom_model"), "azure": ("datastore",)},
+    "AISPM-PRV-003": {"aws": ("training_job", "model", "knowledge_base", "custom_model"), "azure": ("datastore",),
+                      "gcp": ("dataset", "model", "custom_job")},
     "AISPM-RES-001": {"aws": ("endpoint_config",), "azure": ("deployment",), "gcp": ("endpoint",)},
     "AISPM-GOV-001": {"aws": ("notebook",), "azure": ("compute",)},
     "AISPM-GOV-002": {"azure": ("compute",), "gcp": ("notebook_runtime_template",)},

@@ -100,10 +100,30 @@ def _generative_outcomes(collection: str, r: Mapping[str, Any], identity_ok: Cal
     return outcomes
 
 
-def _resource_outcomes(
-    collection: str, r: Mapping[str, Any], monitored: set[str], identity_ok: Callable[[str], bool]
-) -> dict[str, bool]:
+def _provenance_outcomes(collection: str, r: Mapping[str, Any], public_buckets: set[str]) -> dict[str, bool]:
+    """rules-v2.md PRV-001 (Artifact Registry or Container Registry hosts) and PRV-003 (a location's bucket
+    grants a role to allUsers or allAuthenticatedUsers)."""
     outcomes: dict[str, bool] = {}
+    if collection == "models" and "containerSpec" in r:
+        image = r["containerSpec"]["imageUri"]
+        host = image.split("/")[0] if "." in image.split("/")[0] else "docker.io"
+        outcomes["PRV-001"] = host.endswith("-docker.pkg.dev") or host == "gcr.io" or host.endswith(".gcr.io")
+    locations = {
+        "datasets": r.get("metadata", {}).get("inputConfig", {}).get("gcsSource", {}).get("uri", []),
+        "models": [r["artifactUri"]] if "artifactUri" in r else [],
+        "customJobs": [r["jobSpec"]["baseOutputDirectory"]["outputUriPrefix"]]
+        if "baseOutputDirectory" in r.get("jobSpec", {}) else [],
+    }.get(collection, [])
+    if locations:
+        outcomes["PRV-003"] = not any(uri[len("gs://"):].split("/")[0] in public_buckets for uri in locations)
+    return outcomes
+
+
+def _resource_outcomes(
+    collection: str, r: Mapping[str, Any], monitored: set[str], identity_ok: Callable[[str], bool],
+    public_buckets: set[str],
+) -> dict[str, bool]:
+    outcomes: dict[str, bool] = _provenance_outcomes(collection, r, public_buckets)
     if collection in ("endpoints", "models", "customJobs", "datasets", "notebookRuntimeTemplates",
                       "reasoningEngines", "tuningJobs", "ragCorpora", "featureOnlineStores", "pipelineJobs"):
         outcomes["ENC-001"] = bool(r.get("encryptionSpec", {}).get("kmsKeyName"))
@@ -126,7 +146,13 @@ def _resource_outcomes(
 def wire_outcomes() -> dict[tuple[str, str], bool]:
     """(rule, display name) -> passes, computed from the wire JSON as rules-v1.md reads it."""
     results: dict[tuple[str, str], bool] = {}
-    for entry in demo_estate()["projects"]:
+    estate = demo_estate()
+    public_buckets = {
+        b["name"] for b in estate.get("buckets", [])
+        if any(m in ("allUsers", "allAuthenticatedUsers") for binding in b["iamPolicy"].get("bindings", [])
+               for m in binding["members"])
+    }
+    for entry in estate["projects"]:
         identity_ok = _identity_checker(entry)
         monitored = {
             job["endpoint"]
@@ -138,7 +164,8 @@ def wire_outcomes() -> dict[tuple[str, str], bool]:
                 for r in resources:
                     # Tuning jobs are named by their tuned model, feature online stores by their id.
                     label = r.get("displayName") or r.get("tunedModelDisplayName") or r["name"].rsplit("/", 1)[-1]
-                    for rule, passed in _resource_outcomes(collection, r, monitored, identity_ok).items():
+                    for rule, passed in _resource_outcomes(collection, r, monitored, identity_ok,
+                                                                        public_buckets).items():
                         results[(rule, label)] = passed
     return results
 
@@ -197,4 +224,6 @@ EXPECTED_FAILS = {
     "LOG-002": {"fraud-scoring-public", "churn-legacy-psc", "doc-classifier-eu", "llm-playground", "staging-empty"},
     "RES-001": {"fraud-scoring-public", "recsys-vpc-peered", "llm-playground"},
     "GOV-002": {"ds-restricted", "eu-analysts"},
+    "PRV-001": {"llama-ft-sandbox"},
+    "PRV-003": {"fraud-nightly-train", "credit-risk-train"},
 }

@@ -710,3 +710,37 @@ def test_demo_estate_iam_edge_cases() -> None:
     labelled = [r for _, r in all_resources() if {"owner", "cost-center"} <= set(r.get("labels", {}))]
     unlabelled = [r for _, r in all_resources() if "owner" not in r.get("labels", {})]
     assert labelled and unlabelled
+
+
+# --------------------------------------------------------------------------- Cloud Storage bucket IAM
+
+
+def test_bucket_iam_answers_the_storage_client_as_cloud_storage_does(fake_google: FakeGoogle) -> None:
+    """google-cloud-storage's own client reads the demo buckets' policies; an unknown bucket is its NotFound and
+    a denied one its Forbidden, with the JSON API's errors[] reason."""
+    from google.cloud import storage
+
+    client = storage.Client(project="ml-prod-4821", credentials=cast(Credentials, AnonymousCredentials()),
+                            client_options={"api_endpoint": fake_google.url})
+    policy = client.bucket("ml-prod-4821-training").get_iam_policy()
+    assert {"allUsers"} <= set(policy["roles/storage.objectViewer"])
+    assert policy.etag == "CAI=" and policy.version == 1
+    private = client.bucket("ml-prod-4821-models").get_iam_policy()
+    assert not any(m in ("allUsers", "allAuthenticatedUsers") for members in private.values() for m in members)
+    with pytest.raises(exceptions.NotFound, match="does not exist"):
+        client.bucket("no-such-bucket-4821").get_iam_policy()
+    fake_google.deny("/storage/v1/b/ml-prod-4821-data/iam")
+    with pytest.raises(exceptions.Forbidden, match=r"storage\.buckets\.getIamPolicy"):
+        client.bucket("ml-prod-4821-data").get_iam_policy()
+    recorded = [r for r in fake_google.requests_to("/storage/v1/b/") if r.path.endswith("/iam")]
+    assert [r.status for r in recorded] == [200, 200, 404, 403]   # (the client also GETs bucket metadata: 404)
+    body = fake_google.handle("GET", "/storage/v1/b/no-such-bucket-4821/iam", {}, {}, None).body
+    assert body["error"]["errors"] == [{"message": "The specified bucket does not exist.", "domain": "global",
+                                        "reason": "notFound"}]
+
+
+def test_estate_buckets_are_validated() -> None:
+    estate = demo_estate()
+    estate["buckets"].append({"name": "x-bucket", "projectNumber": "1", "iamPolicy": {}})
+    with pytest.raises(EstateError, match="projectNumber"):
+        FakeGoogle(estate)

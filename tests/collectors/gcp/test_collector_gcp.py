@@ -18,6 +18,7 @@ from google.auth.credentials import AnonymousCredentials
 from aispm.cli import main
 from aispm.collectors.base import CollectOptions, CollectResult, ScopeUnit
 from aispm.collectors.gcp import GcpCollector, GcpOptions, build
+from aispm.collectors.gcp.buckets import storage_base
 from aispm.collectors.gcp.clients import ENDPOINT_ENV, RetrySettings
 from aispm.demo.gcp_estate import DEMO_SERVICE_ACCOUNT, service_account_file
 from aispm.normalizer import normalize, normalize_identities
@@ -105,7 +106,7 @@ def test_every_gcp_rule_passes_and_fails_as_the_spec_reads_the_estate(fake_googl
     assert got == expected
     rules = {rule for rule, _ in got}
     assert rules == {"NET-001", "NET-002", "NET-005", "NET-006", "ENC-001", "IAM-001", "SEC-001", "LOG-001",
-                     "LOG-002", "RES-001", "GOV-002"}
+                     "LOG-002", "RES-001", "GOV-002", "PRV-001", "PRV-003"}
     for rule in rules:
         assert {s for (r, _), s in got.items() if r == rule} == {"pass", "fail"}, rule
 
@@ -226,6 +227,7 @@ def test_absent_fields_take_the_documented_defaults(endpoint_env: str, monkeypat
         ("ENC-001", "no-container"): "fail",           # and no SEC-001: containerSpec not returned
         ("ENC-001", "container-no-env"): "fail",
         ("SEC-001", "container-no-env"): "pass",
+        ("PRV-001", "container-no-env"): "pass",       # no PRV-001 for no-container: containerSpec not returned
         ("NET-005", "bare-job"): "fail",
         ("NET-006", "bare-job"): "pass",
         ("ENC-001", "bare-job"): "fail",
@@ -430,13 +432,15 @@ def test_gcp_endpoint_variable_redirects_every_client(fake_google: FakeGoogle, m
     assert c.clients.vertex("model", EU).api_endpoint == f"{EU}-aiplatform.googleapis.com"
     assert c.clients.vertex("endpoint", None).api_endpoint == "aiplatform.googleapis.com"
     assert c.clients.projects().api_endpoint == "cloudresourcemanager.googleapis.com"
+    assert storage_base() == "https://storage.googleapis.com"
     monkeypatch.setenv(ENDPOINT_ENV, fake_google.url + "/")
+    assert storage_base() == fake_google.url
     assert c.clients.vertex("notebook", US).api_endpoint == fake_google.url
     assert c.clients.projects().api_endpoint == fake_google.url
     results = collect_all(c)
     assert sum(len(r.records) for r in results) > 30
     paths = {r.path.split("/")[1] for r in fake_google.requests}
-    assert paths == {"v1", "v3"}
+    assert paths == {"v1", "v3", "storage"}   # Cloud Storage's bucket IAM reads (AISPM-PRV-003) too
 
 
 def _jwt_claims(authorization: str) -> dict[str, Any]:
