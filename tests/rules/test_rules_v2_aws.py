@@ -169,8 +169,8 @@ def test_owasp_mappings_are_the_specs() -> None:
     owasp = {r.id: (r.compliance.get("owasp-llm-2025", ()), dict(r.compliance_kinds.get("owasp-llm-2025", {})))
              for r in all_rules() if "owasp-llm-2025" in r.compliance}
     assert owasp == {
-        "AISPM-ENC-001": (("LLM08",), {"LLM08": ("knowledge_base",)}),
-        "AISPM-IAM-001": (("LLM06",), {"LLM06": ("agent",)}),
+        "AISPM-ENC-001": (("LLM08",), {"LLM08": ("knowledge_base", "rag_corpus")}),
+        "AISPM-IAM-001": (("LLM06",), {"LLM06": ("agent", "reasoning_engine")}),
         "AISPM-GAI-001": (("LLM01", "LLM05"), {}),
         "AISPM-GAI-002": (("LLM01", "LLM05"), {}),
         "AISPM-GAI-003": (("LLM02",), {}),
@@ -189,6 +189,8 @@ def test_a_scoped_mapping_is_listed_only_on_its_kinds() -> None:
         std, req = compliance_refs(iam1, "aws", kind)
         assert "LLM06" not in req and "OWASP Top 10 for LLM Applications 2025" not in std
     assert "LLM06" not in compliance_refs(iam1, "gcp", "custom_job")[1]
+    assert "LLM06" in compliance_refs(iam1, "gcp", "reasoning_engine")[1]   # Agent Engine: agents on Vertex AI
+    assert "LLM08" in compliance_refs(enc1, "gcp", "rag_corpus")[1]         # RAG corpora: vector stores
     assert compliance_refs(enc1, "aws", "knowledge_base")[1][-2:] == ["LLM08", "Bedrock.1"]
     assert "LLM08" not in compliance_refs(enc1, "aws", "agent")[1]
     assert "LLM08" not in compliance_refs(enc1, "gcp", "endpoint")[1]
@@ -368,7 +370,7 @@ def test_a_scoped_mapping_on_a_kind_the_rule_does_not_evaluate_is_named() -> Non
 def test_scoped_mappings_read_from_yaml() -> None:
     iam1 = next(m for m in load_metadata() if m.id == "AISPM-IAM-001")
     assert iam1.mapped_ids("owasp-llm-2025") == ("LLM06",)
-    assert iam1.scoped("owasp-llm-2025") == {"LLM06": ("agent",)}
+    assert iam1.scoped("owasp-llm-2025") == {"LLM06": ("agent", "reasoning_engine")}
     assert iam1.scoped("nist-ai-rmf") == {}
 
 
@@ -387,7 +389,7 @@ def test_scan_help_lists_every_framework(capsys: pytest.CaptureFixture[str]) -> 
 def test_rules_show_names_the_scoped_mappings(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "show", "AISPM-IAM-001"]) == 0
     out = capsys.readouterr().out
-    assert "  OWASP Top 10 for LLM Applications 2025 LLM06: Excessive Agency (on agent)\n" in out
+    assert "  OWASP Top 10 for LLM Applications 2025 LLM06: Excessive Agency (on agent, reasoning_engine)\n" in out
     assert main(["rules", "show", "AISPM-ENC-002", "--format", "json"]) == 0
     rec = json.loads(capsys.readouterr().out)
     shub = next(m for m in rec["mappings"] if m["framework"] == "aws_securityhub")
@@ -398,7 +400,7 @@ def test_rules_show_names_the_scoped_mappings(capsys: pytest.CaptureFixture[str]
     rec = json.loads(capsys.readouterr().out)
     owasp = next(m for m in rec["mappings"] if m["framework"] == "owasp-llm-2025")
     assert owasp["requirements"] == [{"id": "LLM08", "title": "Vector and Embedding Weaknesses",
-                                      "kinds": ["knowledge_base"]}]
+                                      "kinds": ["knowledge_base", "rag_corpus"]}]
 
 
 def test_docs_show_scoped_mappings_and_control_details() -> None:
@@ -406,8 +408,9 @@ def test_docs_show_scoped_mappings_and_control_details() -> None:
 
     md = catalog_markdown()
     assert "`--framework owasp-llm-2025`" in md
-    assert "| LLM06 | Excessive Agency | AISPM-IAM-001 (on agent) |" in md
-    assert "| OWASP Top 10 for LLM Applications 2025 | LLM08 | Vector and Embedding Weaknesses | knowledge_base |" in md
+    assert "| LLM06 | Excessive Agency | AISPM-IAM-001 (on agent, reasoning_engine) |" in md
+    assert ("| OWASP Top 10 for LLM Applications 2025 | LLM08 | Vector and Embedding Weaknesses | "
+            "knowledge_base, rag_corpus |") in md
     assert ("| SageMaker.12 | SageMaker model bias job definitions should have network isolation enabled | "
             "monitoring_job_definition (job_definition_type ModelBias) | AISPM-NET-004 |") in md
     assert "| AWS Security Hub | Bedrock.1 | Amazon Bedrock data sources should be encrypted with customer managed " \
