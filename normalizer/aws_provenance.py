@@ -9,7 +9,7 @@ from typing import Any
 
 from aispm.collectors.aws.buckets import bucket_of, s3_locations
 from aispm.collectors.base import RawRecord
-from aispm.normalizer.common import dig
+from aispm.normalizer.common import dig, edges, location_exposure
 from aispm.normalizer.schema import Fact, LineageEdge, LineageRel
 
 # Any account's private ECR registry, AWS's Deep Learning Container accounts included (rules-v2.md).
@@ -56,31 +56,10 @@ def registered(d: Mapping[str, Any]) -> Fact:
 
 
 def public_storage(rec: RawRecord) -> Fact | None:
-    """PRV-003: Fail when any readable location is public; else an error when any cannot be read; else Pass.
-    No location: nothing to judge."""
-    locations = s3_locations(rec.type, rec.data)
-    if not locations:
-        return None
-    access: Mapping[str, Mapping[str, Any]] = rec.data.get("BucketAccess") or {}
-    verdicts = [(uri, access.get(bucket_of(uri))) for uri in locations]
-    public = [(uri, v) for uri, v in verdicts if v and v.get("public") is True]
-    if public:
-        return Fact(value=True, source="storage location",
-                    observed="; ".join(f"{uri}: bucket {bucket_of(uri)} is public ({v['why']})" for uri, v in public))
-    unread = [(uri, v) for uri, v in verdicts if not v or "error" in v]
-    if unread:
-        why = "; ".join(f"{uri}: {(v or {}).get('error', 'not read')}" for uri, v in unread)
-        return Fact(value=False, source="storage location", observed="unreadable", error=f"Location not read: {why}")
-    return Fact(value=False, source="storage location",
-                observed="; ".join(f"{bucket_of(uri)}: {(v or {}).get('why')}" for uri, v in verdicts))
-
-
-def _edges(*pairs: tuple[LineageRel, Any]) -> tuple[LineageEdge, ...]:
-    out: list[LineageEdge] = []
-    for rel, uid in pairs:
-        if isinstance(uid, str) and uid and not any(e.rel == rel and e.uid == uid for e in out):
-            out.append(LineageEdge(rel=rel, uid=uid))
-    return tuple(out)
+    """PRV-003 over the record's S3 locations and the bucket verdicts the collector joined."""
+    access: Mapping[str, Any] = rec.data.get("BucketAccess") or {}
+    return location_exposure([(uri, bucket_of(uri), access.get(bucket_of(uri)))
+                              for uri in s3_locations(rec.type, rec.data)])
 
 
 def _arn_base(arn: str) -> str:
@@ -111,13 +90,13 @@ class Lineage:
             return ()
         arn = str(d["EndpointArn"])
         models = self.config_models.get(str(config), [])
-        return _edges(("serves", sagemaker_uid(arn, "endpoint-config", str(config))),
+        return edges(("serves", sagemaker_uid(arn, "endpoint-config", str(config))),
                       *(("serves", sagemaker_uid(arn, "model", m)) for m in models))
 
     @staticmethod
     def endpoint_config(d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
         arn = str(d["EndpointConfigArn"])
-        return _edges(*(("serves", sagemaker_uid(arn, "model", str(v["ModelName"])))
+        return edges(*(("serves", sagemaker_uid(arn, "model", str(v["ModelName"])))
                         for v in d.get("ProductionVariants") or [] if v.get("ModelName")))
 
     def model(self, d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
@@ -128,11 +107,11 @@ class Lineage:
                 pairs.append(("trained_by", self.artifact_jobs[artifacts]))
             pairs += [("artifacts_in", artifacts), ("image", c.get("Image")),
                       ("registered_as", _package_uid(str(d["ModelArn"]), c.get("ModelPackageName")))]
-        return _edges(*pairs)
+        return edges(*pairs)
 
     @staticmethod
     def training_job(d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
-        return _edges(*(("trained_on", dig(c, "DataSource.S3DataSource.S3Uri"))
+        return edges(*(("trained_on", dig(c, "DataSource.S3DataSource.S3Uri"))
                         for c in d.get("InputDataConfig") or []))
 
 
@@ -155,7 +134,7 @@ def _bedrock_model_uid(arn: str, model_id: Any) -> str | None:
 
 
 def custom_model(d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
-    return _edges(("based_on", d.get("baseModelArn")), ("trained_by", d.get("jobArn")),
+    return edges(("based_on", d.get("baseModelArn")), ("trained_by", d.get("jobArn")),
                   ("trained_on", dig(d, "trainingDataConfig.s3Uri")),
                   ("artifacts_in", dig(d, "modelDataSource.s3DataSource.s3Uri")))
 
@@ -166,8 +145,8 @@ def agent(d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
     guardrail = dig(d, "guardrailConfiguration.guardrailIdentifier")
     if guardrail and not str(guardrail).startswith("arn:"):
         guardrail = f"{_arn_base(arn)}:guardrail/{guardrail}"
-    return _edges(("uses", guardrail), ("uses", _bedrock_model_uid(arn, d.get("foundationModel"))))
+    return edges(("uses", guardrail), ("uses", _bedrock_model_uid(arn, d.get("foundationModel"))))
 
 
 def knowledge_base(d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
-    return _edges(*(("uses", uri) for uri in s3_locations("knowledge_base", d)))
+    return edges(*(("uses", uri) for uri in s3_locations("knowledge_base", d)))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aispm.collectors.base import RawRecord
 from aispm.normalizer.providers import PROVIDERS
-from aispm.normalizer.schema import Fact
+from aispm.normalizer.schema import Fact, LineageEdge, LineageRel
 
 ABSENT = "absent"
 
@@ -76,3 +76,30 @@ def identity_fields(rec: RawRecord, kind: str, uid: str, name: str, tags: Mappin
         "created": parse_time(created),
         **extra,
     }
+
+
+def edges(*pairs: tuple[LineageRel, Any]) -> tuple[LineageEdge, ...]:
+    """Lineage edges from (relation, uid or location) pairs: empty targets dropped, each edge once, in order."""
+    out: list[LineageEdge] = []
+    for rel, uid in pairs:
+        if isinstance(uid, str) and uid and not any(e.rel == rel and e.uid == uid for e in out):
+            out.append(LineageEdge(rel=rel, uid=uid))
+    return tuple(out)
+
+
+def location_exposure(verdicts: Sequence[tuple[str, str, Any]]) -> Fact | None:
+    """AISPM-PRV-003 over (location, bucket, verdict) triples, a verdict being ``{"public": bool, "why": str}``
+    or ``{"error": str}`` (None: not read). Fail when any readable location is public; else an evaluation error
+    when any could not be read; else Pass. No location: nothing to judge."""
+    if not verdicts:
+        return None
+    public = [(uri, b, v) for uri, b, v in verdicts if isinstance(v, Mapping) and v.get("public") is True]
+    if public:
+        return Fact(value=True, source="storage location",
+                    observed="; ".join(f"{uri}: bucket {b} is public ({v['why']})" for uri, b, v in public))
+    unread = [(uri, v) for uri, _, v in verdicts if not isinstance(v, Mapping) or "error" in v]
+    if unread:
+        why = "; ".join(f"{uri}: {v.get('error') if isinstance(v, Mapping) else 'not read'}" for uri, v in unread)
+        return Fact(value=False, source="storage location", observed="unreadable", error=f"Location not read: {why}")
+    return Fact(value=False, source="storage location",
+                observed="; ".join(f"{b}: {v.get('why')}" for _, b, v in verdicts))

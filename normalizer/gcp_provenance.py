@@ -11,8 +11,8 @@ from typing import Any
 from aispm.collectors.base import RawRecord
 from aispm.collectors.gcp.buckets import bucket_of, gcs_locations
 from aispm.collectors.gcp.kinds import CUSTOM_JOB
-from aispm.normalizer.common import dig
-from aispm.normalizer.schema import Fact, LineageEdge, LineageRel
+from aispm.normalizer.common import dig, edges, location_exposure
+from aispm.normalizer.schema import Fact, LineageEdge
 
 # Google's private registries (rules-v2.md): Artifact Registry (<location>-docker.pkg.dev) and Container
 # Registry (gcr.io and its regional hosts).
@@ -40,33 +40,11 @@ def private_image(d: Mapping[str, Any]) -> Fact | None:
 
 
 def public_storage(rec: RawRecord) -> Fact | None:
-    """PRV-003: Fail when any readable location's bucket is public; else an error when any cannot be read;
-    else Pass. No Cloud Storage location: nothing to judge."""
-    locations = gcs_locations(rec.type, rec.data)
-    if not locations:
-        return None
+    """PRV-003 over the record's Cloud Storage locations and the bucket verdicts the collector joined."""
     access = rec.data.get("bucketAccess")
     access = access if isinstance(access, Mapping) else {}
-    verdicts = [(uri, access.get(bucket_of(uri))) for uri in locations]
-    public = [(uri, v) for uri, v in verdicts if isinstance(v, Mapping) and v.get("public") is True]
-    if public:
-        return Fact(value=True, source="storage location",
-                    observed="; ".join(f"{uri}: bucket {bucket_of(uri)} is public ({v['why']})" for uri, v in public))
-    unread = [(uri, v) for uri, v in verdicts if not isinstance(v, Mapping) or "error" in v]
-    if unread:
-        why = "; ".join(f"{uri}: {v.get('error') if isinstance(v, Mapping) else 'not read'}" for uri, v in unread)
-        return Fact(value=False, source="storage location", observed="unreadable", error=f"Location not read: {why}")
-    return Fact(value=False, source="storage location",
-                observed="; ".join(f"{bucket_of(uri)}: {v.get('why')}" for uri, v in verdicts
-                                   if isinstance(v, Mapping)))
-
-
-def _edges(*pairs: tuple[LineageRel, Any]) -> tuple[LineageEdge, ...]:
-    out: list[LineageEdge] = []
-    for rel, uid in pairs:
-        if isinstance(uid, str) and uid and not any(e.rel == rel and e.uid == uid for e in out):
-            out.append(LineageEdge(rel=rel, uid=uid))
-    return tuple(out)
+    return location_exposure([(uri, bucket_of(uri), access.get(bucket_of(uri)))
+                              for uri in gcs_locations(rec.type, rec.data)])
 
 
 def _under(uri: str, prefix: str) -> bool:
@@ -85,7 +63,7 @@ class Lineage:
 
     @staticmethod
     def endpoint(d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
-        return _edges(*(("serves", m.get("model")) for m in d.get("deployedModels") or []
+        return edges(*(("serves", m.get("model")) for m in d.get("deployedModels") or []
                         if isinstance(m, Mapping)))
 
     def model(self, d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
@@ -93,14 +71,14 @@ class Lineage:
         scan saw it), its artifacts and its image."""
         artifacts = d.get("artifactUri") if isinstance(d.get("artifactUri"), str) else ""
         jobs = [job for prefix, job in self.job_outputs if artifacts and _under(artifacts, prefix)]
-        return _edges(("trained_by", d.get("trainingPipeline")), *(("trained_by", j) for j in jobs),
+        return edges(("trained_by", d.get("trainingPipeline")), *(("trained_by", j) for j in jobs),
                       ("artifacts_in", artifacts), ("image", dig(d, "containerSpec.imageUri")))
 
     @staticmethod
     def custom_job(d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
-        return _edges(*(("artifacts_in", uri) for uri in gcs_locations(CUSTOM_JOB.kind, d)))
+        return edges(*(("artifacts_in", uri) for uri in gcs_locations(CUSTOM_JOB.kind, d)))
 
     @staticmethod
     def dataset(d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
-        return _edges(*(("uses", uri) for uri in gcs_locations("dataset", d)))
+        return edges(*(("uses", uri) for uri in gcs_locations("dataset", d)))
 
