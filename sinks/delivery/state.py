@@ -19,7 +19,7 @@ import json
 import os
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -81,12 +81,49 @@ def _scope_findings(entry: Any) -> ScopeState | None:
     return dict(findings)
 
 
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    """What tells one version of a file from the next: every save replaces it with a new file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def json_chunks(value: Any, depth: int = 4) -> Iterator[bytes]:
+    """``json.dumps(value, separators=(",", ":"), default=str)`` in pieces, byte for byte: objects are
+    opened ``depth`` levels deep (the state file's scopes, then each finding), so a large state is never
+    held as one string and its bytes at once."""
+    if depth and isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        yield b"{"
+        for i, (key, item) in enumerate(value.items()):
+            yield (b"," if i else b"") + json.dumps(key).encode("utf-8") + b":"
+            yield from json_chunks(item, depth - 1)
+        yield b"}"
+    else:
+        yield json.dumps(value, separators=(",", ":"), default=str).encode("utf-8")
+
+
+@dataclass
+class _Seen:
+    """The file as this store last read or wrote it, without the scopes it handed out or replaced."""
+
+    identity: tuple[int, int, int, int]
+    without: frozenset[str]
+    rest: dict[str, Any]
+
+
 class FileStateStore:
-    """One JSON file; every save is a locked read-modify-write of the scopes it replaces."""
+    """One JSON file; every save is a locked read-modify-write of the scopes it replaces.
+
+    A save does not decode the file again when it is still the version this store last read or wrote
+    (no other run saved since) and replaces at least the scopes that read handed out: the rest of that
+    version is kept, so a scan's state is never held twice (its own copy and the file's)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self.location = str(self.path)
+        self._seen: _Seen | None = None
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -100,8 +137,22 @@ class FileStateStore:
             raise StateError(f"state file {self.path} is not an aispm state file")
         return data
 
+    def _remember(self, data: dict[str, Any], without: Iterable[str]) -> None:
+        identity = _identity(self.path)
+        without = frozenset(without)
+        self._seen = None if identity is None else _Seen(identity, without, {
+            **data, "scopes": {k: v for k, v in data["scopes"].items() if k not in without}})
+
+    def _current(self, replacing: Iterable[str]) -> dict[str, Any]:
+        """The file's data, from what this store kept of it when the file is unchanged since."""
+        seen = self._seen
+        if seen is not None and seen.without <= set(replacing) and _identity(self.path) == seen.identity:
+            return {**seen.rest, "scopes": dict(seen.rest["scopes"])}
+        return self._read()
+
     def load(self, scopes: Iterable[str]) -> Loaded:
-        stored = self._read()["scopes"]
+        data = self._read()
+        stored = data["scopes"]
         out = Loaded()
         for s in scopes:
             if s not in stored:
@@ -111,6 +162,7 @@ class FileStateStore:
                 out.errors[s] = f"state file {self.path}: scope {s!r} is malformed"
             else:
                 out.states[s] = findings
+        self._remember(data, out.states)
         return out
 
     def save(self, states: Mapping[str, ScopeState]) -> None:
@@ -118,10 +170,12 @@ class FileStateStore:
             return
         try:
             with file_lock(self.path):
-                data = self._read()   # under the lock: what other runs saved meanwhile is kept
+                data = self._current(states)   # under the lock: what other runs saved meanwhile is kept
+                self._seen = None
                 for scope, findings in states.items():
                     data["scopes"][scope] = {"updated": _now(), "findings": findings}
-                write_atomic(self.path, [json.dumps(data, separators=(",", ":"), default=str).encode("utf-8")])
+                write_atomic(self.path, json_chunks(data))
+                self._remember(data, states)
         except Timeout:
             raise StateError(f"state file {self.path} is locked by another run") from None
         except OSError as exc:
