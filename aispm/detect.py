@@ -23,6 +23,7 @@ from aispm.collectors.audit import AuditSourceError
 from aispm.collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, one_line
 from aispm.normalizer.audit import AuditEvent, from_activity_log, from_cloud_audit, from_cloudtrail
 from aispm.normalizer.providers import PROVIDERS
+from aispm.pipeline import plan_scan
 from aispm.rules.detections.catalog import DET_LLMJACKING, all_detections
 from aispm.rules.detections.engine import DAY_MS, Evaluator, Hit, finding_of
 from aispm.rules.detections.finding import DetectionFinding
@@ -113,26 +114,11 @@ def _ms(moment: dt.datetime) -> int:
 def plan_detect(providers: Sequence[str], options: CollectOptions, credentials: Mapping[str, Any] | None = None
                 ) -> tuple[list[tuple[Collector, ScopeUnit]], list[ScopeError]]:
     """The scan's scope planning; a GCP project is one detect scope (its audit log is per project)."""
-    work: list[tuple[Collector, ScopeUnit]] = []
-    errors: list[ScopeError] = []
-    for provider in providers:
-        try:
-            collector = PROVIDERS[provider].build(options, (credentials or {}).get(provider))
-            units, plan_errors = collector.plan()
-        except ImportError as exc:
-            errors.append(ScopeError(provider=provider, scope=provider,
-                                     error=f"the {provider} SDK is not installed (pip install 'aispm[{provider}]'): "
-                                     f"{one_line(exc)}"))
-            continue
-        except Exception as exc:  # noqa: BLE001 - a provider that cannot plan is a scope error, not a crash
-            errors.append(ScopeError(provider=provider, scope=provider,
-                                     error=f"planning failed: {one_line(exc)}"))
-            continue
-        errors.extend(plan_errors)
-        if provider == "gcp":
-            projects = dict.fromkeys(u.account for u in units)
-            units = [ScopeUnit(provider="gcp", scope=f"gcp:{p}", account=p, params={"project": p}) for p in projects]
-        work.extend((collector, u) for u in units)
+    planned, errors = plan_scan(providers, options, credentials)
+    work = [(c, u) for c, u in planned if c.provider != "gcp"]
+    projects = {u.account: c for c, u in planned if c.provider == "gcp"}
+    work += [(c, ScopeUnit(provider="gcp", scope=f"gcp:{p}", account=p, params={"project": p}))
+             for p, c in projects.items()]
     return work, errors
 
 

@@ -129,9 +129,10 @@ def _by_provider(results: Sequence[UnitResult]) -> dict[str, dict[str, int]]:
     return {p: {"assets": c["assets"], **_counts(c)} for p, c in sorted(out.items())}
 
 
-def _plan(providers: Sequence[str], options: CollectOptions, credentials: Mapping[str, Any] | None = None) -> tuple[
-    list[tuple[Collector, ScopeUnit]], list[ScopeError]
-]:
+def plan_scan(providers: Sequence[str], options: CollectOptions, credentials: Mapping[str, Any] | None = None
+              ) -> tuple[list[tuple[Collector, ScopeUnit]], list[ScopeError]]:
+    """(collector, unit) pairs to scan and the scopes that could not be planned (the Plan function's job, and
+    ``aispm detect``'s); a provider that cannot plan is a scope error, never a crash."""
     work: list[tuple[Collector, ScopeUnit]] = []
     errors: list[ScopeError] = []
     for provider in providers:
@@ -150,13 +151,6 @@ def _plan(providers: Sequence[str], options: CollectOptions, credentials: Mappin
         errors.extend(plan_errors)
         work.extend((collector, u) for u in units)
     return work, errors
-
-
-def plan_scan(providers: Sequence[str], options: CollectOptions) -> tuple[
-    list[tuple[Collector, ScopeUnit]], list[ScopeError]
-]:
-    """(collector, unit) pairs to scan and the scopes that could not be planned (the Plan function's job)."""
-    return _plan(providers, options)
 
 
 def reaching(findings: Sequence[Finding], fail_on: Severity) -> int:
@@ -217,7 +211,7 @@ def _known_accounts(work: Sequence[tuple[Collector, ScopeUnit]]) -> set[str]:
 def run_scan(request: ScanRequest) -> ScanOutcome:
     started = dt.datetime.now(dt.UTC)
     scan_id = request.scan_id or str(uuid.uuid4())
-    work, plan_errors = _plan(request.providers, request.options, request.credentials)
+    work, plan_errors = plan_scan(request.providers, request.options, request.credentials)
     known_accounts = _known_accounts(work)
     time_ms = now_ms()
     with ThreadPoolExecutor(max_workers=max(1, request.options.workers)) as pool:
