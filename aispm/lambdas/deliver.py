@@ -40,6 +40,13 @@ CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/x-ndjson", 
                  ".html": "text/html; charset=utf-8"}
 
 
+def upload_outputs(out_dir: Path, bucket: str, run_prefix: str) -> None:
+    """The run's output files to ``<run_prefix>out/`` with their content types."""
+    for path in sorted(out_dir.iterdir()):
+        content_type = CONTENT_TYPES.get(path.suffix, "application/x-ndjson")
+        put_bytes(bucket, f"{run_prefix}out/{path.name}", path.read_bytes(), content_type)
+
+
 def manifest_keys(event: dict[str, Any], bucket: str, map_prefix: str) -> list[str]:
     details = (event.get("map") or {}).get("ResultWriterDetails") or {}
     if details.get("Key"):
@@ -149,9 +156,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     started = dt.datetime.fromisoformat(str(meta.get("started") or dt.datetime.now(dt.UTC).isoformat()))
     outcome = finish_scan(results, plan_errors, request, scan_id=run_id, started=started, time_ms=now_ms())
-    for path in sorted(out_dir.iterdir()):
-        content_type = CONTENT_TYPES.get(path.suffix, "application/x-ndjson")
-        put_bytes(bucket, f"{run_prefix}out/{path.name}", path.read_bytes(), content_type)
+    upload_outputs(out_dir, bucket, run_prefix)
     for warning in outcome.warnings:
         logger.warning(warning)
     for scope in outcome.batch.summary["scopes"]:
@@ -206,9 +211,7 @@ def deliver_detections(context: LambdaContext, run_id: str, run_prefix: str, uni
     for gap in gaps:
         logger.warning(gap)
     outcome = finish_detect(results, plan_errors, request, scan_id=run_id, started=end, today=end.date(), notes=gaps)
-    for path in sorted(out_dir.iterdir()):
-        content_type = CONTENT_TYPES.get(path.suffix, "application/x-ndjson")
-        put_bytes(bucket, f"{run_prefix}out/{path.name}", path.read_bytes(), content_type)
+    upload_outputs(out_dir, bucket, run_prefix)
     for warning in outcome.warnings:
         logger.warning(warning)
     summary = outcome.summary
