@@ -8,8 +8,17 @@ in a subprocess through ``AWS_ENDPOINT_URL``, and prints wall time, the scan
 process's peak RSS and API calls per asset (from summary.json). Not a test:
 numbers depend on the machine.
 
+With ``--latency-ms N`` the scan reaches moto through a loopback proxy that adds N ms to every call
+(bench/latency_proxy.py) and the bench prints what a latency-bound scan is judged by: calls (counted by the
+proxy and by summary.json), calls per resource, the most calls in flight, the achieved concurrency
+(calls x latency / wall) and the bound calls x latency / configured concurrency. The estate is filled
+straight into moto, never through the proxy. ``--v1`` is the estate of the latency targets: 1,700 SageMaker
+resources of every v1 kind in one region, no Bedrock.
+
     python bench/aws_scan.py [--models 500] [--notebooks 200] [--agents 200] [--knowledge-bases 200]
                              [--guardrails 100] [--custom-models 100] [--feature-groups 300]
+                             [--training-jobs N] [--processing-jobs N] [--user-profiles N] [--spaces N]
+                             [--package-groups N] [--schedules N] [--v1] [--latency-ms 50] [--workers N]
 """
 
 from __future__ import annotations
@@ -18,7 +27,6 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,16 +40,9 @@ from moto.server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aispm.testing import moto_gaps
+from bench.latency_proxy import LatencyProxy
+from bench.scan_bench import ENV, configured, latency_lines, run_scan
 
-ROOT = Path(__file__).resolve().parents[1]
-# Runs the scan as its own child and reports that child's peak RSS: measured from the bench process itself,
-# the fork would count the bench's (and the emulator's) pages before exec.
-MEASURE = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:], check=False).returncode; "
-           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)")
-ENV = {
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-}
 ACCOUNT, REGION = "123456789012", "us-east-1"   # moto's default account
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/bench"
 SOURCES_PER_KB = 2
@@ -58,6 +59,29 @@ class Estate:
     guardrails: int = 100
     custom_models: int = 100
     feature_groups: int = 300
+    training_jobs: int = 0
+    processing_jobs: int = 0
+    user_profiles: int = 0   # with spaces: in one Studio domain, made when either is asked for
+    spaces: int = 0
+    package_groups: int = 0
+    schedules: int = 0   # monitoring schedules, one per endpoint from the first
+
+    @property
+    def generative(self) -> bool:
+        return any((self.agents, self.knowledge_bases, self.guardrails, self.custom_models, self.feature_groups))
+
+    @property
+    def resources(self) -> int:
+        """What the estate holds (the scan adds a region's AI service settings where Bedrock is offered)."""
+        return (3 * self.models + self.notebooks + self.agents + (1 + SOURCES_PER_KB) * self.knowledge_bases
+                + self.guardrails + self.custom_models + self.feature_groups + self.training_jobs
+                + self.processing_jobs + (1 if self.user_profiles or self.spaces else 0) + self.user_profiles
+                + self.spaces + self.package_groups + self.schedules)
+
+
+# The estate of the issue's latency targets: 1,700 SageMaker resources of every v1 kind, no Bedrock.
+V1 = Estate(models=400, notebooks=200, agents=0, knowledge_bases=0, guardrails=0, custom_models=0, feature_groups=0,
+            training_jobs=50, processing_jobs=50, user_profiles=79, spaces=20, package_groups=50, schedules=50)
 
 
 def fill(url: str, estate: Estate) -> None:
@@ -84,7 +108,44 @@ def fill(url: str, estate: Estate) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(chain, range(models)))
         list(pool.map(notebook, range(notebooks)))
-    fill_generative(url, estate, role)
+    fill_v1_rest(url, estate, role)
+    if estate.generative:
+        fill_generative(url, estate, role)
+
+
+def fill_v1_rest(url: str, estate: Estate, role: str) -> None:
+    """Training and processing jobs, a Studio domain with user profiles and spaces, model package groups and
+    monitoring schedules. moto lacks the listing of profiles, spaces and schedules: seeded into the store."""
+    sm: Any = boto3.client("sagemaker", region_name=REGION, endpoint_url=url)
+    cluster = {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}}
+
+    def training(i: int) -> None:
+        sm.create_training_job(
+            TrainingJobName=f"train-{i}", RoleArn=role,
+            AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+            StoppingCondition={"MaxRuntimeInSeconds": 60}, OutputDataConfig={"S3OutputPath": "s3://out/"},
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1})
+
+    def processing(i: int) -> None:
+        sm.create_processing_job(ProcessingJobName=f"process-{i}", RoleArn=role,
+                                 AppSpecification={"ImageUri": "img"}, ProcessingResources=cluster)
+
+    def group(i: int) -> None:
+        sm.create_model_package_group(ModelPackageGroupName=f"group-{i}")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(training, range(estate.training_jobs)))
+        list(pool.map(processing, range(estate.processing_jobs)))
+        list(pool.map(group, range(estate.package_groups)))
+    if estate.user_profiles or estate.spaces:
+        domain = sm.create_domain(DomainName="studio", AuthMode="IAM", DefaultUserSettings={"ExecutionRole": role},
+                                  SubnetIds=["subnet-1"], VpcId="vpc-1")["DomainArn"].rsplit("/", 1)[-1]
+        for i in range(estate.user_profiles):
+            moto_gaps.add_user_profile(ACCOUNT, REGION, domain, f"user-{i}")
+        for i in range(estate.spaces):
+            moto_gaps.add_space(ACCOUNT, REGION, domain, f"space-{i}")
+    for i in range(min(estate.schedules, estate.models)):
+        moto_gaps.add_monitoring_schedule(ACCOUNT, REGION, f"schedule-{i}", f"endpoint-{i}")
 
 
 def fill_generative(url: str, estate: Estate, role: str) -> None:
@@ -188,52 +249,88 @@ def emulator_floor(work: list[tuple[Any, dict[str, str]]]) -> float:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", type=int, default=500, help="models, endpoint configs and endpoints each")
-    p.add_argument("--notebooks", type=int, default=200)
-    p.add_argument("--agents", type=int, default=200)
-    p.add_argument("--knowledge-bases", type=int, default=200, help=f"each with {SOURCES_PER_KB} data sources")
-    p.add_argument("--guardrails", type=int, default=100)
-    p.add_argument("--custom-models", type=int, default=100, help="half fine-tuned, half imported")
-    p.add_argument("--feature-groups", type=int, default=300)
+    p.add_argument("--models", type=int, default=None, help="models, endpoint configs and endpoints each (500)")
+    p.add_argument("--notebooks", type=int, default=None, help="(200)")
+    p.add_argument("--agents", type=int, default=None, help="(200)")
+    p.add_argument("--knowledge-bases", type=int, default=None, help=f"each with {SOURCES_PER_KB} data sources (200)")
+    p.add_argument("--guardrails", type=int, default=None, help="(100)")
+    p.add_argument("--custom-models", type=int, default=None, help="half fine-tuned, half imported (100)")
+    p.add_argument("--feature-groups", type=int, default=None, help="(300)")
+    p.add_argument("--training-jobs", type=int, default=None, help="(0)")
+    p.add_argument("--processing-jobs", type=int, default=None, help="(0)")
+    p.add_argument("--user-profiles", type=int, default=None, help="in one Studio domain (0)")
+    p.add_argument("--spaces", type=int, default=None, help="in the same domain (0)")
+    p.add_argument("--package-groups", type=int, default=None, help="model package groups (0)")
+    p.add_argument("--schedules", type=int, default=None, help="monitoring schedules on the first endpoints (0)")
+    p.add_argument("--v1", action="store_true", help="start from the v1 estate: 1,700 SageMaker resources, no "
+                   "Bedrock (400 models, configs and endpoints, 200 notebooks, 50 training and 50 processing "
+                   "jobs, a domain with 79 user profiles and 20 spaces, 50 package groups, 50 schedules)")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="add this round trip to every scan call (proxy)")
+    p.add_argument("--workers", type=int, default=None, help="the scan's --workers (default: the scan's own)")
+    p.add_argument("--baseline", action="store_true", help="with --latency-ms: first scan once without added "
+                   "latency (the emulator's and the scan's own CPU time: what no concurrency can hide)")
+    p.add_argument("--fixed-cost", type=float, default=None,
+                   help="seconds of fixed cost (bench/fixed_cost.py) to add to the target 1.5 x bound")
+    p.add_argument("--checkout", type=Path, default=None,
+                   help="scan with the aispm of this source tree (default: this one), to compare revisions")
     args = p.parse_args()
-    estate = Estate(args.models, args.notebooks, args.agents, args.knowledge_bases, args.guardrails,
-                    args.custom_models, args.feature_groups)
+    base = V1 if args.v1 else Estate()
+    chosen = {f: getattr(args, f) for f in base.__dataclass_fields__ if getattr(args, f) is not None}
+    estate = Estate(**{**base.__dict__, **chosen})
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto_gaps.install()   # ListMonitoringSchedules, ListGuardrails etc. answer in the server, as on AWS
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    proxy = None
     try:
         host, port = server.get_host_and_port()
         url = f"http://{host}:{port}"
         os.environ.update(ENV)
         t0 = time.monotonic()
         fill(url, estate)
-        print(f"filled in {time.monotonic() - t0:.1f}s")
+        print(f"filled {estate.resources:,} resources in {time.monotonic() - t0:.1f}s")
+        scan_args = ["--region", REGION, *(["--workers", str(args.workers)] if args.workers else [])]
+        zero = None
+        if args.latency_ms and args.baseline:
+            baseline = LatencyProxy(url, 0).start()
+            try:
+                with tempfile.TemporaryDirectory() as out:
+                    zero = run_scan(baseline.url, Path(out), scan_args, args.checkout)
+            finally:
+                baseline.stop()
+            print(f"baseline at 0 ms: wall {zero.wall:.1f}s  scan CPU {zero.cpu:.1f}s  calls {baseline.stats().calls}  "
+                  f"max in flight {baseline.stats().max_in_flight}  peak RSS {zero.peak_mb:.0f} MB")
+        if args.latency_ms:
+            proxy = LatencyProxy(url, args.latency_ms).start()
         with tempfile.TemporaryDirectory() as out:
             # A first scan: no lifecycle state from earlier runs, and none left in the user's state file.
-            env = {**os.environ, **ENV, "AWS_ENDPOINT_URL": url, "XDG_STATE_HOME": str(Path(out) / "state")}
-            t0 = time.monotonic()
-            proc = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "aispm", "scan", "--provider",
-                                   "aws", "--region", "us-east-1", "--out", out], cwd=ROOT, env=env,
-                                  capture_output=True, text=True, check=False)
-            wall = time.monotonic() - t0
-            peak_mb = int(proc.stderr.strip().splitlines()[-1]) / 1024
-            if proc.returncode not in (0, 3):
-                print(proc.stderr, file=sys.stderr)
-                return 1
-            summary = json.loads((Path(out) / "summary.json").read_text())
-        work = describes(url, estate)
-        floor = emulator_floor(work)
+            run = run_scan(proxy.url if proxy else url, Path(out), scan_args, args.checkout)
+        if run.returncode not in (0, 3):
+            print(run.stderr, file=sys.stderr)
+            return 1
+        stats = proxy.stats() if proxy else None
+        if stats is None:
+            work = describes(url, estate)
+            floor = emulator_floor(work)
     finally:
+        if proxy:
+            proxy.stop()
         server.stop()
-    calls = summary["api_calls"]["aws"]
+    summary, calls = run.summary, run.calls
+    if run.returncode == 3:
+        print(f"scan exit 3 (partial): {run.stderr.strip().splitlines()[0][:300]}", file=sys.stderr)
     print(f"assets: {summary['assets']}  findings: {summary['findings']}")
-    print(f"wall time: {wall:.1f}s  peak RSS: {peak_mb:.0f} MB  "
-          f"API calls: {sum(calls.values())} ({summary['api_calls_per_asset']} per asset)")
-    print(f"the emulator alone answers the scan's {len(work)} describes in {floor:.1f}s (bare boto3, 8 threads)")
     print(f"of which SageMaker {_count(calls, 'sagemaker:')}, Bedrock {_count(calls, 'bedrock')}, "
           f"IAM {_count(calls, 'iam:')}")
     print(json.dumps(calls, indent=1))
+    if stats is None:
+        print(f"the emulator alone answers the scan's {len(work)} describes in {floor:.1f}s (bare boto3, 8 threads)")
+        print(f"wall time: {run.wall:.1f}s  peak RSS: {run.peak_mb:.0f} MB  "
+              f"API calls: {run.total_calls} ({summary['api_calls_per_asset']} per asset)")
+        return 0
+    for line in latency_lines(run, stats, args.latency_ms, configured(args.workers, 1, args.checkout),
+                              estate.resources, args.fixed_cost, zero):
+        print(line)
     return 0
 
 

@@ -1,0 +1,148 @@
+"""A loopback HTTP proxy that adds a fixed round trip to every request, to make a local emulator latency-bound.
+
+A real cloud API answers in tens of milliseconds; moto on loopback answers in about one. Put this proxy between
+a scan and the emulator (``AWS_ENDPOINT_URL=proxy.url``) and each call costs at least ``latency_ms``, so wall time
+shows how many calls the scan makes and how many it keeps in flight. It counts calls (in total and per
+operation) and the requests in flight (now and at most). Client connections are kept alive (HTTP/1.1), and the
+upstream connections are pooled, as a cloud endpoint behaves.
+
+    proxy = LatencyProxy("http://127.0.0.1:5000", latency_ms=50).start()
+    ... AWS_ENDPOINT_URL=proxy.url ...
+    proxy.stop(); print(proxy.stats())
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+import urllib3
+
+# Not forwarded either way: they describe one connection, not the request (RFC 9110, 7.6.1).
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
+                         "upgrade", "content-length"})
+_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
+
+
+@dataclass(frozen=True)
+class ProxyStats:
+    calls: int
+    max_in_flight: int
+    operations: dict[str, int]
+
+    def concurrency(self, latency_ms: float, wall_s: float) -> float:
+        """Calls x latency / wall: how many calls were in flight on average, counting only the added latency."""
+        return self.calls * latency_ms / 1000 / wall_s if wall_s > 0 else 0.0
+
+
+def operation(method: str, path: str, headers: Any, body: bytes) -> str:
+    """``service:Operation`` as well as the wire shows it: the JSON protocols' X-Amz-Target, the query
+    protocol's Action, else the method and the path's first segment (REST protocols)."""
+    found = _SERVICE.search(headers.get("Authorization", ""))
+    service = found.group(1) if found else "?"
+    target = headers.get("X-Amz-Target")
+    if target:
+        return f"{service}:{target.rsplit('.', 1)[-1]}"
+    if body and "x-www-form-urlencoded" in headers.get("Content-Type", ""):
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+        if action:
+            return f"{service}:{action[0]}"
+    return f"{service}:{method} /{path.lstrip('/').split('/', 1)[0].split('?', 1)[0]}"
+
+
+class LatencyProxy:
+    """Forwards every request to ``upstream`` after sleeping ``latency_ms``; counts what passes."""
+
+    def __init__(self, upstream: str, latency_ms: float, host: str = "127.0.0.1") -> None:
+        self.upstream = upstream.rstrip("/")
+        self.latency = latency_ms / 1000
+        self._pool = urllib3.PoolManager(maxsize=256, block=False, retries=False)
+        self._lock = threading.Lock()
+        self._calls = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._ops: Counter[str] = Counter()
+        self._server = ThreadingHTTPServer((host, 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="latency-proxy", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LatencyProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._pool.clear()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls = self._max_in_flight = 0
+            self._ops.clear()
+
+    def stats(self) -> ProxyStats:
+        with self._lock:
+            return ProxyStats(self._calls, self._max_in_flight, dict(self._ops))
+
+    def _enter(self, op: str) -> None:
+        with self._lock:
+            self._calls += 1
+            self._ops[op] += 1
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def forward(self, method: str, path: str, headers: Any, body: bytes) -> urllib3.BaseHTTPResponse:
+        self._enter(operation(method, path, headers, body))
+        try:
+            time.sleep(self.latency)
+            out = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+            return self._pool.request(method, self.upstream + path, body=body or None, headers=out,
+                                      redirect=False, preload_content=True, decode_content=False)
+        finally:
+            self._leave()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"   # keep-alive: botocore reuses its pooled connections
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                try:
+                    resp = proxy.forward(self.command, self.path, self.headers, body)
+                except urllib3.exceptions.HTTPError as exc:
+                    self.send_error(502, f"upstream: {exc}")
+                    return
+                data = resp.data
+                self.send_response(resp.status)
+                for k, v in resp.headers.items():
+                    if k.lower() not in _HOP_BY_HOP and k.lower() not in ("date", "server"):   # sent already
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _any
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
