@@ -137,8 +137,15 @@ def _validated(source: str, data: dict[str, Any]) -> Framework:
         raise CatalogError(f"{where}: {str(err['msg']).removeprefix('Value error, ')}") from None
 
 
+def load_yaml(text: str) -> Any:
+    """Safe YAML through libyaml when PyYAML has it: the catalogs load at every start, 15x faster than the
+    pure-Python parser (about 0.5 s of each ``aispm`` command otherwise)."""
+    loader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, C or Python
+
+
 def _read(path: Traversable) -> Any:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return load_yaml(path.read_text(encoding="utf-8"))
 
 
 def load_frameworks(data_dir: Traversable | None = None) -> dict[str, Framework]:

@@ -13,11 +13,10 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aispm.normalizer.schema import ASSET_KINDS
-from aispm.rules.frameworks import CatalogError, Framework
+from aispm.rules.frameworks import CatalogError, Framework, load_yaml
 from aispm.rules.model import Logic
 
 # Every rule maps at least to these (rules-v1.md, "Compliance mappings").
@@ -96,7 +95,7 @@ class RuleMeta(_Model):
 def load_metadata(path: Traversable | None = None) -> list[RuleMeta]:
     """Parse rules.yaml; a malformed entry raises CatalogError naming the rule and key."""
     p = path or resources.files("aispm.rules") / "data" / "rules.yaml"
-    raw: Any = yaml.safe_load(p.read_text(encoding="utf-8"))
+    raw: Any = load_yaml(p.read_text(encoding="utf-8"))
     entries = raw.get("rules") if isinstance(raw, dict) else None
     if not isinstance(entries, list):
         raise CatalogError("rules.yaml: expected a top-level 'rules' list")
