@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from aispm import exitcodes
 from aispm.collectors.base import CollectOptions
 from aispm.exitcodes import UsageError
 from aispm.normalizer.providers import PROVIDERS, configured_providers
+from aispm.outdir import check_out_dir
 from aispm.pipeline import reaching, run_scan
 from aispm.pipeline_types import ScanOutcome, ScanRequest
 from aispm.rules.compliance import UnknownFramework, check_framework_ids
@@ -90,17 +90,6 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
         state=open_state(args.state, env.state_table),
         dead_letter=SqsDeadLetter(env.dead_letter_queue_url) if env.dead_letter_queue_url else None,
     )
-
-
-def check_out_dir(out_dir: Path) -> None:
-    """UsageError unless ``out_dir`` can be created and written: checked before any cloud call, so a scan
-    never collects findings it has nowhere to put."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".aispm-write-check-"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"--out {out_dir}: cannot write there ({exc.strerror or exc})") from None
 
 
 def _kept_line(outcome: ScanOutcome) -> str:

@@ -7,13 +7,16 @@ of a live scan, a replayed findings file or a test.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aispm.rules.catalog import all_rules
 from aispm.rules.finding import Finding
 from aispm.rules.frameworks import FRAMEWORKS, Framework, gives_evidence
 from aispm.rules.model import Rule
+
+# (rule id, provider, asset kind, the asset details some control filters on, outcome)
+EvidenceKey = tuple[str, str, str, tuple[tuple[str, str], ...], str]
 
 
 class UnknownFramework(ValueError):
@@ -53,18 +56,33 @@ def framework_summary(findings: Iterable[Finding], framework_ids: Sequence[str],
     definitions) and a mapping restricted to some kinds (LLM06: IAM-001 on agents) count only
     those findings.
     """
+    ids = check_framework_ids(framework_ids)
+    keys = detail_keys(ids)
+    counts: Counter[EvidenceKey] = Counter()
+    for f in findings:
+        if f.outcome != "closed":
+            counts[(f.rule.id, f.asset.provider, f.asset.kind, said_details(f.asset.details, keys), f.outcome)] += 1
+    return summary_of_evidence(counts, ids, rules)
+
+
+def detail_keys(framework_ids: Sequence[str]) -> list[str]:
+    """The asset details some control of these frameworks filters on: all the evidence keeps of details, so
+    findings group into few keys."""
+    return sorted(frozenset().union(*(FRAMEWORKS[fid].detail_keys for fid in framework_ids)))
+
+
+def said_details(details: Mapping[str, Any], keys: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """The asset details a finding is counted under (``keys``: ``detail_keys`` of the frameworks)."""
+    return tuple([(k, str(details[k])) for k in keys if k in details]) if details else ()
+
+
+def summary_of_evidence(counts: Mapping[EvidenceKey, int], framework_ids: Sequence[str],
+                        rules: Sequence[Rule] | None = None) -> dict[str, Any]:
+    """``framework_summary`` from findings already counted by ``evidence_key`` (closed ones left out), for a
+    caller that folds a findings file without making Finding objects."""
     rules = all_rules() if rules is None else rules
     by_id = {r.id: r for r in rules}
     ids = check_framework_ids(framework_ids)
-    # Only the details some control filters on are kept, so findings group into few keys.
-    keys = sorted(frozenset().union(*(FRAMEWORKS[fid].detail_keys for fid in ids)))
-    # (rule id, provider, kind, filtered details, outcome) -> n
-    counts: Counter[tuple[str, str, str, tuple[tuple[str, str], ...], str]] = Counter()
-    for f in findings:
-        if f.outcome != "closed":
-            said = tuple((k, str(f.asset.details[k])) for k in keys if k in f.asset.details)
-            counts[(f.rule.id, f.asset.provider, f.asset.kind, said, f.outcome)] += 1
-
     out: dict[str, Any] = {}
     for fid in ids:
         fw = FRAMEWORKS[fid]

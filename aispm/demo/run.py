@@ -23,10 +23,11 @@ from aispm.detect import DetectOutcome, DetectRequest, run_detect
 from aispm.detect import report as detect_report
 from aispm.normalizer.providers import PROVIDERS
 from aispm.normalizer.schema import Asset
+from aispm.outdir import check_out_dir
 from aispm.pipeline import run_scan
 from aispm.pipeline_types import ScanRequest
 from aispm.rules.policy import load_policy
-from aispm.scan import check_out_dir, report
+from aispm.scan import report
 from aispm.sinks.transports.files import FileSink
 
 # Credentials and switches that keep every SDK on loopback: no metadata servers, no real accounts.

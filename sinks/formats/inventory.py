@@ -2,22 +2,28 @@
 
 The CSV, the AI-BOM and the report are rendered from one ``Inventory``. Building it folds the findings in a
 single pass (they may be a stream read back from a findings file), so no export holds the findings
-themselves: per asset, per rule and per cloud counts, and the framework views, are all it keeps.
+themselves: per asset, per rule and per cloud counts, and the counts the framework views are made of, are
+all it keeps. ``Tallies.add`` takes a finding's few fields rather than a Finding, so ``aispm export`` folds
+a findings file without making Finding objects; the framework views (only the report shows them) are
+summarized, and the rule catalog loaded, only when asked for.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from aispm.normalizer.schema import Asset
-from aispm.rules.compliance import framework_summary
-from aispm.rules.finding import Finding
+from aispm.rules.compliance import EvidenceKey, detail_keys, said_details, summary_of_evidence
 from aispm.rules.frameworks import FRAMEWORKS
 from aispm.rules.model import Severity
+
+if TYPE_CHECKING:
+    from aispm.rules.finding import Finding, Outcome
 
 INVENTORY_CSV = "inventory.csv"
 AIBOM_FILE = "aibom.cdx.json"
@@ -65,15 +71,59 @@ def sort_key(asset: Asset) -> tuple[str, str, str, str, str, str]:
     return (asset.provider, asset.account, asset.region, asset.kind, asset.name, asset.uid)
 
 
+# What the exports read of one finding: its asset's uid, cloud and kind, the asset details the framework views
+# count it under (``said_details``), its rule's id, title and remediation (else the title), the rule's severity
+# after policy overrides, and the outcome. A plain tuple: a findings file of 100,000 is folded into these.
+Verdict = tuple[str, str, str, tuple[tuple[str, str], ...], str, str, str, Severity, "Outcome"]
+DETAIL_KEYS = detail_keys(list(FRAMEWORKS))   # the asset details any framework view counts findings under
+
+
+@dataclass
+class Tallies:
+    """The findings folded one at a time: what every export reads of them."""
+
+    per_asset: dict[str, AssetTally] = field(default_factory=dict)
+    rules: dict[str, RuleTally] = field(default_factory=dict)
+    fail_by: Counter[tuple[str, Severity]] = field(default_factory=Counter)   # (provider, rule severity) -> Fails
+    outcomes: Counter[str] = field(default_factory=Counter)                   # pass / fail / suppressed / closed
+    by_provider: Counter[tuple[str, str]] = field(default_factory=Counter)    # (provider, outcome) -> findings
+    evidence: Counter[EvidenceKey] = field(default_factory=Counter)           # what the framework views count
+
+    def add(self, v: Verdict) -> None:
+        """One finding."""
+        uid, provider, kind, said, rule_id, title, remediation, severity, outcome = v
+        self.outcomes[outcome] += 1
+        self.by_provider[(provider, outcome)] += 1
+        if outcome == "closed":
+            return
+        self.evidence[(rule_id, provider, kind, said, outcome)] += 1
+        if outcome == "suppressed":
+            return
+        tally = self.per_asset.get(uid)
+        if tally is None:
+            tally = self.per_asset[uid] = AssetTally()
+        if outcome == "pass":
+            tally.passed += 1
+        else:
+            tally.fail[severity] += 1
+            tally.rules_failed.add(rule_id)
+            self.fail_by[(provider, severity)] += 1
+            rule = self.rules.get(rule_id)
+            if rule is None:
+                rule = self.rules[rule_id] = RuleTally(rule_id, title, severity, remediation)
+            elif severity > rule.severity:
+                rule.severity = severity
+            rule.fail_by_provider[provider] += 1
+
+    def add_finding(self, f: Finding) -> None:
+        self.add((f.asset.uid, f.asset.provider, f.asset.kind, said_details(f.asset.details, DETAIL_KEYS), f.rule.id,
+                  f.rule.title, f.rule.remediation or f.rule.title, f.severity, f.outcome))
+
+
 @dataclass
 class Inventory:
     assets: list[Asset]
-    per_asset: dict[str, AssetTally]
-    rules: dict[str, RuleTally]
-    fail_by: Counter[tuple[str, Severity]]      # (provider, rule severity) -> unsuppressed failing findings
-    outcomes: Counter[str]                      # pass / fail / suppressed / closed
-    by_provider: Counter[tuple[str, str]]       # (provider, outcome) -> findings
-    frameworks: dict[str, Any]                  # framework_summary over every framework of the catalog
+    tallies: Tallies
     summary: dict[str, Any]
     product_version: str
 
@@ -81,37 +131,42 @@ class Inventory:
     def build(cls, assets: Iterable[Asset], findings: Iterable[Finding], summary: Mapping[str, Any],
               product_version: str) -> Inventory:
         """Sort the assets and fold the findings (consumed once)."""
-        per_asset: dict[str, AssetTally] = {}
-        rules: dict[str, RuleTally] = {}
-        fail_by: Counter[tuple[str, Severity]] = Counter()
-        outcomes: Counter[str] = Counter()
-        by_provider: Counter[tuple[str, str]] = Counter()
+        tallies = Tallies()
+        for f in findings:
+            tallies.add_finding(f)
+        return cls.of(assets, tallies, summary, product_version)
 
-        def tapped(stream: Iterable[Finding]) -> Iterator[Finding]:
-            for f in stream:
-                outcome = f.outcome
-                outcomes[outcome] += 1
-                by_provider[(f.asset.provider, outcome)] += 1
-                if outcome == "pass":
-                    per_asset.setdefault(f.asset.uid, AssetTally()).passed += 1
-                elif outcome == "fail":
-                    tally = per_asset.setdefault(f.asset.uid, AssetTally())
-                    tally.fail[f.severity] += 1
-                    tally.rules_failed.add(f.rule.id)
-                    fail_by[(f.asset.provider, f.severity)] += 1
-                    rule = rules.get(f.rule.id)
-                    if rule is None:
-                        rule = rules[f.rule.id] = RuleTally(f.rule.id, f.rule.title, f.severity,
-                                                            f.rule.remediation or f.rule.title)
-                    rule.severity = max(rule.severity, f.severity)
-                    rule.fail_by_provider[f.asset.provider] += 1
-                yield f
-
-        # framework_summary reads the findings in one pass; the tallies are taken on the way.
-        frameworks = framework_summary(tapped(findings), list(FRAMEWORKS))
-        return cls(assets=sorted(assets, key=sort_key), per_asset=per_asset, rules=rules, fail_by=fail_by,
-                   outcomes=outcomes, by_provider=by_provider, frameworks=frameworks, summary=dict(summary),
+    @classmethod
+    def of(cls, assets: Iterable[Asset], tallies: Tallies, summary: Mapping[str, Any],
+           product_version: str) -> Inventory:
+        """Sort the assets; the findings are folded already."""
+        return cls(assets=sorted(assets, key=sort_key), tallies=tallies, summary=dict(summary),
                    product_version=product_version)
+
+    @property
+    def per_asset(self) -> dict[str, AssetTally]:
+        return self.tallies.per_asset
+
+    @property
+    def rules(self) -> dict[str, RuleTally]:
+        return self.tallies.rules
+
+    @property
+    def fail_by(self) -> Counter[tuple[str, Severity]]:
+        return self.tallies.fail_by
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        return self.tallies.outcomes
+
+    @property
+    def by_provider(self) -> Counter[tuple[str, str]]:
+        return self.tallies.by_provider
+
+    @cached_property
+    def frameworks(self) -> dict[str, Any]:
+        """framework_summary over every framework of the catalog (the report's framework views)."""
+        return summary_of_evidence(self.tallies.evidence, list(FRAMEWORKS))
 
     def tally(self, uid: str) -> AssetTally:
         return self.per_asset.get(uid) or AssetTally()

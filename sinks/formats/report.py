@@ -16,15 +16,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from aispm.normalizer.providers import PROVIDERS
 from aispm.normalizer.schema import Asset
 from aispm.sinks.formats.cyclonedx import MODEL_KINDS
 from aispm.sinks.formats.inventory import FAIL_SEVERITIES, Inventory
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TOP_RULES = 25
 _BAR_WIDTH = 520
@@ -33,6 +35,9 @@ _LABEL = 28   # characters of a name shown in a lineage box (the whole name is i
 
 @cache
 def _environment() -> Environment:
+    # Imported here: Jinja2 is the report's alone, and the CSV and AI-BOM exports need not load it.
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
     return Environment(loader=PackageLoader("aispm.sinks.formats", "templates"),
                        autoescape=select_autoescape(default=True, default_for_string=True),
                        trim_blocks=True, lstrip_blocks=True, auto_reload=False)
@@ -205,7 +210,11 @@ def context(inventory: Inventory) -> dict[str, Any]:
 
 def report_chunks(inventory: Inventory) -> Iterator[str]:
     """The page, rendered in chunks (the file sink streams them to disk)."""
-    yield from _environment().get_template("report.html.j2").generate(**context(inventory))
+    stream = _environment().get_template("report.html.j2").stream(**context(inventory))
+    # Jinja2 yields every literal and expression apart (720,000 pieces at 10,000 assets); joined 4,000 at a time
+    # the page is encoded and written in a few hundred pieces instead.
+    stream.enable_buffering(4000)
+    yield from stream
 
 
 def report_bytes(inventory: Inventory) -> Iterator[bytes]:
