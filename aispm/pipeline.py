@@ -23,7 +23,7 @@ from aispm.pipeline_types import ScanOutcome, ScanRequest, UnitResult
 from aispm.rules.catalog import all_rules
 from aispm.rules.compliance import framework_summary
 from aispm.rules.engine import evaluate
-from aispm.rules.finding import Finding, finding_of, finding_uid
+from aispm.rules.finding import Finding, finding_uid, findings_of
 from aispm.rules.model import Severity
 from aispm.rules.policy import Policy
 from aispm.sinks.base import Batch, DeliveryReport, deliver_safely
@@ -68,7 +68,7 @@ def scan_unit(
     result.errors.extend(ScopeError(provider=unit.provider, scope=unit.scope, error=p[:500]) for p in problems)
     engine = evaluate(assets, identities, policy, known_accounts=known_accounts)
     result.assets = assets
-    result.findings = [finding_of(ev, time_ms, __version__, scan_id) for ev in engine.findings]
+    result.findings = findings_of(engine.findings, time_ms, __version__, scan_id)
     result.evaluation_errors = [
         {"rule": ev.rule.id, "resource": ev.asset.uid, "scope": unit.scope, "error": ev.detail}
         for ev in engine.errors

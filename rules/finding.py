@@ -8,6 +8,7 @@ the sinks that need them; rules never import a sink format.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -110,17 +111,42 @@ class Finding(_Frozen):
         return Severity.informational if self.status is Status.PASS else self.severity
 
 
-def finding_of(ev: Evaluation, time_ms: int, product_version: str, scan_id: str = "") -> Finding:
+class _Refs:
+    """One frozen RuleRef per distinct rule reference and one AssetRef per asset, shared by the findings that
+    carry them: a scan's findings otherwise hold a copy of each per finding (most of their memory)."""
+
+    def __init__(self) -> None:
+        self.rules: dict[tuple[Any, ...], RuleRef] = {}
+        self.assets: dict[int, tuple[Asset, AssetRef]] = {}   # id(asset) -> (asset kept alive, its ref)
+
+    def rule(self, ev: Evaluation) -> RuleRef:
+        rule, asset = ev.rule, ev.asset
+        standards, requirements = compliance_refs(rule, asset.provider, asset.kind, asset.details)
+        key = (rule.id, rule.title, rule.pass_title, rule.description, rule.remediation.text, rule.references,
+               tuple(standards), tuple(requirements))
+        ref = self.rules.get(key)
+        if ref is None:
+            ref = self.rules[key] = RuleRef(id=key[0], title=key[1], pass_title=key[2], description=key[3],
+                                            remediation=key[4], references=key[5], standards=key[6],
+                                            requirements=key[7])
+        return ref
+
+    def asset(self, asset: Asset) -> AssetRef:
+        held = self.assets.get(id(asset))
+        if held is None:
+            held = self.assets[id(asset)] = (asset, AssetRef.of(asset))
+        return held[1]
+
+
+def finding_of(ev: Evaluation, time_ms: int, product_version: str, scan_id: str = "",
+               refs: _Refs | None = None) -> Finding:
     """The finding of one evaluation (Pass or Fail; errors are never findings)."""
     if ev.status == "error":
         raise ValueError("an evaluation error is not a finding")
-    rule, asset = ev.rule, ev.asset
-    standards, requirements = compliance_refs(rule, asset.provider, asset.kind, asset.details)
+    refs = refs or _Refs()
     return Finding(
-        rule=RuleRef(id=rule.id, title=rule.title, pass_title=rule.pass_title, description=rule.description,
-                     remediation=rule.remediation.text, references=rule.references,
-                     standards=tuple(standards), requirements=tuple(requirements)),
-        asset=AssetRef.of(asset),
+        rule=refs.rule(ev),
+        asset=refs.asset(ev.asset),
         status=Status(ev.status),
         severity=ev.severity,
         detail=ev.detail,
@@ -131,3 +157,11 @@ def finding_of(ev: Evaluation, time_ms: int, product_version: str, scan_id: str 
         scan_id=scan_id,
         product_version=product_version,
     )
+
+
+def findings_of(evaluations: Iterable[Evaluation], time_ms: int, product_version: str,
+                scan_id: str = "") -> list[Finding]:
+    """The findings of a unit's evaluations, sharing one rule and one asset reference between findings
+    wherever they are equal (frozen, so sharing is safe)."""
+    refs = _Refs()
+    return [finding_of(ev, time_ms, product_version, scan_id, refs) for ev in evaluations]
