@@ -18,7 +18,7 @@ from aispm.rules.finding import Finding
 from aispm.sinks.base import DeliveryReport, Undelivered
 from aispm.sinks.delivery.deadletter import DEAD_LETTER_FILE, DeadLetterError, DeadLetterStore, FileDeadLetter
 from aispm.sinks.delivery.reconcile import ScopeRun, reconcile
-from aispm.sinks.delivery.state import ScopeState, StateError, StateStore
+from aispm.sinks.delivery.state import ScopeState, StateError, StateStore, Stored
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Lifecycle:
     reconciled: dict[str, Finding] = field(default_factory=dict)   # uid -> this run's finding, first seen carried
     closed: list[Finding] = field(default_factory=list)
     states: dict[str, ScopeState] = field(default_factory=dict)
-    previous: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    previous: dict[str, tuple[str, Stored]] = field(default_factory=dict)
     carried_over: int = 0
     became_suppressed: frozenset[str] | None = None   # None: no state to compare with
     errors: list[str] = field(default_factory=list)   # state that could not be read or written

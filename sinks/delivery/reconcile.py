@@ -1,7 +1,8 @@
 """The reconcile stage between the rules and the sinks: close findings that disappeared.
 
-A pure function over the previous state and this run's per-scope results. The state holds each
-finding's OCSF object (what was delivered); this stage reads it back into Findings. Only a
+A pure function over the previous state and this run's per-scope results. The stored state holds each
+finding's OCSF object (what was delivered); this stage reads it back into Findings. The new state holds this
+run's Findings themselves: the store makes each OCSF object only as it writes it. Only a
 scope that succeeded in this run is reconciled; a failed scope keeps its state and
 none of its findings is closed, since a failed listing proves nothing vanished.
 Likewise a resource of a kind that this run listed only in part (jobs outside the
@@ -13,11 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from aispm.rules.finding import Finding
-from aispm.sinks.delivery.state import ScopeState
-from aispm.sinks.formats.ocsf import close, from_ocsf, to_ocsf
+from aispm.sinks.delivery.state import ScopeState, Stored
+from aispm.sinks.formats.ocsf import close, from_ocsf
 
 VANISHED = "The resource no longer exists."
 NO_LONGER_APPLIES = "The rule no longer applies to the resource."
@@ -40,7 +40,7 @@ class Reconciled:
     findings: list[Finding] = field(default_factory=list)   # this run's findings, first seen carried over
     closed: list[Finding] = field(default_factory=list)
     states: dict[str, ScopeState] = field(default_factory=dict)  # new state of every reconciled scope
-    previous: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # closed uid -> (scope, stored)
+    previous: dict[str, tuple[str, Stored]] = field(default_factory=dict)  # closed uid -> (scope, stored)
     carried_over: int = 0   # unseen findings kept open: their resource was outside this run's listing
     became_suppressed: set[str] = field(default_factory=set)   # suppressed now, not in the stored finding
 
@@ -52,7 +52,9 @@ def first_seen(finding: Finding, before: Finding | None) -> Finding:
     return finding.model_copy(update={"first_seen_ms": before.first_seen_ms})
 
 
-def _stored(entry: dict[str, Any]) -> Finding | None:
+def _stored(entry: Stored) -> Finding | None:
+    if isinstance(entry, Finding):
+        return entry   # saved by this process (a state not read back from the store)
     try:
         return from_ocsf(entry)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):
@@ -77,7 +79,7 @@ def reconcile(previous: Mapping[str, ScopeState], runs: Sequence[ScopeRun], time
             if f.suppressed and not (stored is not None and stored.suppressed):
                 out.became_suppressed.add(f.uid)
             out.findings.append(f)
-            now[f.uid] = to_ocsf(f)
+            now[f.uid] = f
         for uid in run.unevaluated_uids:
             if uid not in now and uid in raw_before:
                 now[uid] = raw_before[uid]

@@ -27,9 +27,14 @@ from typing import Any, Protocol
 from filelock import Timeout
 
 from aispm.collectors.base import one_line
+from aispm.rules.finding import Finding
 from aispm.sinks.atomic import file_lock, write_atomic
+from aispm.sinks.formats.ocsf import to_ocsf
 
-ScopeState = dict[str, dict[str, Any]]  # finding uid -> the OCSF finding last delivered for it
+# finding uid -> the finding last delivered for it: its OCSF object as read back, or this run's Finding, made OCSF
+# only as it is written (a scan never holds the OCSF objects of all its findings at once).
+Stored = dict[str, Any] | Finding
+ScopeState = dict[str, Stored]
 
 _DYNAMO_CHUNK_BYTES = 350_000  # an item may hold 400 KB; a large scope spills into extra items
 
@@ -90,10 +95,15 @@ def _identity(path: Path) -> tuple[int, int, int, int] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def _encode(value: Any) -> Any:
+    """JSON for what the encoder cannot write itself: a Finding is written as its OCSF object."""
+    return to_ocsf(value) if isinstance(value, Finding) else str(value)
+
+
 def json_chunks(value: Any, depth: int = 4) -> Iterator[bytes]:
-    """``json.dumps(value, separators=(",", ":"), default=str)`` in pieces, byte for byte: objects are
-    opened ``depth`` levels deep (the state file's scopes, then each finding), so a large state is never
-    held as one string and its bytes at once."""
+    """``json.dumps(value, separators=(",", ":"), default=str)`` in pieces, byte for byte (a Finding written
+    as its OCSF object): objects are opened ``depth`` levels deep (the state file's scopes, then each finding),
+    so a large state is never held as one string and its bytes at once."""
     if depth and isinstance(value, dict) and all(isinstance(k, str) for k in value):
         yield b"{"
         for i, (key, item) in enumerate(value.items()):
@@ -101,7 +111,7 @@ def json_chunks(value: Any, depth: int = 4) -> Iterator[bytes]:
             yield from json_chunks(item, depth - 1)
         yield b"}"
     else:
-        yield json.dumps(value, separators=(",", ":"), default=str).encode("utf-8")
+        yield json.dumps(value, separators=(",", ":"), default=_encode).encode("utf-8")
 
 
 @dataclass
@@ -284,7 +294,7 @@ class DynamoStateStore:
             raise StateError(f"cannot write {self.location}: " + "; ".join(failed))
 
     def _save_scope(self, scope: str, findings: ScopeState) -> None:
-        blob = gzip.compress(json.dumps(findings, separators=(",", ":"), default=str).encode())
+        blob = gzip.compress(json.dumps(findings, separators=(",", ":"), default=_encode).encode())
         parts = [blob[i:i + _DYNAMO_CHUNK_BYTES] for i in range(0, len(blob), _DYNAMO_CHUNK_BYTES)] or [b""]
         gen = uuid.uuid4().hex
         for n, part in enumerate(parts[1:], start=1):

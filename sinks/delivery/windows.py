@@ -51,7 +51,10 @@ class WindowStore:
             if state is None:
                 continue
             try:
-                out.ends[scope] = _parse(state["window"]["end"])
+                window = state["window"]
+                if not isinstance(window, dict):
+                    raise TypeError("not a window")
+                out.ends[scope] = _parse(window["end"])
             except (KeyError, TypeError, ValueError):
                 out.errors[scope] = f"{self.location}: detect window of {scope} is malformed"
         return out
