@@ -230,7 +230,7 @@ def finish_scan(results: Sequence[UnitResult], plan_errors: Sequence[ScopeError]
     """Everything after collection, shared by the CLI and the Deliver function: summary, lifecycle
     (only scopes that succeeded are reconciled), delivery, dead letters, exit code."""
     results = list(results)
-    assets = [a.model_dump(mode="json") for r in results for a in r.assets]
+    assets = [a for r in results for a in r.assets]
     summary = summarize(results, plan_errors, scan_id, started)
     # Read the state before delivery (first_seen_time and closures go out with this batch) ...
     runs = scope_runs(results)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from aispm.normalizer.schema import Asset
 from aispm.rules.detections.finding import DetectionFinding
 from aispm.rules.finding import Finding
 from aispm.sinks.formats.ocsf import to_ocsf
@@ -22,7 +23,7 @@ class Batch:
 
     scan_id: str
     findings: list[Finding]
-    assets: list[dict[str, Any]]
+    assets: list[Asset]   # typed: each is dumped only as a sink writes it
     summary: dict[str, Any]
     replay: bool = False   # dead letters sent again: a newer record of the same finding may already be there
     # Uids of findings suppressed in this run that were not suppressed in the last one (from the lifecycle

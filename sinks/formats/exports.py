@@ -16,11 +16,9 @@ RENDERERS: dict[str, Callable[[Inventory], Iterator[bytes]]] = {
     "csv": csv_bytes, "cyclonedx": bom_bytes, "html": report_bytes}
 
 
-def inventory_of(assets: Iterable[Mapping[str, Any]], findings: Iterable[Finding],
-                 summary: Mapping[str, Any]) -> Inventory:
-    """The inventory of a scan's batch (assets as written to assets.jsonl)."""
-    return Inventory.build((Asset.model_validate(a) for a in assets), findings, summary,
-                           str(summary.get("version") or ""))
+def inventory_of(assets: Iterable[Asset], findings: Iterable[Finding], summary: Mapping[str, Any]) -> Inventory:
+    """The inventory of a scan's batch."""
+    return Inventory.build(assets, findings, summary, str(summary.get("version") or ""))
 
 
 def exports(inventory: Inventory, formats: Sequence[str] = tuple(FORMATS)
@@ -31,7 +29,7 @@ def exports(inventory: Inventory, formats: Sequence[str] = tuple(FORMATS)
         yield name, media_type, RENDERERS[fmt](inventory)
 
 
-def named_exports(summary: Mapping[str, Any], assets: Iterable[Mapping[str, Any]],
+def named_exports(summary: Mapping[str, Any], assets: Iterable[Asset],
                   findings: Iterable[Finding]) -> Iterator[tuple[str, str, Iterator[bytes]]]:
     """The exports among the files a scan's summary names (``files``): what a sink writes besides the
     scan's own files. Nothing for a batch whose summary names none (a replay, another kind of run)."""

@@ -62,7 +62,7 @@ class FileSink:
                 _write_atomic(self.out_dir / DETECTIONS_FILE, jsonl(to_ocsf_detection(d) for d in batch.detections))
             else:
                 _write_atomic(self.out_dir / FINDINGS_FILE, jsonl(to_ocsf(f) for f in batch.findings))
-                _write_atomic(self.out_dir / ASSETS_FILE, jsonl(batch.assets))
+                _write_atomic(self.out_dir / ASSETS_FILE, jsonl(a.model_dump(mode="json") for a in batch.assets))
             _write_atomic(self.out_dir / SUMMARY_FILE, [json.dumps(batch.summary, indent=2) + "\n"])
             for name, _, chunks in named_exports(batch.summary, batch.assets, batch.findings):   # inventory-v1.md
                 write_atomic(self.out_dir / name, chunks)

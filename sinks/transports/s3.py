@@ -91,7 +91,7 @@ class S3Sink:
             files.append((DETECTIONS_FILE, "".join(jsonl(wire(d) for d in batch.detections)).encode()))
         summary = (SUMMARY_FILE, (json.dumps(batch.summary, indent=2, default=str) + "\n").encode())
         if batch.kind == "scan" and (batch.summary or batch.assets):  # a replay carries findings only
-            files += [(ASSETS_FILE, "".join(jsonl(batch.assets)).encode()), summary]
+            files += [(ASSETS_FILE, "".join(jsonl(a.model_dump(mode="json") for a in batch.assets)).encode()), summary]
         elif batch.kind == "detect" and batch.summary:
             files.append(summary)
         try:

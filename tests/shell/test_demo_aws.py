@@ -37,7 +37,7 @@ def test_every_new_aws_rule_line_passes_on_one_demo_asset_and_fails_on_another(t
                                        policy=policy, out_dir=tmp_path, sinks=[FileSink(tmp_path)]))
     summary = outcome.batch.summary
     assert all(scope["status"] == "ok" for scope in summary["scopes"])
-    kinds = {a["uid"]: a["kind"] for a in outcome.batch.assets}
+    kinds = {a.uid: a.kind for a in outcome.batch.assets}
     assert [e for e in summary["evaluation_errors"] if (e["rule"], kinds.get(e["resource"])) in lines] == []
     seen: dict[tuple[str, str], set[str]] = defaultdict(set)
     for f in outcome.batch.findings:

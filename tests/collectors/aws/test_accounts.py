@@ -85,7 +85,7 @@ def test_org_scans_every_active_account_through_the_member_role(aws: None, tmp_p
     assert iam001 == {"mgmt-nb": "Pass", "prod-nb": "Pass", "dev-nb": "Pass"}   # each role read in its account
     assert sorted(s["scope"] for s in summary["scopes"]) == sorted(
         f"aws:{acct}:{r}" for acct in (MGMT, a, b) for r in ("us-east-1", "eu-west-1"))
-    located = {(x["name"], x["account"], x["region"]) for x in outcome.batch.assets if x["kind"] == "notebook"}
+    located = {(x.name, x.account, x.region) for x in outcome.batch.assets if x.kind == "notebook"}
     assert located == {("mgmt-nb", MGMT, "us-east-1"), ("prod-nb", a, "us-east-1"), ("dev-nb", b, "eu-west-1")}
     # One AssumeRole per member account however many regions it has; the management account uses its own.
     assert summary["api_calls"]["aws"]["sts:AssumeRole"] == 2

@@ -18,7 +18,7 @@ from aispm.sinks.errors import SinkConfigError
 from aispm.sinks.formats.ocsf import from_ocsf
 from aispm.sinks.registry import build_sink
 from aispm.sinks.transports.s3 import S3Settings, S3Sink
-from tests.support.findings import aws_findings, azure_asset, finding, gcp_asset
+from tests.support.findings import aws_asset, aws_findings, azure_asset, finding, gcp_asset
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def read_gz(s3: Any, key: str) -> bytes:
 
 def test_three_gzip_files_under_a_dated_prefix(s3: Any) -> None:
     findings = aws_findings(4)
-    batch = Batch(scan_id="scan-42", findings=[from_ocsf(f) for f in findings], assets=[{"uid": "a"}],
+    batch = Batch(scan_id="scan-42", findings=[from_ocsf(f) for f in findings], assets=[aws_asset(0)],
                   summary={"assets": 1})
     report = build_sink("s3://lake/aispm/prod", out_dir=None).deliver(batch)  # type: ignore[arg-type]
     assert (report.sink, report.delivered, report.undelivered) == ("s3://lake/aispm/prod", 4, [])

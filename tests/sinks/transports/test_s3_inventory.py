@@ -31,7 +31,7 @@ def s3() -> Iterator[Any]:
 
 def test_the_inventory_files_are_uploaded_gzipped_with_their_media_types(s3: Any) -> None:
     assets = estate()
-    batch = Batch(scan_id="scan-9", findings=findings(assets), assets=[a.model_dump(mode="json") for a in assets],
+    batch = Batch(scan_id="scan-9", findings=findings(assets), assets=assets,
                   summary={**summary(assets), "files": FILES})
     report = S3Sink("s3://lake/p", S3Settings()).deliver(batch)
     assert report.undelivered == []
@@ -54,7 +54,7 @@ def test_the_inventory_files_are_uploaded_gzipped_with_their_media_types(s3: Any
 
 def test_a_summary_that_names_no_exports_uploads_none(s3: Any) -> None:
     assets = estate()
-    batch = Batch(scan_id="scan-10", findings=findings(assets), assets=[a.model_dump(mode="json") for a in assets],
+    batch = Batch(scan_id="scan-10", findings=findings(assets), assets=assets,
                   summary=summary(assets))
     S3Sink("s3://lake/p", S3Settings()).deliver(batch)
     names = {o["Key"].rsplit("/", 1)[-1] for o in s3.list_objects_v2(Bucket="lake")["Contents"]}
