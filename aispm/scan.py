@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings
 
 from aispm import exitcodes
 from aispm.collectors.base import CollectOptions
+from aispm.collectors.ratelimit import RateLimitError, parse_rates
 from aispm.exitcodes import UsageError
 from aispm.normalizer.providers import PROVIDERS, configured_providers
 from aispm.outdir import check_out_dir
@@ -78,6 +79,8 @@ def request_from_args(args: argparse.Namespace, settings: BaseSettings | None = 
         job_window_days=env.job_window_days,
         collect_tags=policy.needs_tags,
         workers=args.workers or env.workers,
+        scope_workers=getattr(args, "scope_workers", None) or env.scope_workers,
+        rate_limits=_rates(getattr(args, "rate_limit", None) or env.rate_limits),
     )
     return ScanRequest(
         providers=[p for p in PROVIDERS if p in providers],
@@ -136,3 +139,10 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 __all__ = ["exitcodes", "request_from_args", "run_from_args"]
+
+
+def _rates(items: Sequence[str]) -> dict[str, float]:
+    try:
+        return parse_rates(list(items))
+    except RateLimitError as exc:
+        raise UsageError(f"--rate-limit: {exc}") from None

@@ -148,7 +148,11 @@ class CollectOptions(BaseModel):
     job_window_days: int = 30
     collect_tags: bool = False
     page_size: int | None = None
-    workers: int = 8
+    workers: int = 8   # scope units collected at once
+    scope_workers: int = 8   # calls in flight within one scope unit (its lists, describes and joins)
+    rate_limits: dict[str, float] = Field(
+        default_factory=dict, description="service -> requests per second per throttling scope, over the "
+        "defaults of collectors/ratelimit.py (e.g. sagemaker, bedrock, arm, vertex)")
     # The one clock the collectors count the job window back from; tests and replays pin it.
     now: Clock = Field(default=utc_now, exclude=True, repr=False)
 

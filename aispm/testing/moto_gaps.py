@@ -141,6 +141,7 @@ def install() -> None:
     _install_bedrock()
     _install_cloudtrail()
     _keep_dropped_fields()
+    _search_models_by_page()
 
     def region(self: Any) -> _Region:
         return _STORE[(self.current_account, self.region)]
@@ -367,3 +368,24 @@ def _keep_dropped_fields() -> None:
     _patch(SageMakerResponse, "create_feature_group", create_feature_group)
     _patch(FeatureGroup, "describe", group_describe)
     _patch(BedrockResponse, "create_model_customization_job", create_customization_job)
+
+def _search_models_by_page() -> None:
+    """SageMaker Search: moto rejects ``Resource=Model`` and answers every resource in one page. Here Model is
+    answered as AWS does (``Results[].Model.Model``, the DescribeModel fields) and every resource is paged by
+    ``MaxResults`` (default 10, at most 100) and ``NextToken``."""
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def search(original: Any) -> Any:
+        def handler(self: Any) -> Any:
+            if self._get_param("Resource") == "Model":
+                models = sorted(self.sagemaker_backend.list_models(), key=lambda m: m.model_name)
+                items = [{"Model": {"Model": m.response_object}} for m in models]
+            else:
+                items = list(original(self).result.get("Results", []))
+            page, token = _page(items, self._get_param("NextToken"), self._get_param("MaxResults") or 10)
+            return ActionResult({"Results": page, "NextToken": token} if token else {"Results": page})
+        return handler
+
+    _patch(SageMakerResponse, "search", search)
+

@@ -8,6 +8,7 @@ import boto3
 
 from aispm.collectors.aws.sagemaker import AwsCollector, AwsOptions
 from aispm.collectors.base import CollectOptions
+from aispm.collectors.ratelimit import RateLimits
 
 
 def build(options: CollectOptions, credentials: Any = None) -> AwsCollector:
@@ -22,11 +23,13 @@ def build(options: CollectOptions, credentials: Any = None) -> AwsCollector:
             external_id=options.external_id,
             member_role_name=options.member_role_name,
             workers=options.workers,
+            describe_workers=options.scope_workers,
             job_window_days=options.job_window_days,
             collect_tags=options.collect_tags,
             now=options.now,
         ),
         page_size=options.page_size,
+        limits=RateLimits(options.rate_limits),
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aispm.collectors.aws.session import client
@@ -94,6 +95,17 @@ class Sessions:
             self._assumed[account] = self._assume(role_arn)
             return self._assumed[account].session
 
+    def _core_session(self) -> botocore.session.Session:
+        """A botocore session sharing the base session's data loader: every session otherwise decodes and keeps
+        its own copy of each service model and endpoint table (0.3-0.6 s of CPU and megabytes per account)."""
+        core = botocore.session.Session()
+        loader = self.base._session.get_component("data_loader")
+        core.register_component("data_loader", loader)
+        with self._lock:   # boto3.Session adds its resource path to the shared loader each time: keep one
+            paths = loader.search_paths
+            paths[:] = list(dict.fromkeys(paths))
+        return core
+
     def _assume(self, role_arn: str) -> _Assumed:
         kwargs: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME}
         if self.external_id:
@@ -107,6 +119,7 @@ class Sessions:
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
             region_name=self.region,
+            botocore_session=self._core_session(),
         )
         expires = creds.get("Expiration")
         if not isinstance(expires, dt.datetime):

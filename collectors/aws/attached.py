@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,22 +20,11 @@ from aispm.collectors.aws.session import GONE, error_code, strip_metadata
 from aispm.collectors.base import CollectResult, RawRecord, ScopeError, ScopeUnit, one_line
 
 ErrorOf = Callable[[ScopeUnit, str], ScopeError]
+# Runs a function over items on the scope's pool, results in order (``TaskGraph.map``).
+Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 
 
-def fan_out(one: Callable[[str], dict[str, Any] | str | None], names: list[str], workers: int, unit: ScopeUnit,
-            result: CollectResult, record: Callable[[dict[str, Any]], RawRecord], error: ErrorOf) -> None:
-    """Run ``one`` per name on a small pool: a dict becomes a record, a string a scope error, None nothing."""
-    if not names:
-        return
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
-        for outcome in pool.map(one, names):
-            if isinstance(outcome, str):
-                result.errors.append(error(unit, outcome))
-            elif outcome is not None:
-                result.records.append(record(outcome))
-
-
-def lifecycle_configs(sm: Any, result: CollectResult, error: ErrorOf, workers: int) -> None:
+def lifecycle_configs(sm: Any, result: CollectResult, error: ErrorOf, pool: Mapper) -> None:
     """Join each notebook's lifecycle configuration (``LifecycleConfig``) or why it is unreadable."""
     notebooks = [r for r in result.records
                  if r.type == "notebook" and r.data.get("NotebookInstanceLifecycleConfigName")]
@@ -51,8 +39,7 @@ def lifecycle_configs(sm: Any, result: CollectResult, error: ErrorOf, workers: i
             return one_line(exc)
         return {k: answer.get(k) or [] for k in ("OnCreate", "OnStart")}
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
-        configs = dict(zip(names, pool.map(one, names), strict=True))
+    configs = dict(zip(names, pool(one, names), strict=True))
     for name, config in configs.items():
         if isinstance(config, str):
             result.errors.append(error(result.unit, f"describe_notebook_instance_lifecycle_config {name}: {config}"))
@@ -61,12 +48,24 @@ def lifecycle_configs(sm: Any, result: CollectResult, error: ErrorOf, workers: i
         r.data["LifecycleConfigError" if isinstance(config, str) else "LifecycleConfig"] = config
 
 
-def data_sources(agents: Any, result: CollectResult, error: ErrorOf, workers: int, page_size: int) -> None:
+# What a per-record join returns for a record whose resource was deleted after the list.
+GONE_RECORD = "gone"
+
+
+def _join_each(records: list[RawRecord], one: Callable[[RawRecord], str | None], result: CollectResult,
+               error: ErrorOf, pool: Mapper) -> None:
+    """Run ``one`` per record on a small pool: a string is a scope error, ``GONE_RECORD`` drops the record."""
+    if not records:
+        return
+    outcomes = pool(one, records)
+    gone = {id(r) for r, o in zip(records, outcomes, strict=True) if o == GONE_RECORD}
+    result.errors.extend(error(result.unit, o) for o in outcomes if o and o != GONE_RECORD)
+    result.records[:] = [r for r in result.records if id(r) not in gone]
+
+
+def data_sources(agents: Any, result: CollectResult, error: ErrorOf, pool: Mapper, page_size: int) -> None:
     """Join each knowledge base's data sources (``dataSources``) or why they are unreadable
     (``DataSourcesError``); a knowledge base deleted meanwhile is dropped."""
-    bases = [r for r in result.records if r.type == "knowledge_base"]
-    if not bases:
-        return
 
     def one(rec: RawRecord) -> str | None:
         kb = str(rec.data["knowledgeBaseId"])
@@ -86,7 +85,7 @@ def data_sources(agents: Any, result: CollectResult, error: ErrorOf, workers: in
                 sources.append(strip_metadata(got)["dataSource"])
         except ClientError as exc:
             if error_code(exc) in GONE:   # the knowledge base itself vanished after the list
-                return "gone"
+                return GONE_RECORD
             rec.data["DataSourcesError"] = one_line(exc)
             return f"data sources of knowledge base {kb}: {one_line(exc)}"
         except BotoCoreError as exc:
@@ -95,21 +94,18 @@ def data_sources(agents: Any, result: CollectResult, error: ErrorOf, workers: in
         rec.data["dataSources"] = sources
         return None
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(bases)))) as pool:
-        outcomes = list(pool.map(one, bases))
-    gone = {id(r) for r, o in zip(bases, outcomes, strict=True) if o == "gone"}
-    result.errors.extend(error(result.unit, o) for o in outcomes if o and o != "gone")
-    result.records[:] = [r for r in result.records if id(r) not in gone]
+    _join_each([r for r in result.records if r.type == "knowledge_base"], one, result, error, pool)
 
 
-def invocation_logging(bedrock: Any, result: CollectResult, error: ErrorOf, partition: str) -> None:
-    """Add the region's ``ai_service_settings`` record where rules-v2.md says LOG-003 is emitted."""
+def invocation_logging(answer: dict[str, Any] | Exception, result: CollectResult, error: ErrorOf,
+                       partition: str) -> None:
+    """Add the region's ``ai_service_settings`` record where rules-v2.md says LOG-003 is emitted, from the
+    answer of GetModelInvocationLoggingConfiguration (or the error it raised)."""
     unit = result.unit
-    try:
-        config = bedrock.get_model_invocation_logging_configuration().get("loggingConfig")
-    except (ClientError, BotoCoreError) as exc:
-        result.errors.append(error(unit, f"get_model_invocation_logging_configuration: {one_line(exc)}"))
+    if isinstance(answer, Exception):
+        result.errors.append(error(unit, f"get_model_invocation_logging_configuration: {one_line(answer)}"))
         return
+    config = answer.get("loggingConfig")
     if config or any(r.type in BEDROCK_KINDS for r in result.records):
         arn = f"arn:{partition}:bedrock:{unit.region}:{unit.account}:model-invocation-logging"
         result.records.append(RawRecord(provider="aws", type=AI_SERVICE_SETTINGS, account=unit.account,

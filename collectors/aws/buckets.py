@@ -9,7 +9,7 @@ is an evaluation error, never a Pass); nor is one whose reads fail.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -66,18 +66,21 @@ class BucketReader:
         self._accounts: dict[str, tuple[frozenset[str], bool | str] | str] = {}
         self._pending: dict[str, threading.Lock] = {}
 
-    def verdicts(self, s3: Any, s3control: Any, account: str, buckets: set[str]) -> dict[str, dict[str, Any]]:
+    def verdicts(self, s3: Any, s3control: Any, account: str, buckets: set[str],
+                 pool: Callable[[Callable[[str], dict[str, Any]], list[str]], list[dict[str, Any]]] | None = None,
+                 ) -> dict[str, dict[str, Any]]:
+        """The verdict of each bucket; ``pool`` (a mapper such as ``TaskGraph.map``) reads them concurrently."""
         owned = self._account(s3, s3control, account)
-        out: dict[str, dict[str, Any]] = {}
-        for bucket in sorted(buckets):
+
+        def one(bucket: str) -> dict[str, Any]:
             if isinstance(owned, str):
-                out[bucket] = {"error": f"the buckets of account {account} could not be listed: {owned}"}
-            elif bucket not in owned[0]:
-                out[bucket] = {"error": f"bucket {bucket} is not in account {account} (another account's, or gone)"}
-            else:
-                verdict = self._bucket(s3, bucket)
-                out[bucket] = _with_account_block(bucket, verdict, account, owned[1])
-        return out
+                return {"error": f"the buckets of account {account} could not be listed: {owned}"}
+            if bucket not in owned[0]:
+                return {"error": f"bucket {bucket} is not in account {account} (another account's, or gone)"}
+            return _with_account_block(bucket, self._bucket(s3, bucket), account, owned[1])
+
+        names = sorted(buckets)
+        return dict(zip(names, (pool or _serial)(one, names), strict=True))
 
     def _once(self, key: str) -> threading.Lock:
         with self._lock:
@@ -144,6 +147,10 @@ class BucketReader:
         if reasons:
             return {"public": True, "why": "; ".join(reasons)}
         return {"public": False, "why": "no public policy or ACL grant"}
+
+
+def _serial(fn: Callable[[str], dict[str, Any]], items: list[str]) -> list[dict[str, Any]]:
+    return [fn(i) for i in items]
 
 
 def _with_account_block(bucket: str, verdict: dict[str, Any], account: str, blocked: bool | str) -> dict[str, Any]:

@@ -30,6 +30,8 @@ class AwsKind:
     identity: str | None = None       # dotted path of the role the workload runs as (IAM-001)
     jobs: bool = False                # listed within the job window only
     search: str | None = None         # sagemaker:Search resource that serves the describe by pages
+    search_path: str | None = None    # dotted path to the resource in a Search result (default: ``search``)
+    fresh_key: str = "LastModifiedTime"   # list and Search must agree on it for a Search record to count
     needs: str | None = None          # listed only when this kind exists in the region
     arn_format: str | None = None     # ARN built from list fields when the summary lacks one
 
@@ -65,7 +67,10 @@ def _monitoring_definitions(kind_type: str) -> AwsKind:
 KINDS: tuple[AwsKind, ...] = (
     _sm("notebook", "list_notebook_instances", "NotebookInstances", "NotebookInstanceName",
         "NotebookInstanceArn", identity="RoleArn"),
-    _sm("model", "list_models", "Models", "ModelName", "ModelArn", identity="ExecutionRoleArn"),
+    # Search returns each model's configuration (containers, environment, VPC, isolation, role) 100 a page,
+    # under Results[].Model.Model; models are immutable, so CreationTime tells a stale index entry.
+    _sm("model", "list_models", "Models", "ModelName", "ModelArn", identity="ExecutionRoleArn",
+        search="Model", search_path="Model.Model", fresh_key="CreationTime"),
     _sm("endpoint_config", "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName", "EndpointConfigArn"),
     # Only EndpointConfigName is needed beyond the list (the endpoint -> config -> model chain of the
     # inventory): Search returns it 100 endpoints a page; an endpoint it lacks or shows stale is described.

@@ -1,15 +1,16 @@
 """AWS collector (SageMaker and Bedrock): one account x region per scope unit.
 
 The kinds read, and with which calls, are the rows of ``kinds.KINDS``; Bedrock's are read only in regions
-where botocore's partition data offers it. List calls give names; a Describe is made only for the kinds whose rules need
-fields the list summary lacks (user profiles, spaces, model package groups and
-monitoring schedules are read from their list pages alone). Kinds that only
-matter next to another kind are listed only when that kind exists in the
-region (monitoring schedules next to endpoints, Studio user profiles and
-spaces next to domains). Tags come from one paged tagging-API call per region,
-and only when a rule needs them (``required_tags``). Describes of one region
-run on a small thread pool: boto3 clients are thread-safe and adaptive retries
-pace them.
+where botocore's partition data offers it. List calls give names; a Describe is made only for the kinds whose
+rules need fields the list summary lacks (user profiles, spaces, model package groups and monitoring schedules
+are read from their list pages alone), and SageMaker Search pages stand in for the describes of models and
+endpoints (100 a page). Kinds that only matter next to another kind are listed only when that kind exists in the
+region (monitoring schedules next to endpoints, Studio user profiles and spaces next to domains). Tags come from
+one paged tagging-API call per region, and only when a rule needs them (``required_tags``).
+
+A region's calls run as one task graph (``collectors/tasks.py``) on ``describe_workers`` threads sharing one
+client per service (boto3 clients are thread-safe), each request paced by the token bucket of its service in
+that account and region (``collectors/ratelimit.py``), with botocore's adaptive retries behind it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from aispm.collectors.aws.accounts import Sessions, TargetError, account_of, enabled_regions, org_accounts
-from aispm.collectors.aws.attached import data_sources, fan_out, invocation_logging, lifecycle_configs
+from aispm.collectors.aws.attached import data_sources, invocation_logging, lifecycle_configs
 from aispm.collectors.aws.buckets import BucketReader, bucket_of, s3_locations
 from aispm.collectors.aws.iam import RoleCache
 from aispm.collectors.aws.kinds import KINDS, MONITORING_LISTED, ROWS, AwsKind
@@ -43,10 +44,31 @@ from aispm.collectors.base import (
     utc_now,
     window_start,
 )
+from aispm.collectors.ratelimit import RateLimits
+from aispm.collectors.tasks import TaskGraph
 
 # SageMaker list calls accept at most 100 results per page (the service default is 10); Bedrock's, 1000.
 MAX_PAGE = 100
 BEDROCK_PAGE = 1000
+
+
+@dataclass
+class _Row:
+    """What one kind-table row produced in a region, gathered as its tasks finish."""
+
+    kind: AwsKind
+    started: bool = False
+    items: list[dict[str, Any]] | None = None
+    found: list[RawRecord] = field(default_factory=list)   # from the list or Search pages
+    described: list[RawRecord | None] | None = None   # in list order; None where gone or failed
+    described_errors: list[tuple[int, ScopeError]] = field(default_factory=list)
+    extra: list[RawRecord] = field(default_factory=list)
+    errors: list[ScopeError] = field(default_factory=list)
+
+    def records(self) -> list[RawRecord]:
+        self.errors.extend(e for _, e in sorted(self.described_errors, key=lambda pair: pair[0]))
+        self.described_errors = []
+        return self.found + [r for r in self.described or () if r is not None] + self.extra
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,7 @@ class AwsCollector:
     _plan_calls_reported: dict[str, dict[str, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sessions: Sessions | None = None
+    limits: RateLimits = field(default_factory=RateLimits)   # one bucket per service per account and region
 
     @property
     def sessions(self) -> Sessions:
@@ -153,14 +176,18 @@ class AwsCollector:
         except (TargetError, ClientError, BotoCoreError) as exc:
             result = CollectResult(unit=unit, errors=[self._error(unit, one_line(exc))])
         else:
-            clients = {"sagemaker": client(session, "sagemaker", unit.region, calls)}
+            names = ["sagemaker"]
             if self._offered("bedrock", unit.region):   # partition data names no separate bedrock-agent regions
-                clients["bedrock"] = client(session, "bedrock", unit.region, calls)
-                clients["bedrock-agent"] = client(session, "bedrock-agent", unit.region, calls)
+                names += ["bedrock", "bedrock-agent"]
+            clients = {name: self._client(session, name, unit, calls) for name in names}
             result = self.collect_region(clients, session, unit, calls)
         calls.merge(self._unreported_session_calls())
         result.api_calls = calls.as_dict()
         return result
+
+    def _client(self, session: boto3.Session, service: str, unit: ScopeUnit, calls: ApiCalls) -> Any:
+        """A counting client of ``service`` in the unit's region, paced by the account-and-region's limit."""
+        return client(session, service, unit.region, calls, self.limits, f"{unit.account}:{unit.region}")
 
     def _offered(self, service: str, region: str) -> bool:
         """Whether botocore's partition data lists ``service`` in ``region`` (Bedrock is not in every region)."""
@@ -178,47 +205,131 @@ class AwsCollector:
     def collect_region(self, clients: Mapping[str, Any], session: boto3.Session, unit: ScopeUnit,
                        calls: ApiCalls) -> CollectResult:
         """Collect one region with the given clients (boto3 client name -> client counting into ``calls``);
-        the kinds of a client that is not given (a service not offered in the region) are not read."""
+        the kinds of a client that is not given (a service not offered in the region) are not read.
+
+        Every list, search and describe of the region is a task on one pool of ``describe_workers``: lists of
+        all kinds start together (after one probe per client, so an unreachable endpoint fails once), and each
+        describe starts as soon as its list page is in. Records and errors come out in kind-table order. With
+        one worker the calls are made one after another in kind-table order (each list, then its describes)."""
         result = CollectResult(unit=unit)
+        rows: list[_Row] = [_Row(kind) for kind in KINDS]
         unreachable: set[str] = set()
-        for kind in KINDS:
-            api = clients.get(kind.client)
-            if api is None or kind.client in unreachable:
-                continue
-            if kind.needs and not any(r.type == kind.needs for r in result.records):
-                continue
-            try:
-                items = list(self._list(api, kind))
-            except (ClientError, BotoCoreError) as exc:
-                result.errors.append(self._error(unit, f"{kind.list_op}: {one_line(exc)}"))
-                if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
-                    unreachable.add(kind.client)   # every other call to this endpoint would retry in vain
-                continue
-            if kind.jobs:
-                result.partial_kinds[kind.kind] = f"created in the last {self.options.job_window_days} days"
-            if kind.describe_op:
-                found = self._search(api, kind, items) if kind.search and items else {}
-                result.records.extend(self._record(kind.kind, d, unit) for d in found.values())
-                self._describe(api, kind, [i[kind.list_id] for i in items if i[kind.list_id] not in found],
-                               unit, result)
+        logging_config: list[Any] = []
+        serial = self.options.describe_workers <= 1
+        with TaskGraph(self.options.describe_workers) as graph:
+            probes: dict[str, list[_Row]] = {}
+
+            def start(row: _Row) -> None:
+                row.started = True
+                graph.add(lambda: list(self._list(clients[row.kind.client], row.kind)), then=listed(row))
+
+            def listed(row: _Row) -> Callable[[Any, Exception | None], None]:
+                def then(items: list[dict[str, Any]] | None, exc: Exception | None) -> None:
+                    kind = row.kind
+                    if isinstance(exc, ClientError | BotoCoreError):
+                        row.errors.append(self._error(unit, f"{kind.list_op}: {one_line(exc)}"))
+                        if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+                            unreachable.add(kind.client)   # every other call to this endpoint would retry in vain
+                    elif exc is not None:
+                        raise exc
+                    else:
+                        self._listed(graph, clients[kind.client], row, items or [], unit)
+                    if serial:
+                        return
+                    if kind.client not in unreachable:
+                        for other in probes.pop(kind.client, []):   # this row was the client's probe
+                            start(other)
+                        for dependent in rows:
+                            if dependent.kind.needs == kind.kind and items and not dependent.started:
+                                start(dependent)
+                return then
+
+            def logging() -> None:
+                graph.add(lambda: clients["bedrock"].get_model_invocation_logging_configuration(),
+                          then=lambda answer, exc: logging_config.append(exc if exc is not None else answer))
+
+            if serial:
+                for row in rows:
+                    needed = not row.kind.needs or any(r.items for r in rows if r.kind.kind == row.kind.needs)
+                    if row.kind.client in clients and row.kind.client not in unreachable and needed:
+                        start(row)
+                        graph.run()
             else:
-                result.records.extend(self._summaries(kind, items, unit))
-            if kind.kind == "monitoring_schedule":
-                result.records.append(self._record(MONITORING_LISTED, {}, unit))
-        if clients.get("sagemaker") is not None and "sagemaker" not in unreachable:
-            lifecycle_configs(clients["sagemaker"], result, self._error, self.options.describe_workers)
-            self._group_policies(clients["sagemaker"], unit, result)
-        if clients.get("bedrock-agent") is not None and "bedrock-agent" not in unreachable:
-            data_sources(clients["bedrock-agent"], result, self._error, self.options.describe_workers,
-                         self.page_size or BEDROCK_PAGE)
-        if clients.get("bedrock") is not None and "bedrock" not in unreachable:
-            invocation_logging(clients["bedrock"], result, self._error, self._partition())
-        self._bucket_access(session, unit, calls, result)
-        if self.options.collect_tags:
-            self._tags(session, unit, calls, result)
-        result.identities = self._identities(unit, calls, result.records)
+                for row in rows:
+                    if row.kind.client in clients and not row.kind.needs:
+                        probes.setdefault(row.kind.client, []).append(row)
+                for client_rows in list(probes.values()):
+                    start(client_rows.pop(0))
+                if clients.get("bedrock") is not None:
+                    logging()
+                graph.run()
+            for row in rows:
+                result.records.extend(row.records())
+                result.errors.extend(row.errors)
+                if row.kind.jobs and row.items is not None:
+                    result.partial_kinds[row.kind.kind] = f"created in the last {self.options.job_window_days} days"
+            if clients.get("sagemaker") is not None and "sagemaker" not in unreachable:
+                lifecycle_configs(clients["sagemaker"], result, self._error, graph.map)
+                self._group_policies(clients["sagemaker"], unit, result, graph)
+            if clients.get("bedrock-agent") is not None and "bedrock-agent" not in unreachable:
+                data_sources(clients["bedrock-agent"], result, self._error, graph.map, self.page_size or BEDROCK_PAGE)
+            if serial and clients.get("bedrock") is not None and "bedrock" not in unreachable:
+                logging()
+                graph.run()
+            if logging_config and "bedrock" not in unreachable:
+                invocation_logging(logging_config[0], result, self._error, self._partition())
+            self._bucket_access(session, unit, calls, result, graph)
+            if self.options.collect_tags:
+                self._tags(session, unit, calls, result)
+            result.identities = self._identities(unit, calls, result.records, graph)
         result.api_calls = calls.as_dict()
         return result
+
+    def _listed(self, graph: TaskGraph, api: Any, row: _Row, items: list[dict[str, Any]], unit: ScopeUnit) -> None:
+        """A kind's list is in: keep the summaries, or start its search and describes."""
+        kind = row.kind
+        row.items = items
+        if kind.kind == "monitoring_schedule":
+            row.extra.append(self._record(MONITORING_LISTED, {}, unit))
+        if not kind.describe_op:
+            row.found = self._summaries(kind, items, unit)
+            return
+        names = [str(i[kind.list_id]) for i in items]
+        if not (kind.search and items):
+            self._describe(graph, api, row, names, unit)
+            return
+
+        def searched(found: dict[str, dict[str, Any]] | None, exc: Exception | None) -> None:
+            if exc is not None and not isinstance(exc, ClientError | BotoCoreError):
+                raise exc
+            found = found or {}
+            row.found = [self._record(kind.kind, d, unit) for d in found.values()]
+            self._describe(graph, api, row, [n for n in names if n not in found], unit)
+
+        graph.add(self._search, api, kind, items, then=searched)
+
+    def _describe(self, graph: TaskGraph, api: Any, row: _Row, names: list[str], unit: ScopeUnit) -> None:
+        """One describe task per name; a resource gone since the list is skipped, a failure is a scope error."""
+        kind = row.kind
+        describe: Callable[..., dict[str, Any]] = getattr(api, str(kind.describe_op))
+        slots: list[RawRecord | None] = [None] * len(names)
+        row.described = slots
+        for index, name in enumerate(names):
+            def then(answer: dict[str, Any] | None, exc: Exception | None, index: int = index,
+                     name: str = name) -> None:
+                if isinstance(exc, ClientError) and error_code(exc) in GONE:
+                    return
+                if isinstance(exc, ClientError | BotoCoreError):
+                    row.described_errors.append((index, self._error(unit, f"{kind.describe_op} {name}: "
+                                                                          f"{one_line(exc)}")))
+                    return
+                if exc is not None:
+                    raise exc
+                answer = strip_metadata(answer or {})
+                data = dict(answer[kind.describe_key]) if kind.describe_key else answer
+                slots[index] = self._record(kind.kind, data, unit)
+
+            graph.add(lambda name=name: describe(**{kind.describe_arg: name}), then=then)
 
     def _list(self, api: Any, kind: AwsKind) -> Iterator[dict[str, Any]]:
         page = self.page_size or (MAX_PAGE if kind.client == "sagemaker" else BEDROCK_PAGE)
@@ -232,19 +343,24 @@ class AwsCollector:
         """Full records of the listed resources from Search pages, keyed by name.
 
         The Search index is eventually consistent, so the list stays the authority: a record counts only
-        when its LastModifiedTime matches the list's. Search failing (e.g. no sagemaker:Search permission)
-        only means every resource is described instead.
+        when its ``fresh_key`` (LastModifiedTime; CreationTime for immutable models) matches the list's. Search
+        failing (e.g. no sagemaker:Search permission) only means every resource is described instead.
         """
-        listed = {str(i[kind.list_id]): i.get("LastModifiedTime") for i in items}
+        listed = {str(i[kind.list_id]): i.get(kind.fresh_key) for i in items}
+        path = (kind.search_path or str(kind.search)).split(".")
         found: dict[str, dict[str, Any]] = {}
         try:
             pages = sm.get_paginator("search").paginate(
                 Resource=kind.search, PaginationConfig={"PageSize": self.page_size or MAX_PAGE})
             for page in pages:
                 for res in page.get("Results", []):
-                    data = res.get(str(kind.search)) or {}
+                    data: Any = res
+                    for part in path:
+                        data = data.get(part) if isinstance(data, dict) else None
+                    if not isinstance(data, dict):
+                        continue
                     name = str(data.get(kind.list_id, ""))
-                    if name in listed and data.get("LastModifiedTime") == listed[name]:
+                    if name in listed and listed[name] is not None and data.get(kind.fresh_key) == listed[name]:
                         found[name] = data
         except (ClientError, BotoCoreError):
             return {}
@@ -266,24 +382,7 @@ class AwsCollector:
         except (ClientError, BotoCoreError):
             return "aws"
 
-    def _describe(self, api: Any, kind: AwsKind, names: list[str], unit: ScopeUnit, result: CollectResult) -> None:
-        describe: Callable[..., dict[str, Any]] = getattr(api, str(kind.describe_op))
-
-        def one(name: str) -> dict[str, Any] | str | None:
-            try:
-                answer = strip_metadata(describe(**{kind.describe_arg: name}))
-            except ClientError as exc:
-                if error_code(exc) in GONE:
-                    return None
-                return f"{kind.describe_op} {name}: {one_line(exc)}"
-            except BotoCoreError as exc:
-                return f"{kind.describe_op} {name}: {one_line(exc)}"
-            return dict(answer[kind.describe_key]) if kind.describe_key else answer
-
-        fan_out(one, names, self.options.describe_workers, unit, result,
-                lambda data: self._record(kind.kind, data, unit), self._error)
-
-    def _group_policies(self, sm: Any, unit: ScopeUnit, result: CollectResult) -> None:
+    def _group_policies(self, sm: Any, unit: ScopeUnit, result: CollectResult, graph: TaskGraph) -> None:
         groups = [r for r in result.records if r.type == "model_package_group"]
         if not groups:
             return
@@ -299,27 +398,27 @@ class AwsCollector:
                 return f"get_model_package_group_policy {name}: {one_line(exc)}"
             return None
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.options.describe_workers, len(groups)))) as pool:
-            outcomes = list(pool.map(one, groups))
+        outcomes = graph.map(one, groups)
         gone = {id(r) for r, o in zip(groups, outcomes, strict=True) if o == "gone"}
         result.errors.extend(self._error(unit, o) for o in outcomes if o and o != "gone")
         result.records[:] = [r for r in result.records if id(r) not in gone]
 
-    def _bucket_access(self, session: boto3.Session, unit: ScopeUnit, calls: ApiCalls, result: CollectResult) -> None:
+    def _bucket_access(self, session: boto3.Session, unit: ScopeUnit, calls: ApiCalls, result: CollectResult,
+                       graph: TaskGraph) -> None:
         """Join ``BucketAccess`` (bucket -> verdict) to every record with S3 locations (AISPM-PRV-003)."""
         located = [(r, {bucket_of(u) for u in s3_locations(r.type, r.data)}) for r in result.records]
         located = [(r, b) for r, b in located if b]
         if not located:
             return
-        verdicts = self._buckets.verdicts(client(session, "s3", unit.region, calls),
-                                          client(session, "s3control", unit.region, calls),
-                                          unit.account, set().union(*(b for _, b in located)))
+        verdicts = self._buckets.verdicts(self._client(session, "s3", unit, calls),
+                                          self._client(session, "s3control", unit, calls),
+                                          unit.account, set().union(*(b for _, b in located)), graph.map)
         for r, buckets in located:
             r.data["BucketAccess"] = {b: verdicts[b] for b in sorted(buckets)}
 
     def _tags(self, session: boto3.Session, unit: ScopeUnit, calls: ApiCalls, result: CollectResult) -> None:
         try:
-            tags = region_tags(client(session, "resourcegroupstaggingapi", unit.region, calls),
+            tags = region_tags(self._client(session, "resourcegroupstaggingapi", unit, calls),
                                self.page_size or MAX_PAGE)
         except (ClientError, BotoCoreError) as exc:
             result.errors.append(self._error(unit, f"tag:GetResources: {one_line(exc)}"))
@@ -331,21 +430,24 @@ class AwsCollector:
             if key and "Tags" not in r.data and r.data.get(key):
                 r.data["Tags"] = tags.get(str(r.data[key]).lower(), [])
 
-    def _identities(self, unit: ScopeUnit, calls: ApiCalls, records: list[RawRecord]) -> list[RawRecord]:
+    def _identities(self, unit: ScopeUnit, calls: ApiCalls, records: list[RawRecord],
+                    graph: TaskGraph) -> list[RawRecord]:
+        """The identity record of every role the records name (read once per scan, concurrently)."""
         roles = sorted({arn for r in records if r.type in ROWS and (arn := ROWS[r.type].identity_of(r.data))})
         clients: dict[str, Any] = {}
-        out = []
+        reads: list[tuple[Any, str]] = []
         for arn in roles:
             role_account = arn.split(":")[4]
             if role_account not in clients:
                 clients[role_account] = None
                 if role_account == unit.account or self.sessions.known(role_account):
                     try:
-                        clients[role_account] = client(self.sessions.session(role_account), "iam", None, calls)
+                        clients[role_account] = client(self.sessions.session(role_account), "iam", None, calls,
+                                                       self.limits, role_account)
                     except (TargetError, ClientError, BotoCoreError):
                         clients[role_account] = None
-            out.append(self._roles.get(clients[role_account], arn, unit.account))
-        return out
+            reads.append((clients[role_account], arn))
+        return graph.map(lambda read: self._roles.get(read[0], read[1], unit.account), reads)
 
     @staticmethod
     def _record(type_: str, data: dict[str, Any], unit: ScopeUnit) -> RawRecord:

@@ -8,12 +8,20 @@ which backs off on throttling and rate-limits the client itself.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 from botocore.config import Config
+from botocore.retries.standard import ThrottledRetryableChecker
 
 from aispm.collectors.base import ApiCalls
+from aispm.collectors.ratelimit import RateLimits
+
+THROTTLED = frozenset(ThrottledRetryableChecker._THROTTLED_ERROR_CODES)  # type: ignore[attr-defined]
+# boto3 sessions are not safe to build clients from in several threads at once; the clients themselves are.
+_CLIENT_LOCK = threading.Lock()
 
 # Errors that mean "the resource vanished between List and Describe": not a scope failure.
 GONE = frozenset({"ValidationException", "ResourceNotFound", "ResourceNotFoundException"})
@@ -32,19 +40,55 @@ RETRY_CONFIG = Config(
 _CUSTOM_ENDPOINT = Config(inject_host_prefix=False)
 
 
-def client(session: boto3.Session, service: str, region: str | None, calls: ApiCalls) -> Any:
-    """A client that counts every API operation it calls into ``calls``."""
+def client(session: boto3.Session, service: str, region: str | None, calls: ApiCalls,
+           limits: RateLimits | None = None, scope: str = "") -> Any:
+    """A client that counts every API operation it calls into ``calls`` and, given ``limits``, sends each
+    attempt only with a token from the bucket of (``service``, ``scope``) (the account and region)."""
     config = RETRY_CONFIG
-    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}"):
+    custom = bool(os.environ.get("AWS_ENDPOINT_URL")
+                  or os.environ.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}"))
+    if custom:
         config = RETRY_CONFIG.merge(_CUSTOM_ENDPOINT)
-    c: Any = session.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+    with _CLIENT_LOCK:
+        c: Any = session.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+    service_id = c.meta.service_model.service_id.hyphenize()
 
     def count(model: Any, **_: Any) -> None:
         calls.add("aws", f"{service}:{model.name}")
 
     # before-parameter-build fires once per operation call, whoever answers it (the service or a Stubber).
-    c.meta.events.register(f"before-parameter-build.{c.meta.service_model.service_id.hyphenize()}.*", count)
+    c.meta.events.register(f"before-parameter-build.{service_id}.*", count)
+    if custom and service == "s3control":
+        c.meta.events.register(f"before-sign.{service_id}.*", _account_host_off)
+    if limits is not None:
+        bucket = limits.bucket(service, scope or f"{region}")
+
+        def take(**_: Any) -> None:
+            bucket.acquire()
+
+        def outcome(response: Any = None, **_: Any) -> None:
+            # needs-retry fires after every attempt: (http response, parsed answer), or None on a connection error.
+            if not response:
+                return
+            http, parsed = response
+            code = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+            if code in THROTTLED or getattr(http, "status_code", 0) == 429:
+                bucket.throttled()
+            else:
+                bucket.answered()
+
+        c.meta.events.register(f"before-send.{service_id}.*", take)
+        c.meta.events.register(f"needs-retry.{service_id}.*", outcome)
     return c
+
+
+def _account_host_off(request: Any, **_: Any) -> None:
+    """S3 Control's endpoint rules put the account id in front of the host even of a custom endpoint
+    (``123456789012.127.0.0.1``), a name that does not resolve: send it to the endpoint as configured."""
+    account = request.headers.get("x-amz-account-id")
+    parts = urlsplit(request.url)
+    if account and parts.hostname and parts.hostname.startswith(f"{account}."):
+        request.url = urlunsplit(parts._replace(netloc=parts.netloc.removeprefix(f"{account}.")))
 
 
 def error_code(exc: BaseException) -> str:

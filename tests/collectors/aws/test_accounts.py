@@ -267,3 +267,20 @@ def test_assumed_sessions_are_cached_and_renewed_before_expiry(aws: None) -> Non
     eager.session("210987654321", role)
     eager.session("210987654321")
     assert calls.as_dict()["aws"]["sts:AssumeRole"] == 3
+
+
+def test_assumed_sessions_share_the_base_sessions_service_models(aws: None) -> None:
+    """One decoded copy of each service model per scan, however many accounts: the sessions share one loader."""
+    from aispm.collectors.aws.accounts import Sessions
+    from aispm.collectors.base import ApiCalls
+
+    base = boto3.Session(region_name="us-east-1")
+    sessions = Sessions(base, None, ApiCalls())
+    one = sessions.session("210987654321", "arn:aws:iam::210987654321:role/scanner")
+    two = sessions.session("310987654321", "arn:aws:iam::310987654321:role/scanner")
+    loader = base._session.get_component("data_loader")
+    assert one._session.get_component("data_loader") is loader
+    assert two._session.get_component("data_loader") is loader
+    assert one.get_credentials().access_key != two.get_credentials().access_key   # each its own credentials
+    assert len(loader.search_paths) - len(set(loader.search_paths)) <= 1   # boto3's path is not added per account
+    assert one.client("sagemaker").meta.service_model is not None

@@ -227,6 +227,7 @@ def test_model_network_isolation_true_passes(moto_rest: None) -> None:
     sm, stub, calls = stubbed({"list_models": [
         ("list_models", {"Models": [{"ModelName": n, "ModelArn": f"{BASE}:model/{n}", "CreationTime": NOW}
                                     for n in ("isolated", "open")]}, PAGE),
+        ("search", {"Results": []}, {"Resource": "Model", "MaxResults": 100}),   # not yet indexed: described
         ("describe_model", {"ModelName": "isolated", "ModelArn": f"{BASE}:model/isolated", "CreationTime": NOW,
                             "PrimaryContainer": {"Image": "img"}, "EnableNetworkIsolation": True},
          {"ModelName": "isolated"}),
@@ -236,3 +237,54 @@ def test_model_network_isolation_true_passes(moto_rest: None) -> None:
     ]})
     result = collect(sm, stub, calls)
     assert statuses(result, "AISPM-NET-004") == {"isolated": "pass", "open": "fail"}
+
+
+def _model(name: str, created: dt.datetime, **extra: Any) -> dict[str, Any]:
+    return {"ModelName": name, "ModelArn": f"{BASE}:model/{name}", "CreationTime": created,
+            "ExecutionRoleArn": f"arn:aws:iam::{ACCT}:role/exec", "PrimaryContainer": {"Image": "img"}, **extra}
+
+
+def test_models_are_read_from_search_pages_and_only_the_unindexed_are_described(moto_rest: None) -> None:
+    """Search (ResourceType Model) holds each model's configuration under Results[].Model.Model, 100 a page: it
+    replaces DescribeModel. An entry the eventually consistent index shows for an older model of the same name
+    (CreationTime differs from the list's), or lacks, is described."""
+    later = NOW + dt.timedelta(hours=1)
+    names = ("isolated", "open", "recreated", "new")
+    listed = [{"ModelName": n, "ModelArn": f"{BASE}:model/{n}", "CreationTime": later if n == "recreated" else NOW}
+              for n in names]
+    sm, stub, calls = stubbed({"list_models": [
+        ("list_models", {"Models": listed}, PAGE),
+        ("search", {"Results": [
+            {"Model": {"Model": _model("isolated", NOW, EnableNetworkIsolation=True,
+                                       VpcConfig={"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}),
+                       "Endpoints": []}},
+            {"Model": {"Model": _model("recreated", NOW)}},   # the index still shows the deleted namesake
+        ], "NextToken": "p2"}, {"Resource": "Model", "MaxResults": 100}),
+        ("search", {"Results": [{"Model": {"Model": _model("open", NOW, EnableNetworkIsolation=False)}},
+                                {"Model": {"Endpoints": []}}]},
+         {"Resource": "Model", "MaxResults": 100, "NextToken": "p2"}),
+        ("describe_model", _model("recreated", later, EnableNetworkIsolation=True), {"ModelName": "recreated"}),
+        ("describe_model", _model("new", NOW), {"ModelName": "new"}),
+    ]})
+    result = collect(sm, stub, calls)
+    assert result.errors == []
+    counted = calls.as_dict()["aws"]
+    assert counted["sagemaker:Search"] == 2
+    assert counted["sagemaker:DescribeModel"] == 2
+    assert statuses(result, "AISPM-NET-004") == {"isolated": "pass", "open": "fail", "recreated": "pass",
+                                                 "new": "fail"}
+    models = {r.data["ModelName"]: r.data for r in result.records if r.type == "model"}
+    assert models["isolated"]["VpcConfig"]["Subnets"] == ["subnet-1"]
+    assert models["recreated"]["CreationTime"] == later
+    assert [i.data["RoleArn"] for i in result.identities] == [f"arn:aws:iam::{ACCT}:role/exec"]
+
+
+def test_search_denied_means_every_model_is_described(moto_rest: None) -> None:
+    sm, stub, calls = stubbed({"list_models": [
+        ("list_models", {"Models": [{"ModelName": "m", "ModelArn": f"{BASE}:model/m", "CreationTime": NOW}]}, PAGE),
+        ("search", {"Error": "AccessDeniedException"}, None),
+        ("describe_model", _model("m", NOW), {"ModelName": "m"}),
+    ]})
+    result = collect(sm, stub, calls)
+    assert result.errors == []
+    assert [r.data["ModelName"] for r in result.records if r.type == "model"] == ["m"]

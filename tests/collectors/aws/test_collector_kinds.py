@@ -146,7 +146,9 @@ def test_monitoring_schedules_listed_once_per_region(sm: Any) -> None:
     calls = result.api_calls["aws"]
     assert calls["sagemaker:ListMonitoringSchedules"] == 1
     assert "sagemaker:DescribeMonitoringSchedule" not in calls
-    assert calls["sagemaker:Search"] == 1                 # config names of every endpoint, by the page
+    # One page for the models (their configuration) and one for the endpoints (their config names).
+    assert calls["sagemaker:Search"] == 2
+    assert "sagemaker:DescribeModel" not in calls
     assert "sagemaker:DescribeEndpoint" not in calls
 
 
