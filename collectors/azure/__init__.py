@@ -17,10 +17,15 @@ if TYPE_CHECKING:
 def build(options: CollectOptions, credentials: Any = None) -> AzureCollector:
     """The collector for ``options``; ``credentials`` (an azure-core token credential, or an ``ArmCredentials``
     carrying one with extra pipeline policies) replaces ``DefaultAzureCredential``."""
+    from dataclasses import replace
+
     from aispm.collectors.azure.arm import current_settings
     from aispm.collectors.azure.collector import AzureCollector
+    from aispm.collectors.ratelimit import RateLimits
 
-    return AzureCollector(subscriptions=tuple(options.subscriptions), settings=current_settings().using(credentials))
+    settings = replace(current_settings().using(credentials), scope_workers=options.scope_workers)
+    return AzureCollector(subscriptions=tuple(options.subscriptions), settings=settings,
+                          limits=RateLimits(options.rate_limits))
 
 
 __all__ = ["build"]

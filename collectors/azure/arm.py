@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 from azure.core.exceptions import AzureError, ClientAuthenticationError, DecodeError
-from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest, HttpResponse
@@ -29,6 +29,7 @@ from azure.mgmt.machinelearningservices import MachineLearningServicesMgmtClient
 from urllib3.util.retry import Retry
 
 from aispm.collectors.base import ApiCalls, one_line
+from aispm.collectors.ratelimit import RateLimits
 
 DEFAULT_ENDPOINT = "https://management.azure.com"
 ENDPOINT_ENV = "AISPM_AZURE_ARM_ENDPOINT"
@@ -64,7 +65,7 @@ class ArmSettings:
     retry_total: int = 6
     retry_backoff_factor: float = 0.8
     retry_backoff_max: int = 60
-    workspace_workers: int = 4
+    scope_workers: int = 8   # calls in flight within one subscription (CollectOptions.scope_workers)
 
     @property
     def scope(self) -> str:
@@ -110,6 +111,42 @@ class ReadOnlyPolicy(SansIOHTTPPolicy[Any, Any]):
         method = str(request.http_request.method).upper()
         if method != "GET":
             raise ReadOnlyViolation(f"refused {method} {request.http_request.url}: the collector is read-only")
+
+
+_SUBSCRIPTION = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
+TENANT_SCOPE = "tenant"   # the bucket of requests outside any subscription (the subscription list)
+
+
+def throttling_scope(url: str, fallback: str = "") -> str:
+    """The subscription whose read limits a request counts against (Resource Manager throttles per
+    subscription): the one its path names, else ``fallback``, else the tenant."""
+    match = _SUBSCRIPTION.search(urlsplit(url).path)
+    return match.group(1).lower() if match else (fallback.lower() or TENANT_SCOPE)
+
+
+class RateLimitPolicy(SansIOHTTPPolicy[Any, Any]):
+    """Sends each attempt only with a token from the ``("arm", subscription)`` bucket; a 429 halves its rate.
+
+    Placed after the retry policy, so every retry takes a token too; the retry policy still waits out
+    ``Retry-After`` before the next attempt.
+    """
+
+    def __init__(self, limits: RateLimits, subscription_id: str = "") -> None:
+        self._limits = limits
+        self._subscription = subscription_id
+
+    def _bucket(self, request: PipelineRequest[Any]) -> Any:
+        return self._limits.bucket("arm", throttling_scope(str(request.http_request.url), self._subscription))
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        self._bucket(request).acquire()
+
+    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
+        bucket = self._bucket(request)
+        if response.http_response.status_code == 429:
+            bucket.throttled()
+        else:
+            bucket.answered()
 
 
 IDENTITY_LOGGER = "azure.identity"
@@ -224,12 +261,14 @@ def token_problem(settings: ArmSettings | None = None, timeout: float | None = N
     return outcome[0]
 
 
-def make_client(settings: ArmSettings, credential: Any, subscription_id: str = "") -> MachineLearningServicesMgmtClient:
-    """A ``MachineLearningServicesMgmtClient`` on ``settings.endpoint`` with its token scope."""
-    # One session per client, shared by its workspace threads: a pool as wide as they are.
+def make_client(settings: ArmSettings, credential: Any, subscription_id: str = "",
+                limits: RateLimits | None = None) -> MachineLearningServicesMgmtClient:
+    """A ``MachineLearningServicesMgmtClient`` on ``settings.endpoint`` with its token scope; given ``limits``,
+    every request attempt is paced by its subscription's Resource Manager bucket."""
+    # One session per client, shared by the subscription's concurrent calls: a pool as wide as they are.
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(
-        pool_maxsize=max(10, settings.workspace_workers * 2),
+        pool_maxsize=max(10, settings.scope_workers * 2),
         max_retries=Retry(total=False, redirect=False, raise_on_status=False),
     )
     session.mount("https://", adapter)
@@ -240,7 +279,7 @@ def make_client(settings: ArmSettings, credential: Any, subscription_id: str = "
         base_url=settings.endpoint,
         credential_scopes=[settings.scope],
         per_call_policies=list(settings.per_call_policies),
-        per_retry_policies=[ReadOnlyPolicy()],
+        per_retry_policies=[ReadOnlyPolicy(), *([RateLimitPolicy(limits, subscription_id)] if limits else [])],
         transport=RequestsTransport(session=session, session_owner=True),
         retry_total=settings.retry_total,
         retry_backoff_factor=settings.retry_backoff_factor,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aispm.collectors.azure.arm import Arm, ArmCallError
@@ -36,6 +35,7 @@ from aispm.collectors.azure.storage import STORAGE_API, account_name, storage_ac
 from aispm.collectors.base import CollectResult, RawRecord, ScopeError, ScopeUnit
 
 ErrorOf = Callable[[ScopeUnit, str], ScopeError]
+Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]   # the unit's pool: [fn(i) for i in items], in order
 
 
 def account_of(deployment_id: str) -> str:
@@ -52,7 +52,7 @@ def custom_policy(data: dict[str, Any]) -> str | None:
     return name
 
 
-def join(arm: Arm, result: CollectResult, error: ErrorOf, workers: int) -> None:
+def join(arm: Arm, result: CollectResult, error: ErrorOf, pool: Mapper) -> None:
     """Join diagnostic settings to every account and RAI policies to the deployments that name a custom one."""
     accounts = [r for r in result.records if r.type == AI_SERVICES_ACCOUNT.kind]
     if not accounts:
@@ -88,9 +88,8 @@ def join(arm: Arm, result: CollectResult, error: ErrorOf, workers: int) -> None:
                 d.data["raiPolicy"] = policy
         return problems
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(accounts)))) as pool:
-        for problems in pool.map(one, accounts):
-            result.errors.extend(error(result.unit, p) for p in problems)
+    for problems in pool(one, accounts):
+        result.errors.extend(error(result.unit, p) for p in problems)
 
 
 class StorageReader:
@@ -123,15 +122,13 @@ class StorageReader:
         return {"id": account_id, "public": raw is True, "allowBlobPublicAccess": shown}
 
 
-def join_storage(arm: Arm, result: CollectResult, reader: StorageReader, workers: int) -> None:
+def join_storage(arm: Arm, result: CollectResult, reader: StorageReader, pool: Mapper) -> None:
     """Join its storage account's verdict to every blob or Data Lake Gen2 datastore (``storageAccount``)."""
     located = [(r, storage_account_id(r.data)) for r in result.records if r.type == DATASTORE.kind]
     wanted = sorted({a for _, a in located if a}, key=str.lower)
     if not wanted:
         return
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted)))) as pool:
-        verdicts = {a.lower(): v for a, v in zip(wanted, pool.map(lambda a: reader.verdict(arm, a), wanted),
-                                                 strict=True)}
+    verdicts = {a.lower(): v for a, v in zip(wanted, pool(lambda a: reader.verdict(arm, a), wanted), strict=True)}
     for record, account in located:
         if account:
             record.data["storageAccount"] = verdicts[account.lower()]

@@ -4,7 +4,8 @@ Per subscription, as the kind table (``collectors.azure.kinds``) lists them:
 workspaces of every kind, registries and Cognitive Services accounts of every kind
 (subscription-wide lists), then per workspace its computes, online endpoints with
 their deployments, batch endpoints and datastores, and per account its Foundry
-projects and model deployments, on a small thread pool. Each account's diagnostic
+projects and model deployments, all on one pool of ``scope_workers`` calls in flight, each
+request paced by the subscription's Resource Manager rate limit. Each account's diagnostic
 settings, the content filter policies its deployments name and the storage account
 behind each blob datastore (once per scan) are joined to the records
 (``collectors.azure.attached``). The subscription's role assignments are
@@ -15,7 +16,7 @@ and handed to each managed identity.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,6 +36,8 @@ from aispm.collectors.azure.arm import (
 from aispm.collectors.azure.kinds import CHILDREN, TOP_LEVEL, AzureKind
 from aispm.collectors.azure.principals import principals
 from aispm.collectors.base import ApiCalls, CollectResult, ProviderName, RawRecord, ScopeError, ScopeUnit
+from aispm.collectors.ratelimit import RateLimits
+from aispm.collectors.tasks import TaskGraph
 
 
 def _scope(subscription_id: str) -> str:
@@ -47,6 +50,7 @@ class AzureCollector:
 
     subscriptions: tuple[str, ...] = ()
     settings: ArmSettings = field(default_factory=current_settings)
+    limits: RateLimits = field(default_factory=RateLimits)   # one Resource Manager bucket per subscription
     provider: ProviderName = "azure"
 
     _credential: Any = field(default=None, init=False, repr=False)
@@ -61,7 +65,7 @@ class AzureCollector:
 
     def _client(self, subscription_id: str = "") -> Any:
         """A client per subscription unit; one credential (and its token cache) for the whole scan."""
-        return make_client(self.settings, self._shared_credential(), subscription_id)
+        return make_client(self.settings, self._shared_credential(), subscription_id, self.limits)
 
     def credential_problem(self) -> str | None:
         """None when the scan's credential gets a Resource Manager token; otherwise one line why not."""
@@ -120,44 +124,69 @@ class AzureCollector:
         return result
 
     def _collect(self, arm: Arm, unit: ScopeUnit, result: CollectResult) -> None:
-        """The subscription-wide lists of the kind table, then the child lists of each resource found
-        (a workspace's computes, endpoints and their deployments, an account's projects and deployments, ...)
-        on the thread pool, then what is joined to the accounts and deployments."""
-        for kind in TOP_LEVEL:
-            try:
-                result.records.extend(self._records(arm, unit, kind))
-            except ArmCallError as exc:
-                result.errors.append(self._error(unit, str(exc)))
-        parents = [r for r in result.records if CHILDREN[r.type]]
-        if parents:
-            workers = max(1, min(self.settings.workspace_workers, len(parents)))
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for parent, (children, error) in zip(parents, pool.map(lambda p: self._children(arm, unit, p),
-                                                                       parents), strict=True):
-                    result.records.extend(children)
+        """Every call of the subscription on one task graph of ``scope_workers`` calls in flight: the
+        subscription-wide lists of the kind table together, each parent's child lists as soon as the parent is
+        listed (a workspace's computes, endpoints and their deployments, an account's projects and deployments,
+        ...), then what is joined to accounts, deployments and datastores next to the role assignments.
+        Records and errors come out as the serial walk made them (kind table, list order, depth first)."""
+        with TaskGraph(self.settings.scope_workers) as graph:
+            tops = [_Listing(kind) for kind in TOP_LEVEL]
+            for listing in tops:
+                self._start(graph, arm, unit, listing)
+            graph.run()
+            for listing in tops:
+                if listing.error is not None:
+                    result.errors.append(self._error(unit, listing.error))
+                result.records.extend(r for r, _ in listing.found or [])
+            for listing in tops:
+                for parent, children in listing.found or []:
+                    error = _assemble(children, result.records)
                     if error:
                         result.errors.append(self._error(unit, f"{parent.type} {parent.data['id']}: {error}"))
-        attached.join(arm, result, self._error, self.settings.workspace_workers)
-        attached.join_storage(arm, result, self._storage, self.settings.workspace_workers)
-        result.identities = self._identities(arm, unit, result)
+            wanted = self._wanted_principals(result)
+            assignments: list[tuple[list[dict[str, Any]], str | None]] = []
+            if wanted:
+                path = f"/subscriptions/{unit.account}/providers/Microsoft.Authorization/roleAssignments"
+                graph.add(arm.list_all, path, AUTHORIZATION_API, "roleAssignments.list",
+                          then=lambda found, exc: assignments.append(_outcome(found, exc)))
+            attached.join(arm, result, self._error, graph.map)
+            attached.join_storage(arm, result, self._storage, graph.map)
+            graph.run()
+        if wanted:
+            result.identities = self._identities(unit, result, wanted, *assignments[0])
 
-    def _children(self, arm: Arm, unit: ScopeUnit, parent: RawRecord) -> tuple[list[RawRecord], str | None]:
-        """Every resource under one parent, depth first in table order; stops at its first failing call
-        (the rest would fail alike)."""
-        out: list[RawRecord] = []
+    def _start(self, graph: TaskGraph, arm: Arm, unit: ScopeUnit, listing: _Listing,
+               after: Callable[[], None] | None = None) -> None:
+        """List ``listing``'s kind, then start the child lists of what it found and call ``after``."""
 
-        def walk(record: RawRecord) -> None:
-            for kind in CHILDREN[record.type]:
-                found = self._records(arm, unit, kind, str(record.data["id"]), record.region)
-                out.extend(found)
-                for child in found:
-                    walk(child)
+        def then(found: list[RawRecord] | None, exc: Exception | None) -> None:
+            if isinstance(exc, ArmCallError):
+                listing.error = str(exc)
+            elif exc is not None:
+                raise exc
+            else:
+                listing.found = [(r, [_Listing(k, r) for k in CHILDREN[r.type]]) for r in found or []]
+                for _, children in listing.found:
+                    if children:
+                        self._start_children(graph, arm, unit, children)
+            if after is not None:
+                after()
 
-        try:
-            walk(parent)
-        except ArmCallError as exc:
-            return out, str(exc)
-        return out, None
+        parent_id = str(listing.parent.data["id"]) if listing.parent else None
+        region = listing.parent.region if listing.parent else ""
+        graph.add(self._records, arm, unit, listing.kind, parent_id, region, then=then)
+
+    def _start_children(self, graph: TaskGraph, arm: Arm, unit: ScopeUnit, children: list[_Listing]) -> None:
+        """One parent's child lists: the first alone, the others together once it answered, so a parent that
+        is denied or gone as a whole costs one call (the serial walk stopped at it too)."""
+        first, rest = children[0], children[1:]
+
+        def after() -> None:
+            if first.error is None:
+                for listing in rest:
+                    self._start(graph, arm, unit, listing)
+
+        self._start(graph, arm, unit, first, after)
 
     def _records(self, arm: Arm, unit: ScopeUnit, kind: AzureKind, parent_id: str | None = None,
                  parent_region: str = "") -> list[RawRecord]:
@@ -172,23 +201,22 @@ class AzureCollector:
 
     # ------------------------------------------------------------------ identities
 
-    def _identities(self, arm: Arm, unit: ScopeUnit, result: CollectResult) -> list[RawRecord]:
-        """One record per managed identity principal, with every role assignment that applies to it."""
+    @staticmethod
+    def _wanted_principals(result: CollectResult) -> dict[str, str]:
+        """Principal id -> display name of every managed identity the records run as."""
         wanted: dict[str, str] = {}
         for record in result.records:
             for pid, label in principals(record.type, record.data):
                 name = (f"system-assigned identity of {record.data.get('name', '')}"
                         if label == "system-assigned" else f"{label} (user-assigned)")
                 wanted.setdefault(pid, name)
-        if not wanted:
-            return []
-        path = f"/subscriptions/{unit.account}/providers/Microsoft.Authorization/roleAssignments"
-        error: str | None = None
-        assignments: list[dict[str, Any]] = []
-        try:
-            assignments = arm.list_all(path, AUTHORIZATION_API, "roleAssignments.list")
-        except ArmCallError as exc:
-            error = str(exc)
+        return wanted
+
+    def _identities(self, unit: ScopeUnit, result: CollectResult, wanted: dict[str, str],
+                    assignments: list[dict[str, Any]], error: str | None) -> list[RawRecord]:
+        """One record per managed identity principal, with every role assignment that applies to it (the
+        subscription's role assignments are listed once, those inherited from above included)."""
+        if error:
             result.errors.append(self._error(unit, f"role assignments: {error}"))
         by_principal: dict[str, list[dict[str, Any]]] = {}
         for a in assignments:
@@ -209,6 +237,42 @@ class AzureCollector:
     @staticmethod
     def _error(unit: ScopeUnit, text: str) -> ScopeError:
         return ScopeError(provider="azure", scope=unit.scope, error=text)
+
+
+@dataclass
+class _Listing:
+    """One list call of the walk: a kind, subscription-wide or under a parent resource; once answered, each
+    resource found with the listings of its children, or why the call failed."""
+
+    kind: AzureKind
+    parent: RawRecord | None = None
+    found: list[tuple[RawRecord, list[_Listing]]] | None = None
+    error: str | None = None
+
+
+def _assemble(listings: list[_Listing], out: list[RawRecord]) -> str | None:
+    """Add the records of one parent's child listings to ``out`` as the serial walk read them (each kind's
+    resources, then each one's children, depth first in table order); stop at the first failed list and
+    return its error (the walk stopped there: the rest would fail alike)."""
+    for listing in listings:
+        if listing.error is not None:
+            return listing.error
+        found = listing.found or []
+        out.extend(r for r, _ in found)
+        for _, children in found:
+            error = _assemble(children, out)
+            if error:
+                return error
+    return None
+
+
+def _outcome(found: Any, exc: Exception | None) -> tuple[list[dict[str, Any]], str | None]:
+    """A list task's items, or no items and why the call failed."""
+    if isinstance(exc, ArmCallError):
+        return [], str(exc)
+    if exc is not None:
+        raise exc
+    return list(found or []), None
 
 
 # Write-only secrets ARM should never return; dropped defensively so they can never reach a record.
