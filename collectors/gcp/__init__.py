@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 def build(options: CollectOptions, credentials: Any = None) -> GcpCollector:
     """The collector for ``options``; ``credentials`` (tests, demo) replaces Application Default Credentials."""
     from aispm.collectors.gcp.vertex import GcpCollector, GcpOptions
+    from aispm.collectors.ratelimit import RateLimits
 
     return GcpCollector(
         options=GcpOptions(
@@ -26,9 +27,11 @@ def build(options: CollectOptions, credentials: Any = None) -> GcpCollector:
             job_window_days=options.job_window_days,
             page_size=options.page_size,
             workers=options.workers,
+            scope_workers=options.scope_workers,
             now=options.now,
         ),
         credentials=credentials,
+        limits=RateLimits(options.rate_limits),
     )
 
 

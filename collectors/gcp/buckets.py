@@ -4,8 +4,9 @@
 Locations: a dataset's ``metadata.inputConfig.gcsSource.uri[]``, a model's ``artifactUri``, a custom job's
 ``jobSpec.baseOutputDirectory.outputUriPrefix``. Each bucket's IAM policy (``GET /storage/v1/b/{bucket}/iam``,
 permission ``storage.buckets.getIamPolicy``) is read once per scan however many assets and projects use it
-(``BucketReader``); a grant of any role to ``allUsers`` or ``allAuthenticatedUsers`` makes it public. A bucket
-that cannot be read (403, 404, another project's) keeps the error as its verdict, never a Pass.
+(``BucketReader``), paced by the ``("storage", project)`` rate limit of the project whose assets asked first
+(the request names only the bucket); a grant of any role to ``allUsers`` or ``allAuthenticatedUsers`` makes it
+public. A bucket that cannot be read (403, 404, another project's) keeps the error as its verdict, never a Pass.
 
 The reader goes through google-auth's ``AuthorizedSession`` (TLS verified; ``AISPM_GCP_ENDPOINT`` honoured like
 every Google API): google-cloud-storage is left out of the Lambda package. The helpers above it are pure (no SDK
@@ -16,10 +17,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aispm.collectors.gcp.endpoint import endpoint_override
+
+if TYPE_CHECKING:
+    from aispm.collectors.ratelimit import RateLimits
 
 STORAGE_HOST = "storage.googleapis.com"
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
@@ -72,22 +76,24 @@ def storage_base() -> str:
 class BucketReader:
     """Bucket verdicts for one scan, each bucket read once (concurrent callers wait for the first)."""
 
-    def __init__(self, credentials: Any, timeout: float) -> None:
+    def __init__(self, credentials: Any, timeout: float, limits: RateLimits | None = None) -> None:
         self._credentials = credentials
         self._timeout = timeout
+        self._limits = limits
         self._session: Any = None
         self._lock = threading.Lock()
         self._pending: dict[str, threading.Lock] = {}
         self._verdicts: dict[str, dict[str, Any]] = {}
 
-    def verdict(self, bucket: str) -> tuple[dict[str, Any], bool]:
-        """The bucket's verdict, and whether this call read it (counted in ``api_calls``)."""
+    def verdict(self, bucket: str, project: str = "") -> tuple[dict[str, Any], bool]:
+        """The bucket's verdict, and whether this call read it (counted in ``api_calls``); ``project`` is the
+        asking unit's, whose Cloud Storage rate limit paces the read."""
         with self._lock:
             once = self._pending.setdefault(bucket, threading.Lock())
         with once:
             if bucket in self._verdicts:
                 return self._verdicts[bucket], False
-            self._verdicts[bucket] = self._read(bucket)
+            self._verdicts[bucket] = self._read(bucket, project)
             return self._verdicts[bucket], True
 
     def _authorized(self) -> Any:
@@ -102,15 +108,23 @@ class BucketReader:
                 self._session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
             return self._session
 
-    def _read(self, bucket: str) -> dict[str, Any]:
+    def _read(self, bucket: str, project: str) -> dict[str, Any]:
         import requests
         from google.auth import exceptions as auth_exceptions
 
         url = f"{storage_base()}/storage/v1/b/{quote(bucket, safe='')}/iam"
+        pacer = self._limits.bucket("storage", project or "-") if self._limits is not None else None
+        if pacer is not None:
+            pacer.acquire()
         try:
             response = self._authorized().get(url, timeout=self._timeout)
         except (requests.exceptions.RequestException, auth_exceptions.GoogleAuthError) as exc:
             return {"bucket": bucket, "error": f"bucket {bucket} could not be read: {type(exc).__name__}: {exc}"}
+        if pacer is not None:
+            if response.status_code == 429:
+                pacer.throttled()
+            else:
+                pacer.answered()
         if response.status_code != 200:
             return {"bucket": bucket, "error": f"bucket {bucket} could not be read: {_describe(response)}"}
         try:

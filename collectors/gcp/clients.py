@@ -8,20 +8,30 @@ call, Resource Manager included.
 
 Vertex AI list and get calls retry nothing by default and Resource Manager only
 503, so every call gets ``retry_policy()``; the pagers reuse it for later pages.
+
+Vertex AI quotas are per project and region, so every attempt a Vertex client sends first takes a token from
+the ``("vertex", "{project}:{location}")`` bucket (``collectors/ratelimit.py``), read from the request path
+(``/v1/projects/{p}/locations/{l}/...``) by a requests adapter mounted on the client's ``AuthorizedSession``:
+one shared client serves every unit of its location, each paced under its own project. A 429
+(RESOURCE_EXHAUSTED) halves that bucket's rate; the retry policy above still retries the call.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import requests
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.api_core.client_options import ClientOptions
 
 from aispm.collectors.gcp.endpoint import ENDPOINT_ENV, EndpointError, endpoint_override
+from aispm.collectors.ratelimit import RateLimits
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 RESOURCE_MANAGER_HOST = "cloudresourcemanager.googleapis.com"
@@ -56,6 +66,53 @@ class RetrySettings:
             multiplier=self.multiplier,
             timeout=self.deadline,
         )
+
+
+_VERTEX_PATH = re.compile(r"^/(?:v1|ui)/projects/([^/]+)(?:/locations/([^/:]+))?")
+GLOBAL = "global"   # the bucket of a project's location-less calls (the locations list)
+
+
+def vertex_scope(url: str) -> str | None:
+    """``"{project}:{location}"`` of a Vertex AI request (``global`` for location-less ones); None for a path
+    that names no project."""
+    match = _VERTEX_PATH.match(unquote(urlsplit(url).path))
+    return f"{match.group(1)}:{match.group(2) or GLOBAL}" if match else None
+
+
+class PacedAdapter(requests.adapters.BaseAdapter):
+    """Wraps a session's transport adapter: each request waits for a token of ``(service, scope_of(url))``
+    and reports its answer to the bucket (429 = throttled)."""
+
+    def __init__(self, inner: requests.adapters.BaseAdapter, limits: RateLimits, service: str,
+                 scope_of: Callable[[str], str | None]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._limits = limits
+        self._service = service
+        self._scope_of = scope_of
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        scope = self._scope_of(str(request.url))
+        if scope is None:
+            return self._inner.send(request, *args, **kwargs)
+        bucket = self._limits.bucket(self._service, scope)
+        bucket.acquire()
+        response = self._inner.send(request, *args, **kwargs)
+        if response.status_code == 429:
+            bucket.throttled()
+        else:
+            bucket.answered()
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def pace(session: requests.Session, limits: RateLimits, service: str, scope_of: Callable[[str], str | None]) -> None:
+    """Send every http and https request of ``session`` through a :class:`PacedAdapter` around the adapter it
+    had (an mTLS one included)."""
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, PacedAdapter(session.get_adapter(prefix), limits, service, scope_of))
 
 
 def vertex_host(location: str | None) -> str:
@@ -109,8 +166,9 @@ def _service_classes() -> dict[str, Callable[..., Any]]:
 class Clients:
     """REST clients shared by every scope unit of a scan, created once per (service, host); thread-safe."""
 
-    def __init__(self, credentials_factory: Callable[[], Any]) -> None:
+    def __init__(self, credentials_factory: Callable[[], Any], limits: RateLimits | None = None) -> None:
         self._credentials_factory = credentials_factory
+        self._limits = limits
         self._credentials: Any = None
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -125,7 +183,7 @@ class Clients:
     def vertex(self, service: str, location: str | None) -> Any:
         """The ``service`` client for ``location`` (None: the global endpoint, for the locations API)."""
         host = vertex_host(location)
-        return self._client(service, host, lambda: _service_classes()[service])
+        return self._client(service, host, lambda: _service_classes()[service], paced=True)
 
     def projects(self) -> Any:
         def cls() -> Callable[..., Any]:
@@ -135,7 +193,7 @@ class Clients:
 
         return self._client("projects", resource_manager_host(), cls)
 
-    def _client(self, service: str, host: str, cls: Callable[[], Callable[..., Any]]) -> Any:
+    def _client(self, service: str, host: str, cls: Callable[[], Callable[..., Any]], paced: bool = False) -> Any:
         credentials = self.credentials
         key = (service, host)
         with self._lock:
@@ -143,9 +201,12 @@ class Clients:
             if client is None:
                 client = cls()(transport="rest", credentials=credentials,
                                client_options=ClientOptions(api_endpoint=host))
+                if paced and self._limits is not None:
+                    # The REST transport offers no session hook: its AuthorizedSession is a requests.Session.
+                    pace(client.transport._session, self._limits, "vertex", vertex_scope)
                 self._clients[key] = client
             return client
 
 
-__all__ = ["ENDPOINT_ENV", "SCOPES", "Clients", "EndpointError", "RetrySettings", "default_credentials",
-           "endpoint_override", "resource_manager_host", "vertex_host"]
+__all__ = ["ENDPOINT_ENV", "SCOPES", "Clients", "EndpointError", "PacedAdapter", "RetrySettings",
+           "default_credentials", "endpoint_override", "pace", "resource_manager_host", "vertex_host", "vertex_scope"]

@@ -1,6 +1,8 @@
 """Google Vertex AI collector: one project x location per scope unit.
 
-Every list returns whole resources, so no get follows a list. Records keep the
+Every list returns whole resources, so no get follows a list. A unit's lists run together on a pool of
+``scope_workers`` (after one probe list, so a project whose API is disabled answers once), each request paced
+by the project and location's Vertex AI rate limit (``clients.py``). Records keep the
 REST JSON exactly as Vertex serves it (camelCase, resource names with the
 project number, proto3 defaults omitted), converted back from the client's
 messages, so the mapper reads the same field paths as rules-v1.md.
@@ -36,6 +38,8 @@ from aispm.collectors.gcp.buckets import IAM_CALL, BucketReader, bucket_of, gcs_
 from aispm.collectors.gcp.clients import Clients, RetrySettings, default_credentials
 from aispm.collectors.gcp.iam import PolicyCache, identity_records, project_number, service_accounts
 from aispm.collectors.gcp.kinds import KINDS, GcpKind
+from aispm.collectors.ratelimit import RateLimits
+from aispm.collectors.tasks import TaskGraph
 
 # Cloud answers and malformed payloads that fail one call (hence one scope), never the scan.
 CALL_ERRORS: tuple[type[Exception], ...] = (
@@ -46,6 +50,8 @@ CALL_ERRORS: tuple[type[Exception], ...] = (
     json_format.ParseError,
     ValueError,
 )
+
+Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]   # the unit's pool: [fn(i) for i in items], in order
 
 _REQUEST_LINE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ")
 
@@ -85,6 +91,7 @@ class GcpOptions:
     job_window_days: int = 30
     page_size: int | None = None
     workers: int = 8
+    scope_workers: int = 8   # calls in flight within one project x location (CollectOptions.scope_workers)
     retry: RetrySettings = field(default_factory=RetrySettings)
     now: Clock = utc_now   # the job window counts back from it (CollectOptions.now)
 
@@ -94,9 +101,12 @@ class GcpCollector:
 
     provider: ProviderName = "gcp"
 
-    def __init__(self, options: GcpOptions | None = None, credentials: Any = None) -> None:
+    def __init__(self, options: GcpOptions | None = None, credentials: Any = None,
+                 limits: RateLimits | None = None) -> None:
         self.options = options or GcpOptions()
-        self.clients = Clients((lambda: credentials) if credentials is not None else default_credentials)
+        self.limits = limits or RateLimits()   # Vertex AI per project and location, Cloud Storage per project
+        self.clients = Clients((lambda: credentials) if credentials is not None else default_credentials,
+                               self.limits)
         self._retry = self.options.retry.policy()
         self._timeout = self.options.retry.call_timeout
         self._policies = PolicyCache(CALL_ERRORS, describe)
@@ -182,41 +192,78 @@ class GcpCollector:
     # ------------------------------------------------------------------ collection
 
     def collect(self, unit: ScopeUnit) -> CollectResult:
+        """The unit's lists on one task graph: the first kind alone (a disabled API then fails once, as the
+        other lists would answer the same), the others together; then the project's IAM policy next to the
+        bucket reads. Records and errors come out in kind-table order, as a serial walk made them."""
         calls = ApiCalls()
         result = CollectResult(unit=unit)
         project, location = unit.account, unit.region
         parent = f"projects/{project}/locations/{location}"
-        for kind in KINDS:
-            try:
-                items = list(self._list(kind, parent, location, calls))
-            except CALL_ERRORS as exc:
-                if not_offered(kind, exc):
+        answers: dict[str, tuple[list[dict[str, Any]] | None, Exception | None]] = {}
+        with TaskGraph(self.options.scope_workers) as graph:
+
+            def start(kind: GcpKind, after: Callable[[], None] | None = None) -> None:
+                def then(items: list[dict[str, Any]] | None, exc: Exception | None) -> None:
+                    if exc is not None and not isinstance(exc, CALL_ERRORS):
+                        raise exc
+                    answers[kind.kind] = (items, exc)
+                    if after is not None:
+                        after()
+
+                graph.add(lambda: list(self._list(kind, parent, location, calls)), then=then)
+
+            def probed() -> None:
+                _, exc = answers[KINDS[0].kind]
+                if exc is None or not service_disabled(exc):
+                    for kind in KINDS[1:]:
+                        start(kind)
+
+            start(KINDS[0], probed)
+            graph.run()
+            for kind in KINDS:
+                if kind.kind not in answers:
+                    break
+                items, exc = answers[kind.kind]
+                if exc is not None:
+                    if not_offered(kind, exc):
+                        continue
+                    result.errors.append(self._error(unit, f"{kind.collection}.list: {describe(exc)}"))
+                    if service_disabled(exc):
+                        break  # the API is off for the whole project: the later lists answered the same
                     continue
-                result.errors.append(self._error(unit, f"{kind.collection}.list: {describe(exc)}"))
-                if service_disabled(exc):
-                    break  # the API is off for the whole project: the other lists would answer the same
-                continue
-            if kind.jobs:
-                result.partial_kinds[kind.kind] = f"created in the last {self.options.job_window_days} days"
-            result.records.extend(
-                RawRecord(provider="gcp", type=kind.kind, account=project, region=location, data=item)
-                for item in items
-            )
-            if kind.listed:
-                result.records.append(
-                    RawRecord(provider="gcp", type=kind.listed, account=project, region=location, data={}))
-        self._identities(unit, result, calls)
-        self._join_buckets(result, calls)
+                if kind.jobs:
+                    result.partial_kinds[kind.kind] = f"created in the last {self.options.job_window_days} days"
+                result.records.extend(
+                    RawRecord(provider="gcp", type=kind.kind, account=project, region=location, data=item)
+                    for item in items or []
+                )
+                if kind.listed:
+                    result.records.append(
+                        RawRecord(provider="gcp", type=kind.listed, account=project, region=location, data={}))
+            policy: list[tuple[dict[str, Any], str | None]] = []
+
+            def got_policy(answer: tuple[dict[str, Any], str | None] | None, exc: Exception | None) -> None:
+                if exc is not None:
+                    raise exc   # the cache turns call errors into its answer: anything else is a bug
+                policy.append(answer or ({}, None))
+
+            emails = self._service_accounts(result)
+            if emails:
+                graph.add(self._policies.get, project, lambda p: self._fetch_policy(p, calls), then=got_policy)
+            self._join_buckets(result, calls, graph.map)
+            graph.run()
+        if emails:
+            self._identities(unit, result, emails, *policy[0])
         result.api_calls = calls.as_dict()
         return result
 
     def _reader(self) -> BucketReader:
         with self._buckets_lock:
             if self._bucket_reader is None:
-                self._bucket_reader = BucketReader(self.clients.credentials, self._timeout)
+                self._bucket_reader = BucketReader(self.clients.credentials, self._timeout, self.limits)
             return self._bucket_reader
 
-    def _join_buckets(self, result: CollectResult, calls: ApiCalls) -> None:
+    def _join_buckets(self, result: CollectResult, calls: ApiCalls, pool: Mapper) -> None:
         """PRV-003: each record with Cloud Storage locations gets ``bucketAccess`` (bucket -> verdict); every
         bucket is read once per scan, concurrently, however many records and units use it."""
         located = [(r, [bucket_of(u) for u in gcs_locations(r.type, r.data)]) for r in result.records]
@@ -224,8 +271,8 @@ class GcpCollector:
         if not wanted:
             return
         reader = self._reader()
-        with ThreadPoolExecutor(max_workers=max(1, min(self.options.workers, len(wanted)))) as pool:
-            answers = dict(zip(wanted, pool.map(reader.verdict, wanted), strict=True))
+        project = result.unit.account
+        answers = dict(zip(wanted, pool(lambda b: reader.verdict(b, project), wanted), strict=True))
         for _verdict, read in answers.values():
             if read:
                 calls.add("gcp", IAM_CALL)
@@ -247,14 +294,17 @@ class GcpCollector:
             for item in getattr(page, kind.field):
                 yield _json(item)
 
-    def _identities(self, unit: ScopeUnit, result: CollectResult, calls: ApiCalls) -> None:
+    @staticmethod
+    def _service_accounts(result: CollectResult) -> dict[str, str]:
+        """Service account email -> project number, of every record that runs as one."""
         emails: dict[str, str] = {}
         for record in result.records:
             for email in service_accounts(record):
                 emails.setdefault(email, project_number(record))
-        if not emails:
-            return
-        policy, error = self._policies.get(unit.account, lambda p: self._fetch_policy(p, calls))
+        return emails
+
+    def _identities(self, unit: ScopeUnit, result: CollectResult, emails: dict[str, str], policy: dict[str, Any],
+                    error: str | None) -> None:
         if error:
             result.errors.append(self._error(unit, f"projects.getIamPolicy: {error}"))
         number = next(iter(emails.values()))
