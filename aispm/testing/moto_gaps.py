@@ -370,17 +370,23 @@ def _keep_dropped_fields() -> None:
     _patch(BedrockResponse, "create_model_customization_job", create_customization_job)
 
 def _search_models_by_page() -> None:
-    """SageMaker Search: moto rejects ``Resource=Model`` and answers every resource in one page. Here Model is
-    answered as AWS does (``Results[].Model.Model``, the DescribeModel fields) and every resource is paged by
+    """SageMaker Search: moto rejects ``Resource=Model``, compares a ``CreationTime GreaterThan`` filter as
+    equality and answers every resource in one page. Here Model is answered as AWS does (``Results[].Model.Model``,
+    the DescribeModel fields), training jobs filter by creation time, and every resource is paged by
     ``MaxResults`` (default 10, at most 100) and ``NextToken``."""
     from moto.core.responses import ActionResult
     from moto.sagemaker.responses import SageMakerResponse
 
     def search(original: Any) -> Any:
         def handler(self: Any) -> Any:
+            since = _created_since(self._get_param("SearchExpression"))
             if self._get_param("Resource") == "Model":
                 models = sorted(self.sagemaker_backend.list_models(), key=lambda m: m.model_name)
                 items = [{"Model": {"Model": m.response_object}} for m in models]
+            elif self._get_param("Resource") == "TrainingJob" and since is not None:
+                jobs = sorted(self.sagemaker_backend.training_jobs.values(), key=lambda j: j.training_job_name)
+                items = [{"TrainingJob": j.response_object} for j in jobs
+                         if j.creation_time.replace(tzinfo=dt.UTC) >= since]
             else:
                 items = list(original(self).result.get("Results", []))
             page, token = _page(items, self._get_param("NextToken"), self._get_param("MaxResults") or 10)
@@ -388,4 +394,12 @@ def _search_models_by_page() -> None:
         return handler
 
     _patch(SageMakerResponse, "search", search)
+
+
+def _created_since(expression: Any) -> dt.datetime | None:
+    """The instant of a ``CreationTime GreaterThan(OrEqualTo)`` Search filter (moto compares it as equality)."""
+    for f in (expression or {}).get("Filters") or []:
+        if f.get("Name") == "CreationTime" and f.get("Operator") in ("GreaterThan", "GreaterThanOrEqualTo"):
+            return dt.datetime.fromisoformat(str(f["Value"])).replace(tzinfo=dt.UTC)
+    return None
 

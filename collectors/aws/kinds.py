@@ -75,8 +75,9 @@ KINDS: tuple[AwsKind, ...] = (
     # Only EndpointConfigName is needed beyond the list (the endpoint -> config -> model chain of the
     # inventory): Search returns it 100 endpoints a page; an endpoint it lacks or shows stale is described.
     _sm("endpoint", "list_endpoints", "Endpoints", "EndpointName", "EndpointArn", search="Endpoint"),
+    # Search returns each training job as DescribeTrainingJob does, 100 a page, filtered to the job window.
     _sm("training_job", "list_training_jobs", "TrainingJobSummaries", "TrainingJobName", "TrainingJobArn",
-        identity="RoleArn", jobs=True),
+        identity="RoleArn", jobs=True, search="TrainingJob"),
     _sm("processing_job", "list_processing_jobs", "ProcessingJobSummaries", "ProcessingJobName",
         "ProcessingJobArn", identity="RoleArn", jobs=True),
     AwsKind(kind="studio_domain", service="sagemaker", client="sagemaker", list_op="list_domains",

@@ -349,9 +349,13 @@ class AwsCollector:
         listed = {str(i[kind.list_id]): i.get(kind.fresh_key) for i in items}
         path = (kind.search_path or str(kind.search)).split(".")
         found: dict[str, dict[str, Any]] = {}
+        kwargs: dict[str, Any] = {"Resource": kind.search, "PaginationConfig": {"PageSize": self.page_size or MAX_PAGE}}
+        if kind.jobs:   # only the window's jobs, as the list: Search takes ISO 8601 without a zone, in UTC
+            since = window_start(self.options.now, self.options.job_window_days)
+            kwargs["SearchExpression"] = {"Filters": [{"Name": "CreationTime", "Operator": "GreaterThanOrEqualTo",
+                                                       "Value": since.strftime("%Y-%m-%dT%H:%M:%S")}]}
         try:
-            pages = sm.get_paginator("search").paginate(
-                Resource=kind.search, PaginationConfig={"PageSize": self.page_size or MAX_PAGE})
+            pages = sm.get_paginator("search").paginate(**kwargs)
             for page in pages:
                 for res in page.get("Results", []):
                     data: Any = res

@@ -230,3 +230,30 @@ def test_managed_policies_default_version_and_conditions() -> None:
     calls = result.api_calls["aws"]
     assert calls["iam:ListAttachedRolePolicies"] == 4    # each role once, though "admin" runs two assets
     assert calls["iam:GetPolicyVersion"] == 3            # each managed policy once, default version only
+
+
+def test_training_jobs_of_the_window_are_read_from_search_pages(sm: Any) -> None:
+    """Search (ResourceType TrainingJob, filtered to the job window) replaces DescribeTrainingJob, 100 a page."""
+    role = _role("exec")
+    for name in ("tj-1", "tj-2", "tj-3"):
+        sm.create_training_job(
+            TrainingJobName=name, RoleArn=role, AlgorithmSpecification={"TrainingImage": "i", "TrainingInputMode": "File"},
+            StoppingCondition={"MaxRuntimeInSeconds": 1}, OutputDataConfig={"S3OutputPath": "s3://b"},
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1})
+    created = sm.describe_training_job(TrainingJobName="tj-1")["CreationTime"].astimezone(dt.UTC)
+    session = boto3.Session(region_name="us-east-1")
+    searched: list[dict[str, Any]] = []
+    session.events.register("provide-client-params.sagemaker.Search", lambda params, **_: searched.append(params))
+    collector = AwsCollector(session=session, options=AwsOptions(regions=("us-east-1",), job_window_days=30,
+                                                                 now=lambda: created + dt.timedelta(days=29)),
+                             page_size=2)
+    result = collector.collect(collector.plan()[0][0])
+    assert result.errors == []
+    jobs = {r.data["TrainingJobName"]: r.data for r in result.records if r.type == "training_job"}
+    assert sorted(jobs) == ["tj-1", "tj-2", "tj-3"]
+    assert jobs["tj-2"]["RoleArn"] == role and jobs["tj-2"]["OutputDataConfig"] == {"S3OutputPath": "s3://b"}
+    calls = result.api_calls["aws"]
+    assert "sagemaker:DescribeTrainingJob" not in calls
+    window = [p["SearchExpression"] for p in searched if p["Resource"] == "TrainingJob"]
+    since = (created - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert window == [{"Filters": [{"Name": "CreationTime", "Operator": "GreaterThanOrEqualTo", "Value": since}]}] * 2
