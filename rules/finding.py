@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +24,7 @@ _FINDING_NAMESPACE = uuid.UUID("5d6f3c1e-8a3b-4f5e-9a51-6b1f3f2a9c40")
 Outcome = Literal["pass", "fail", "suppressed", "closed"]
 
 
+@lru_cache(maxsize=16384)   # asked several times per finding as it goes through state, files and sinks
 def finding_uid(rule_id: str, resource_uid: str) -> str:
     """Deterministic from (rule id, resource uid) only, so SIEMs update rather than duplicate."""
     return str(uuid.uuid5(_FINDING_NAMESPACE, f"{rule_id}|{resource_uid}"))
