@@ -4,19 +4,23 @@ Reads ``assets.jsonl``, ``findings.ocsf.jsonl`` and ``summary.json`` from ``--fr
 Whatever is missing or unreadable stops the command with one line naming the file (and line) and exit 2,
 before anything is written. The findings are read as a stream and folded into tallies: of each, only the few
 fields the exports count are picked (and checked) from its JSON, with no Finding made, which is most of the
-command's time at 100,000 findings (bench/export_inventory.py).
+command's time at 100,000 findings (bench/export_inventory.py). msgspec decodes a block of lines at a time into
+typed structs of just those fields (twice as fast as parsing every field with orjson); whatever that typed
+reader does not take is read again by ``verdict``, the general reader, which counts it or names what is wrong.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 from pydantic import ValidationError
 
@@ -37,6 +41,7 @@ from aispm.sinks.transports.files import ASSETS_FILE, FINDINGS_FILE, SUMMARY_FIL
 from aispm.terminal import say
 
 _SEVERITIES = {s.name: s for s in Severity}
+_SEVERITY_IDS = {s.value: s for s in Severity}
 _PROVIDERS = {display: p.name for display, p in BY_DISPLAY.items()}
 # An OCSF resource's data is the asset's details plus its service (from_ocsf takes that out).
 _DETAIL_KEYS = [k for k in DETAIL_KEYS if k != "service"]
@@ -52,29 +57,29 @@ def _why(exc: Exception) -> str:
     return one_line(exc, 200)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, JSON value) of each non-blank line; UsageError names the first line that is not JSON."""
+def _asset(path: Path, n: int, raw: bytes) -> Asset:
+    """One line of assets.jsonl: pydantic parses and validates it in one step; a line it rejects is read again
+    with orjson and validated as a dict, which names the error (or takes the line) as before."""
     try:
-        with path.open("rb") as fh:
-            for n, raw in enumerate(fh, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    yield n, orjson.loads(raw)
-                except ValueError as exc:
-                    raise UsageError(f"{path} line {n}: not valid JSON ({one_line(exc, 120)})") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        return Asset.model_validate_json(raw)
+    except ValidationError:
+        pass
+    try:
+        value = orjson.loads(raw)
+    except ValueError as exc:
+        raise UsageError(f"{path} line {n}: not valid JSON ({one_line(exc, 120)})") from None
+    try:
+        return Asset.model_validate(value)
+    except ValidationError as exc:
+        raise UsageError(f"{path} line {n}: not an aispm asset ({_why(exc)})") from None
 
 
 def read_assets(path: Path) -> list[Asset]:
-    assets: list[Asset] = []
-    for n, value in _lines(path):
-        try:
-            assets.append(Asset.model_validate(value))
-        except ValidationError as exc:
-            raise UsageError(f"{path} line {n}: not an aispm asset ({_why(exc)})") from None
-    return assets
+    try:
+        with path.open("rb") as fh:
+            return [_asset(path, n, raw) for n, raw in enumerate(fh, 1) if raw.strip()]
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def _object(value: Any, name: str) -> dict[str, Any]:
@@ -120,14 +125,149 @@ def verdict(o: Any) -> Verdict:
             ("" if desc == title else str(desc)) or title, severity, outcome)
 
 
+# The fields of an aispm OCSF finding that ``verdict`` reads, typed as aispm writes them; msgspec skips the rest.
+class _Info(msgspec.Struct):
+    title: str
+
+
+class _Compliance(msgspec.Struct):
+    control: str
+    status: str | None = None
+
+
+class _Account(msgspec.Struct):
+    uid: msgspec.Raw
+
+
+class _Cloud(msgspec.Struct):
+    provider: str
+    account: _Account
+
+
+class _Resource(msgspec.Struct):
+    uid: str
+    type: str = ""
+    data: dict[str, msgspec.Raw] | None = None   # only the values said_details reads are decoded (with orjson)
+
+
+class _Remediation(msgspec.Struct):
+    desc: str = ""
+
+
+class _Unmapped(msgspec.Struct):
+    rule_severity: str | None = None
+
+
+class _Finding(msgspec.Struct):
+    finding_info: _Info
+    compliance: _Compliance
+    cloud: _Cloud
+    resources: list[_Resource]
+    time: int
+    activity_id: int | None = None
+    status_id: int | None = None
+    severity_id: int | None = None
+    remediation: _Remediation | None = None
+    unmapped: _Unmapped | None = None
+
+
+_DECODER = msgspec.json.Decoder(_Finding)
+_BLOCK = 1 << 22   # bytes read at a time (plus the rest of the last line): some 1,400 findings
+
+
+def typed_verdict(f: _Finding) -> Verdict | None:
+    """``verdict`` of a finding the typed decoder read, or None where the typed fields alone cannot say it
+    the same way (an unknown cloud or severity, no resource, a status that is null or missing): the general
+    reader then decides."""
+    if not f.resources:
+        return None
+    res, comp = f.resources[0], f.compliance
+    provider = _PROVIDERS.get(f.cloud.provider)
+    name = f.unmapped.rule_severity if f.unmapped else None
+    if name:
+        severity = _SEVERITIES.get(name)
+    else:
+        severity = _SEVERITY_IDS.get(f.severity_id) if f.severity_id is not None else None
+    if provider is None or severity is None:
+        return None
+    outcome: Outcome
+    if f.activity_id == ACTIVITY_CLOSE:
+        outcome = "closed"
+    elif comp.status is None:
+        return None
+    elif comp.status == "Pass":
+        outcome = "pass"
+    else:
+        outcome = "suppressed" if f.status_id == STATUS_SUPPRESSED else "fail"
+    data = res.data
+    said = tuple([(k, str(orjson.loads(memoryview(data[k])))) for k in _DETAIL_KEYS if k in data]) if data else ()
+    title = f.finding_info.title
+    desc = f.remediation.desc if f.remediation else ""
+    return (res.uid, provider, res.type, said, comp.control, title, ("" if desc == title else desc) or title,
+            severity, outcome)
+
+
+def _typed_block(block: bytes, lines: int) -> list[Verdict] | None:
+    """The verdicts of a block of ``lines`` lines when the typed reader takes every one, else None.
+    ``decode_lines`` reads whitespace-separated JSON values, so it must find exactly one per line."""
+    try:
+        found = _DECODER.decode_lines(block)
+    except msgspec.MsgspecError:
+        return None
+    if len(found) != lines:
+        return None
+    out = []
+    for f in found:
+        v = typed_verdict(f)
+        if v is None:
+            return None
+        out.append(v)
+    return out
+
+
+def read_typed(raw: bytes) -> Verdict | None:
+    """The verdict of one line by the typed reader, or None when it does not take the line."""
+    try:
+        return typed_verdict(_DECODER.decode(raw))
+    except msgspec.MsgspecError:
+        return None
+
+
+def _line_verdict(path: Path, n: int, raw: bytes) -> Verdict:
+    """One line: the typed reader, else the general one, which names what is wrong."""
+    v = read_typed(raw)
+    if v is not None:
+        return v
+    try:
+        value = orjson.loads(raw)
+    except ValueError as exc:
+        raise UsageError(f"{path} line {n}: not valid JSON ({one_line(exc, 120)})") from None
+    try:
+        return verdict(value)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise UsageError(f"{path} line {n}: not an aispm OCSF finding ({_why(exc)})") from None
+
+
 def read_findings(path: Path) -> Tallies:
-    """The findings file folded into tallies, one line at a time."""
+    """The findings file folded into tallies, a block of whole lines at a time (one line at a time where a
+    block has a blank line or a line the typed reader does not take)."""
     tallies = Tallies()
-    for n, value in _lines(path):
-        try:
-            tallies.add(verdict(value))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise UsageError(f"{path} line {n}: not an aispm OCSF finding ({_why(exc)})") from None
+    first = 1   # the block's first line number
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(_BLOCK):
+                if not block.endswith(b"\n"):
+                    block += fh.readline()
+                lines = block.count(b"\n") + (not block.endswith(b"\n"))
+                verdicts = _typed_block(block, lines)
+                if verdicts is None:
+                    verdicts = [_line_verdict(path, n, raw) for n, raw in enumerate(io.BytesIO(block), first)
+                                if raw.strip()]
+                for v in verdicts:
+                    tallies.add(v)
+                first += lines
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
     return tallies
 
 

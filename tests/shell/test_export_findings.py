@@ -13,8 +13,10 @@ from typing import Any
 import orjson
 import pytest
 
+from aispm import export
 from aispm.cli import main
-from aispm.export import read_findings
+from aispm.exitcodes import UsageError
+from aispm.export import read_findings, read_typed, verdict
 from aispm.normalizer.schema import Asset
 from aispm.rules.catalog import all_rules
 from aispm.rules.compliance import framework_summary
@@ -73,6 +75,48 @@ def test_the_findings_file_is_counted_as_from_ocsf_reads_it(tmp_path: Path) -> N
     assert set(expected.outcomes) == {"pass", "fail", "suppressed", "closed"}
     assert any(said for (_, _, _, said, _) in expected.evidence)   # the job definitions' details are counted
     assert read_findings(path) == expected
+
+
+def test_the_typed_reader_takes_every_aispm_finding_and_reads_it_as_verdict_does() -> None:
+    for o in _ocsf(_findings(_assets())):
+        line = orjson.dumps(o)
+        assert read_typed(line) is not None
+        assert read_typed(line) == verdict(orjson.loads(line))
+
+
+@pytest.mark.parametrize("change", [
+    lambda o: o.update(time="1767225600000"),              # the general reader takes what int() takes
+    lambda o: o["compliance"].update(status=None),         # null status: not "Pass"
+    lambda o: o.update(activity_id=3.0),                   # 3.0 == ACTIVITY_CLOSE
+    lambda o: o["resources"].append("more"),               # only the first resource is read
+    lambda o: o["resources"][0].update(data=[]),           # empty: no details
+])
+def test_a_line_the_typed_reader_does_not_take_is_counted_by_the_general_one(tmp_path: Path, change: Any) -> None:
+    odd = _finding_line()
+    change(odd)
+    assert read_typed(orjson.dumps(odd)) is None
+    path = tmp_path / "findings.ocsf.jsonl"
+    path.write_bytes(orjson.dumps(_finding_line()) + b"\n" + orjson.dumps(odd) + b"\n")
+    expected = Tallies()
+    expected.add(verdict(_finding_line()))
+    expected.add(verdict(odd))
+    assert read_findings(path) == expected
+
+
+def test_blocks_of_lines_count_every_finding_and_name_the_right_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export, "_BLOCK", 10_000)   # a few findings a block, lines split across reads
+    objects = _ocsf(_findings(_assets()))
+    lines = [orjson.dumps(o) for o in objects]
+    expected = Tallies()
+    for o in objects:
+        expected.add_finding(from_ocsf(o))
+    path = tmp_path / "findings.ocsf.jsonl"
+    path.write_bytes(b"\n".join(lines[:50]) + b"\n\n" + b"\n".join(lines[50:]))   # a blank line, no final newline
+    assert read_findings(path) == expected
+    path.write_bytes(b"\n".join([*lines[:60], lines[60] + b" " + lines[61], *lines[62:]]) + b"\n")
+    with pytest.raises(UsageError, match=r"findings.ocsf.jsonl line 61: not valid JSON"):   # two on one line
+        read_findings(path)
 
 
 def test_framework_views_from_the_counts_are_framework_summary() -> None:

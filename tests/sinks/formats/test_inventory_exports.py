@@ -18,7 +18,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 from aispm.normalizer.schema import Asset
 from aispm.sinks.formats.cyclonedx import bom_chunks
 from aispm.sinks.formats.inventory import Inventory
-from aispm.sinks.formats.inventory_csv import COLUMNS, csv_lines, neutralize
+from aispm.sinks.formats.inventory_csv import COLUMNS, _json, csv_lines, neutralize
 from aispm.sinks.formats.report import report_chunks
 from tests.support.inventory import ARN, ARTIFACTS, DATA, HOSTILE, IMAGE, SECRET, estate, findings, summary
 
@@ -52,6 +52,27 @@ def test_csv_round_trips_every_hostile_name(name: str) -> None:
     assert rows[0] == list(COLUMNS)
     cell = rows[1][COLUMNS.index("name")]
     assert cell == (f"'{name}" if name[0] in "=+-@\t\r" else name)
+
+
+# Every character class JSON escapes or not: controls, quote, backslash, DEL, Latin-1, line separators, BMP, astral.
+_EVERY_ESCAPE = "".join(map(chr, [*range(0x20), 0x22, 0x2F, 0x5C, 0x7F, 0xA0, 0xE9, 0x2028, 0x2029, 0xFEFF,
+                                  0xFFFF, 0x1F600, 0x10FFFF]))
+
+
+def test_csv_json_cells_are_the_bytes_json_dumps_writes() -> None:
+    value = {"z": _EVERY_ESCAPE, "a": [_EVERY_ESCAPE, {"rel": "x", "uid": "=1"}], "é": "ü"}
+    assert _json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    assert _json([]) == "[]" and _json({}) == "{}"
+
+
+def test_aibom_entries_are_the_bytes_json_dumps_writes() -> None:
+    asset = estate()[0].model_copy(update={"name": _EVERY_ESCAPE})
+    text = "".join(bom_chunks(_inventory([asset])))
+    rest = text.partition('\n "components": [\n  ')[2]
+    first = rest.split("\n")[0].rstrip(",")
+    entry = json.loads(first)
+    assert entry["name"] == _EVERY_ESCAPE
+    assert first == json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
 
 
 def test_csv_is_rfc4180_sorted_and_counts_findings() -> None:
