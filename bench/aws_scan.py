@@ -149,9 +149,10 @@ def fill_v1_rest(url: str, estate: Estate, role: str) -> None:
 
 
 def fill_generative(url: str, estate: Estate, role: str) -> None:
-    """Agents, knowledge bases with their data sources, guardrails, custom and imported models, feature
-    groups and the region's invocation logging. What moto lacks (guardrails, imported models, data sources)
-    is seeded straight into the extension's store, which the in-process server answers from."""
+    """Agents (each associated with one knowledge base), knowledge bases with their data sources, guardrails,
+    custom and imported models, feature groups and the region's invocation logging. What moto lacks
+    (guardrails, imported models, data sources, agent knowledge bases) is seeded straight into the extension's
+    store, which the in-process server answers from."""
     kw: Any = {"region_name": REGION, "endpoint_url": url}
     agents: Any = boto3.client("bedrock-agent", **kw)
     bedrock: Any = boto3.client("bedrock", **kw)
@@ -164,12 +165,13 @@ def fill_generative(url: str, estate: Estate, role: str) -> None:
         for i in range(estate.guardrails)]
     features = [{"FeatureName": "id", "FeatureType": "String"}, {"FeatureName": "at", "FeatureType": "String"}]
 
-    def agent(i: int) -> None:
+    def agent(i: int) -> str:
         extra = {"guardrailConfiguration": {"guardrailIdentifier": guardrails[i % len(guardrails)],
                                             "guardrailVersion": "DRAFT"}} if guardrails and i % 2 else {}
-        agents.create_agent(agentName=f"agent-{i}", agentResourceRoleArn=role, foundationModel="m", **extra)
+        return str(agents.create_agent(agentName=f"agent-{i}", agentResourceRoleArn=role, foundationModel="m",
+                                       **extra)["agent"]["agentId"])
 
-    def knowledge_base(i: int) -> None:
+    def knowledge_base(i: int) -> str:
         kb = agents.create_knowledge_base(
             name=f"kb-{i}", roleArn=role,
             knowledgeBaseConfiguration={"type": "VECTOR", "vectorKnowledgeBaseConfiguration": {
@@ -182,6 +184,7 @@ def fill_generative(url: str, estate: Estate, role: str) -> None:
             corpus = f"arn:aws:s3:::corpus-{(i * SOURCES_PER_KB + j) % CORPUS_BUCKETS}"
             moto_gaps.add_data_source(ACCOUNT, REGION, kb, f"kb-{i}-source-{j}", corpus,
                                       kms_key=KEY if j else None)
+        return str(kb)
 
     def custom_model(i: int) -> None:
         if i % 2:
@@ -199,16 +202,19 @@ def fill_generative(url: str, estate: Estate, role: str) -> None:
             OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://features/{i}"}})
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(agent, range(estate.agents)))
-        list(pool.map(knowledge_base, range(estate.knowledge_bases)))
+        agent_ids = list(pool.map(agent, range(estate.agents)))
+        kb_ids = list(pool.map(knowledge_base, range(estate.knowledge_bases)))
         list(pool.map(custom_model, range(estate.custom_models)))
         list(pool.map(feature_group, range(estate.feature_groups)))
+    for i, agent_id in enumerate(agent_ids if kb_ids else []):
+        moto_gaps.add_agent_knowledge_base(ACCOUNT, REGION, agent_id, kb_ids[i % len(kb_ids)])
     bedrock.put_model_invocation_logging_configuration(loggingConfig={
         "s3Config": {"bucketName": "invocation-logs"}, "textDataDeliveryEnabled": True})
 
 
 def describes(url: str, estate: Estate) -> list[tuple[Any, dict[str, str]]]:
-    """The describe-like calls the scan makes, one per asset (and per data source)."""
+    """The describe-like calls the scan makes, one per asset (and per data source, and per agent its knowledge
+    bases)."""
     kw: Any = {"region_name": REGION, "endpoint_url": url}
     sm: Any = boto3.client("sagemaker", **kw)
     agents: Any = boto3.client("bedrock-agent", **kw)
@@ -220,8 +226,9 @@ def describes(url: str, estate: Estate) -> list[tuple[Any, dict[str, str]]]:
              for i in range(estate.notebooks)]
     work += [(sm.describe_feature_group, {"FeatureGroupName": f"features-{i}"})
              for i in range(estate.feature_groups)]
-    work += [(agents.get_agent, {"agentId": a["agentId"]})
-             for a in agents.list_agents(maxResults=1000)["agentSummaries"]]
+    for a in agents.list_agents(maxResults=1000)["agentSummaries"]:
+        work += [(agents.get_agent, {"agentId": a["agentId"]}),
+                 (agents.list_agent_knowledge_bases, {"agentId": a["agentId"], "agentVersion": "DRAFT"})]
     for kb in agents.list_knowledge_bases(maxResults=1000)["knowledgeBaseSummaries"]:
         kb_id = kb["knowledgeBaseId"]
         work.append((agents.get_knowledge_base, {"knowledgeBaseId": kb_id}))

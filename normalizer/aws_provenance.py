@@ -140,12 +140,16 @@ def custom_model(d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
 
 
 def agent(d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:
-    """The guardrail and foundation model GetAgent names (its knowledge bases would cost a call per agent)."""
+    """The knowledge bases the collector joined (``knowledgeBases``, from ListAgentKnowledgeBases: GetAgent does
+    not name them), then the guardrail and foundation model GetAgent names."""
     arn = str(d["agentArn"])
     guardrail = dig(d, "guardrailConfiguration.guardrailIdentifier")
     if guardrail and not str(guardrail).startswith("arn:"):
         guardrail = f"{_arn_base(arn)}:guardrail/{guardrail}"
-    return edges(("uses", guardrail), ("uses", _bedrock_model_uid(arn, d.get("foundationModel"))))
+    bases = [f"{_arn_base(arn)}:knowledge-base/{kb['knowledgeBaseId']}"
+             for kb in d.get("knowledgeBases") or [] if kb.get("knowledgeBaseId")]
+    return edges(*(("uses", uid) for uid in bases),
+                 ("uses", guardrail), ("uses", _bedrock_model_uid(arn, d.get("foundationModel"))))
 
 
 def knowledge_base(d: Mapping[str, Any]) -> tuple[LineageEdge, ...]:

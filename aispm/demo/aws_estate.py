@@ -225,8 +225,9 @@ def seed_monitoring_and_features(region: str, admin_role: str, scoped_role: str)
         )
 
 def seed_bedrock(region: str, admin_role: str, scoped_role: str) -> None:
-    """Guardrails, agents, knowledge bases with their data sources, custom and imported models, and the
-    region's invocation logging (on, with text, in the first region only)."""
+    """Guardrails, agents, knowledge bases with their data sources (the support assistant answers from the
+    policy documents), custom and imported models, and the region's invocation logging (on, with text, in the
+    first region only)."""
     from aispm.testing import moto_gaps
 
     key = KMS_KEY.replace("us-east-1", region)
@@ -239,10 +240,10 @@ def seed_bedrock(region: str, admin_role: str, scoped_role: str) -> None:
     moto_gaps.add_guardrail(ACCOUNT, region, "prototype-guardrail", contentPolicy={"filters": _WEAK_FILTERS})
     agents = boto3.client("bedrock-agent", region_name=region)
     model = "anthropic.claude-3-5-sonnet-20240620-v1:0"
-    agents.create_agent(agentName="support-assistant", agentResourceRoleArn=scoped_role, foundationModel=model,
-                        customerEncryptionKeyArn=key,
-                        instruction="Answer customer support questions from the policy documents.",
-                        guardrailConfiguration={"guardrailIdentifier": strong, "guardrailVersion": "DRAFT"})
+    support = agents.create_agent(
+        agentName="support-assistant", agentResourceRoleArn=scoped_role, foundationModel=model,
+        customerEncryptionKeyArn=key, instruction="Answer customer support questions from the policy documents.",
+        guardrailConfiguration={"guardrailIdentifier": strong, "guardrailVersion": "DRAFT"})["agent"]["agentId"]
     agents.create_agent(agentName="sales-copilot", agentResourceRoleArn=admin_role, foundationModel=model,
                         instruction="Draft follow-up sales emails for the account managers.")
     embedding = f"arn:aws:bedrock:{region}::foundation-model/amazon.titan-embed-text-v2:0"
@@ -258,6 +259,8 @@ def seed_bedrock(region: str, admin_role: str, scoped_role: str) -> None:
         for i, kms in enumerate(keys):
             moto_gaps.add_data_source(ACCOUNT, region, kb, f"{name}-source-{i + 1}",
                                       f"arn:aws:s3:::{name}-corpus-{i + 1}", kms_key=kms)
+        if name == "policy-docs":
+            moto_gaps.add_agent_knowledge_base(ACCOUNT, region, support, kb, description="Refund and warranty policies")
     bedrock = boto3.client("bedrock", region_name=region)
     bedrock.create_model_customization_job(
         jobName="support-claims-ft-job", customModelName="support-claims-ft", roleArn=scoped_role,

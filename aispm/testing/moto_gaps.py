@@ -2,18 +2,20 @@
 simulated estate.
 
 moto answers ListMonitoringSchedules, Get/PutModelPackageGroupPolicy, ListUserProfiles, ListSpaces,
-ListFeatureGroups, Bedrock's guardrail and imported-model calls, bedrock-agent's data-source calls and CloudTrail
-LookupEvents (records seeded with ``add_cloudtrail_event``) with "not implemented". The demo, the benchmark and
-tests that scan a whole region need it readable, so this module teaches moto's responders these operations over a
-small in-memory store (ListFeatureGroups reads moto's own feature groups). Data is seeded with the ``add_*``
-functions (or PutModelPackageGroupPolicy); answers follow the service model's shapes. Emulator only: never imported
-by the scanner.
+ListFeatureGroups, Bedrock's guardrail and imported-model calls, bedrock-agent's data-source calls and
+ListAgentKnowledgeBases (associations seeded with ``add_agent_knowledge_base``; moto has no
+AssociateAgentKnowledgeBase either), and CloudTrail LookupEvents (records seeded with ``add_cloudtrail_event``)
+with "not implemented". The demo, the benchmark and tests that scan a whole region need it readable, so this
+module teaches moto's responders these operations over a small in-memory store (ListFeatureGroups reads moto's
+own feature groups). Data is seeded with the ``add_*`` functions (or PutModelPackageGroupPolicy); answers follow
+the service model's shapes. Emulator only: never imported by the scanner.
 
 It also closes three fidelity gaps where moto drops what a request set, so an estate can show both sides of
-a rule: CreateAgent's ``guardrailConfiguration`` (GetAgent returns it, as AWS does), CreateFeatureGroup's
-``OnlineStoreConfig`` (DescribeFeatureGroup returns it) and CreateModelCustomizationJob's
-``customModelKmsKeyId`` (moto gives every custom model a made-up key; here GetCustomModel's ``modelKmsKeyArn``
-is the key the request named, and absent without one).
+a rule: CreateAgent's ``guardrailConfiguration`` (GetAgent returns it, as AWS does, and the ``agentVersion``
+``DRAFT`` AWS answers where moto invents ``1.0``), CreateFeatureGroup's ``OnlineStoreConfig``
+(DescribeFeatureGroup returns it) and CreateModelCustomizationJob's ``customModelKmsKeyId`` (moto gives every
+custom model a made-up key; here GetCustomModel's ``modelKmsKeyArn`` is the key the request named, and absent
+without one).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class _Region:
     guardrails: list[dict[str, Any]] = field(default_factory=list)
     imported_models: list[dict[str, Any]] = field(default_factory=list)
     data_sources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)   # knowledge base id -> sources
+    agent_bases: dict[str, list[dict[str, Any]]] = field(default_factory=dict)   # agent id -> associations
     trail: list[dict[str, Any]] = field(default_factory=list)   # CloudTrail records (LookupEvents)
 
 
@@ -112,6 +115,16 @@ def add_data_source(account: str, region: str, knowledge_base_id: str, name: str
             **({"serverSideEncryptionConfiguration": {"kmsKeyArn": kms_key}} if kms_key else {}),
         })
         return sid
+
+
+def add_agent_knowledge_base(account: str, region: str, agent_id: str, kb_id: str, description: str | None = None,
+                             state: str = "ENABLED") -> None:
+    """Associate a knowledge base with an agent's working draft (what AssociateAgentKnowledgeBase stores)."""
+    with _LOCK:
+        _STORE[(account, region)].agent_bases.setdefault(agent_id, []).append({
+            "knowledgeBaseId": kb_id, "knowledgeBaseState": state, "updatedAt": _now().isoformat(),
+            **({"description": description} if description else {}),
+        })
 
 
 def add_cloudtrail_event(account: str, region: str, record: dict[str, Any]) -> None:
@@ -251,11 +264,20 @@ def _install_bedrock() -> None:
             raise AgentNotFound(f"Data source {sid} not found")
         return json.dumps({"dataSource": found[0]})
 
+    def list_agent_knowledge_bases(self: Any) -> str:
+        agent_id = self._get_param("agentId")
+        self.bedrockagent_backend.get_agent(agent_id)   # ResourceNotFoundException for an unknown agent, as AWS
+        draft = self._get_param("agentVersion") == "DRAFT"   # associations are seeded on the working draft
+        with _LOCK:
+            items = list(store(self).agent_bases.get(agent_id, [])) if draft else []
+        return paged(self, "agentKnowledgeBaseSummaries", items)
+
     for cls, ops in ((BedrockResponse, {"list_guardrails": list_guardrails, "get_guardrail": get_guardrail,
                                         "list_imported_models": list_imported_models,
                                         "get_imported_model": get_imported_model}),
                      (AgentsforBedrockResponse, {"list_data_sources": list_data_sources,
-                                                 "get_data_source": get_data_source})):
+                                                 "get_data_source": get_data_source,
+                                                 "list_agent_knowledge_bases": list_agent_knowledge_bases})):
         for op, fn in ops.items():
             if not hasattr(cls, op):
                 setattr(cls, op, fn)
@@ -331,7 +353,8 @@ def _keep_dropped_fields() -> None:
 
     def agent_dict(original: Any) -> Any:
         def to_dict(agent: Any) -> dict[str, Any]:
-            out: dict[str, Any] = original(agent)
+            # GetAgent describes the working draft: AWS answers agentVersion "DRAFT" (moto: "1.0").
+            out: dict[str, Any] = {**original(agent), "agentVersion": "DRAFT"}
             config = getattr(agent, "guardrail_configuration", None)
             return {**out, "guardrailConfiguration": config} if config else out
         return to_dict

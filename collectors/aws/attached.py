@@ -4,6 +4,8 @@
   name per region however many notebooks share it. The scripts stay base64 in the record; only the
   normalizer decodes them, in memory, and keeps no script text.
 - A knowledge base's data sources (ENC-001 reads their encryption): ListDataSources, then GetDataSource each.
+- An agent's knowledge bases (its lineage, inventory-v1.md): ListAgentKnowledgeBases of the version GetAgent
+  described, one call per agent.
 - The region's Bedrock invocation logging (LOG-003): one call per region, kept as an ``ai_service_settings``
   record only where the region has a Bedrock asset or a logging configuration (rules-v2.md).
 """
@@ -95,6 +97,36 @@ def data_sources(agents: Any, result: CollectResult, error: ErrorOf, pool: Mappe
         return None
 
     _join_each([r for r in result.records if r.type == "knowledge_base"], one, result, error, pool)
+
+
+def agent_knowledge_bases(agents: Any, result: CollectResult, error: ErrorOf, pool: Mapper, page_size: int) -> None:
+    """Join each agent's knowledge bases (``knowledgeBases``, the ListAgentKnowledgeBases summaries) or why they
+    are unreadable (``KnowledgeBasesError``); an agent deleted meanwhile is dropped.
+
+    One paged call per agent, unavoidable: GetAgent's answer does not name the agent's knowledge bases, and the
+    associations are listed only per agent and version. The version is the one GetAgent described (for a listed
+    agent its DRAFT working version), so the edges belong to the settings the record holds."""
+
+    def one(rec: RawRecord) -> str | None:
+        agent_id = str(rec.data["agentId"])
+        try:
+            bases = [dict(s)
+                     for page in agents.get_paginator("list_agent_knowledge_bases").paginate(
+                         agentId=agent_id, agentVersion=str(rec.data.get("agentVersion") or "DRAFT"),
+                         PaginationConfig={"PageSize": page_size})
+                     for s in page.get("agentKnowledgeBaseSummaries", [])]
+        except ClientError as exc:
+            if error_code(exc) in GONE:   # the agent vanished after the list
+                return GONE_RECORD
+            rec.data["KnowledgeBasesError"] = one_line(exc)
+            return f"knowledge bases of agent {agent_id}: {one_line(exc)}"
+        except BotoCoreError as exc:
+            rec.data["KnowledgeBasesError"] = one_line(exc)
+            return f"knowledge bases of agent {agent_id}: {one_line(exc)}"
+        rec.data["knowledgeBases"] = bases
+        return None
+
+    _join_each([r for r in result.records if r.type == "agent"], one, result, error, pool)
 
 
 def invocation_logging(answer: dict[str, Any] | Exception, result: CollectResult, error: ErrorOf,

@@ -25,7 +25,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from aispm.collectors.aws.accounts import Sessions, TargetError, account_of, enabled_regions, org_accounts
-from aispm.collectors.aws.attached import data_sources, invocation_logging, lifecycle_configs
+from aispm.collectors.aws.attached import agent_knowledge_bases, data_sources, invocation_logging, lifecycle_configs
 from aispm.collectors.aws.buckets import BucketReader, bucket_of, s3_locations
 from aispm.collectors.aws.iam import RoleCache
 from aispm.collectors.aws.kinds import KINDS, MONITORING_LISTED, ROWS, AwsKind
@@ -273,6 +273,8 @@ class AwsCollector:
                 self._group_policies(clients["sagemaker"], unit, result, graph)
             if clients.get("bedrock-agent") is not None and "bedrock-agent" not in unreachable:
                 data_sources(clients["bedrock-agent"], result, self._error, graph.map, self.page_size or BEDROCK_PAGE)
+                agent_knowledge_bases(clients["bedrock-agent"], result, self._error, graph.map,
+                                      self.page_size or BEDROCK_PAGE)
             if serial and clients.get("bedrock") is not None and "bedrock" not in unreachable:
                 logging()
                 graph.run()

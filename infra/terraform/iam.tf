@@ -50,6 +50,7 @@ locals {
     "bedrock:GetImportedModel",
     "bedrock:ListAgents",
     "bedrock:GetAgent",
+    "bedrock:ListAgentKnowledgeBases",
     "bedrock:ListKnowledgeBases",
     "bedrock:GetKnowledgeBase",
     "bedrock:ListDataSources",

@@ -145,8 +145,8 @@ BEDROCK_READ_ACTIONS = {
     f"bedrock:{a}"
     for a in [
         "ListGuardrails", "GetGuardrail", "ListCustomModels", "GetCustomModel", "ListImportedModels",
-        "GetImportedModel", "ListAgents", "GetAgent", "ListKnowledgeBases", "GetKnowledgeBase", "ListDataSources",
-        "GetDataSource", "GetModelInvocationLoggingConfiguration",
+        "GetImportedModel", "ListAgents", "GetAgent", "ListAgentKnowledgeBases", "ListKnowledgeBases",
+        "GetKnowledgeBase", "ListDataSources", "GetDataSource", "GetModelInvocationLoggingConfiguration",
     ]
 }
 # Tags of a whole region in one paged call (only when required_tags is configured).
@@ -636,7 +636,7 @@ def test_the_code_scan_finds_the_calls_of_the_handlers(template):
             ("bedrock", "GetModelInvocationLoggingConfiguration"), ("bedrock-agent", "ListAgents"),
             ("bedrock-agent", "GetAgent"), ("bedrock-agent", "ListKnowledgeBases"),
             ("bedrock-agent", "GetKnowledgeBase"), ("bedrock-agent", "ListDataSources"),
-            ("bedrock-agent", "GetDataSource")} <= collect
+            ("bedrock-agent", "GetDataSource"), ("bedrock-agent", "ListAgentKnowledgeBases")} <= collect
     # The buckets AI assets use (AISPM-PRV-003): the account's bucket list and public access block (s3control), then
     # each bucket's own.
     assert {("s3", "ListBuckets"), ("s3control", "GetPublicAccessBlock"), ("s3", "GetPublicAccessBlock"),

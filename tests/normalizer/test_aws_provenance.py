@@ -122,6 +122,16 @@ def test_bedrock_lineage() -> None:
                           "guardrailConfiguration": {"guardrailIdentifier": "gr1", "guardrailVersion": "1"}})
     assert edges(agent) == [("uses", f"{br}:guardrail/gr1"),
                             ("uses", f"arn:aws:bedrock:us-east-1::foundation-model/{haiku}")]
+    # The knowledge bases the collector joined from ListAgentKnowledgeBases, as their uids (ARNs), first.
+    summary = {"knowledgeBaseState": "ENABLED", "updatedAt": "2026-11-01T00:00:00Z"}
+    with_bases = one("agent", {"agentId": "B", "agentName": "b", "agentArn": f"{br}:agent/B", "foundationModel": haiku,
+                               "knowledgeBases": [{"knowledgeBaseId": "K1", **summary},
+                                                  {"knowledgeBaseId": "K2", "description": "wiki", **summary}]})
+    assert edges(with_bases) == [("uses", f"{br}:knowledge-base/K1"), ("uses", f"{br}:knowledge-base/K2"),
+                                 ("uses", f"arn:aws:bedrock:us-east-1::foundation-model/{haiku}")]
+    unread = one("agent", {"agentId": "C", "agentName": "c", "agentArn": f"{br}:agent/C",
+                           "KnowledgeBasesError": "AccessDeniedException: denied"})
+    assert edges(unread) == []
     kb = one("knowledge_base", {"knowledgeBaseId": "K", "name": "kb", "knowledgeBaseArn": f"{br}:knowledge-base/K",
                                 "dataSources": [{"dataSourceId": "d", "name": "d", "dataSourceConfiguration": {
                                     "type": "S3", "s3Configuration": {"bucketArn": "arn:aws:s3:::handbook"}}}]})

@@ -3,7 +3,8 @@
 moto implements agents, knowledge bases, custom models (through CreateModelCustomizationJob) and the
 invocation-logging configuration. It lacks ListGuardrails/GetGuardrail, ListImportedModels/GetImportedModel
 and ListDataSources/GetDataSource: their wire handling is pinned with Stubber, which validates every request
-and answer against the real service model.
+and answer against the real service model. It lacks ListAgentKnowledgeBases (and AssociateAgentKnowledgeBase)
+too: the emulator extension answers it from associations seeded with ``moto_gaps.add_agent_knowledge_base``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from aispm.pipeline import run_scan, scan_unit
 from aispm.pipeline_types import ScanRequest
 from aispm.rules.policy import Policy
 from aispm.sinks.formats.ocsf import to_ocsf
+from aispm.testing import moto_gaps
 from tests.support.aws_faults import Fault, json_error, region_is
 
 ACCT = "123456789012"
@@ -100,6 +102,7 @@ def test_agents_knowledge_bases_custom_models_and_logging_against_moto(aws: None
     assert calls["bedrock-agent:GetAgent"] == 2
     assert calls["bedrock-agent:GetKnowledgeBase"] == 1
     assert calls["bedrock-agent:ListDataSources"] == 1
+    assert calls["bedrock-agent:ListAgentKnowledgeBases"] == 2   # one per agent: GetAgent does not name them
     assert calls["bedrock:GetCustomModel"] == 1
     assert calls["bedrock:GetModelInvocationLoggingConfiguration"] == 1
 
@@ -122,6 +125,100 @@ def test_a_logging_configuration_alone_emits_the_settings(aws: None) -> None:
     fact = settings.logging.invocation_logging
     assert fact is not None and fact.value is False
     assert fact.source == "loggingConfig.textDataDeliveryEnabled" and fact.observed == "absent (default false)"
+
+
+def _kb(agents: Any, name: str, role: str) -> str:
+    return str(agents.create_knowledge_base(
+        name=name, roleArn=role,
+        knowledgeBaseConfiguration={"type": "VECTOR", "vectorKnowledgeBaseConfiguration": {
+            "embeddingModelArn": f"arn:aws:bedrock:{REGION}::foundation-model/amazon.titan-embed-text-v2:0"}},
+        storageConfiguration={"type": "OPENSEARCH_SERVERLESS", "opensearchServerlessConfiguration": {
+            "collectionArn": f"arn:aws:aoss:{REGION}:{ACCT}:collection/c", "vectorIndexName": "i",
+            "fieldMapping": {"vectorField": "v", "textField": "t", "metadataField": "m"}}},
+    )["knowledgeBase"]["knowledgeBaseId"])
+
+
+def _agents_with_bases(names_and_bases: dict[str, int]) -> dict[str, tuple[str, list[str]]]:
+    """Agents (name -> how many knowledge bases to associate) on moto: name -> (agent id, knowledge base ids)."""
+    agents = boto3.client("bedrock-agent", region_name=REGION)
+    role, kb_role = _role("agent-role"), _role("kb-role")
+    out: dict[str, tuple[str, list[str]]] = {}
+    for name, count in names_and_bases.items():
+        agent_id = agents.create_agent(agentName=name, agentResourceRoleArn=role,
+                                       foundationModel="anthropic.claude-v2")["agent"]["agentId"]
+        bases = [_kb(agents, f"{name}-kb-{i}", kb_role) for i in range(count)]
+        for kb in bases:
+            moto_gaps.add_agent_knowledge_base(ACCT, REGION, agent_id, kb)
+        out[name] = (agent_id, bases)
+    return out
+
+
+def _edges(asset: Asset) -> list[tuple[str, str]]:
+    return [(e.rel, e.uid) for e in asset.lineage]
+
+
+@pytest.mark.parametrize("page_size", [None, 1])
+def test_agent_lineage_names_each_associated_knowledge_base(aws: None, page_size: int | None) -> None:
+    """One paged ListAgentKnowledgeBases per agent (its DRAFT version): an edge per knowledge base, none without."""
+    made = _agents_with_bases({"two": 2, "none": 0})
+    result = _collect(AwsCollector(options=AwsOptions(regions=(REGION,)), page_size=page_size))
+    assert result.errors == []
+    assets = _assets(result)
+    base = f"arn:aws:bedrock:{REGION}:{ACCT}"
+    claude = f"arn:aws:bedrock:{REGION}::foundation-model/anthropic.claude-v2"
+    kb1, kb2 = made["two"][1]
+    assert _edges(assets["two"]) == [("uses", f"{base}:knowledge-base/{kb1}"), ("uses", f"{base}:knowledge-base/{kb2}"),
+                                     ("uses", claude)]
+    assert _edges(assets["none"]) == [("uses", claude)]
+    # The edges name the knowledge bases as scanned.
+    assert {assets["two-kb-0"].uid, assets["two-kb-1"].uid} == {f"{base}:knowledge-base/{kb1}",
+                                                                 f"{base}:knowledge-base/{kb2}"}
+    calls = result.api_calls["aws"]["bedrock-agent:ListAgentKnowledgeBases"]
+    assert calls == (3 if page_size == 1 else 2)   # "two" takes two pages of one when pages hold one
+
+
+def test_unreadable_agent_knowledge_bases_are_an_error_field_and_a_scope_error(aws: None) -> None:
+    made = _agents_with_bases({"denied": 1, "readable": 1})
+    denied_id = made["denied"][0]
+    session = boto3.Session(region_name=REGION)
+    fault = Fault(session, "bedrock-agent.ListAgentKnowledgeBases",
+                  lambda: json_error("AccessDeniedException", "not authorized to perform bedrock", 403),
+                  when=lambda request: f"/agents/{denied_id}/agentversions/DRAFT/" in request.url)
+    result = _collect(AwsCollector(session=session, options=AwsOptions(regions=(REGION,))))
+    assert fault.hits == 1
+    [error] = result.errors
+    assert f"knowledge bases of agent {denied_id}" in error.error and "AccessDeniedException" in error.error
+    [denied] = [r for r in result.records if r.type == "agent" and r.data["agentName"] == "denied"]
+    assert "AccessDeniedException" in denied.data["KnowledgeBasesError"] and "knowledgeBases" not in denied.data
+    assets = _assets(result)
+    assert not any(e.uid.endswith(made["denied"][1][0]) for e in assets["denied"].lineage)
+    assert (f"arn:aws:bedrock:{REGION}:{ACCT}:knowledge-base/{made['readable'][1][0]}"
+            in [e.uid for e in assets["readable"].lineage])   # the other agent is still read
+
+
+def test_an_agent_deleted_before_its_knowledge_bases_are_read_is_dropped(aws: None) -> None:
+    made = _agents_with_bases({"vanished": 0, "kept": 0})
+    gone_id = made["vanished"][0]
+    session = boto3.Session(region_name=REGION)
+    Fault(session, "bedrock-agent.ListAgentKnowledgeBases",
+          lambda: json_error("ResourceNotFoundException", f"Agent {gone_id} not found", 404),
+          when=lambda request: f"/agents/{gone_id}/" in request.url)
+    result = _collect(AwsCollector(session=session, options=AwsOptions(regions=(REGION,))))
+    assert result.errors == []
+    assert [r.data["agentName"] for r in result.records if r.type == "agent"] == ["kept"]
+
+
+def test_the_emulator_answers_list_agent_knowledge_bases_like_aws(aws: None) -> None:
+    """The moto extension: an unknown agent is ResourceNotFoundException; pages follow maxResults."""
+    made = _agents_with_bases({"a": 3})
+    agents = boto3.client("bedrock-agent", region_name=REGION)
+    first = agents.list_agent_knowledge_bases(agentId=made["a"][0], agentVersion="DRAFT", maxResults=2)
+    assert [s["knowledgeBaseId"] for s in first["agentKnowledgeBaseSummaries"]] == made["a"][1][:2]
+    assert first["agentKnowledgeBaseSummaries"][0]["knowledgeBaseState"] == "ENABLED"
+    rest = agents.list_agent_knowledge_bases(agentId=made["a"][0], agentVersion="DRAFT", nextToken=first["nextToken"])
+    assert [s["knowledgeBaseId"] for s in rest["agentKnowledgeBaseSummaries"]] == made["a"][1][2:]
+    with pytest.raises(agents.exceptions.ResourceNotFoundException):
+        agents.list_agent_knowledge_bases(agentId="NOPE123456", agentVersion="DRAFT")
 
 
 def test_bedrock_is_read_only_where_botocore_offers_it(aws: None) -> None:
