@@ -176,16 +176,16 @@ class AwsCollector:
         except (TargetError, ClientError, BotoCoreError) as exc:
             result = CollectResult(unit=unit, errors=[self._error(unit, one_line(exc))])
         else:
-            names = ["sagemaker"]
+            clients = {"sagemaker": self.client(session, "sagemaker", unit, calls)}
             if self._offered("bedrock", unit.region):   # partition data names no separate bedrock-agent regions
-                names += ["bedrock", "bedrock-agent"]
-            clients = {name: self._client(session, name, unit, calls) for name in names}
+                clients["bedrock"] = self.client(session, "bedrock", unit, calls)
+                clients["bedrock-agent"] = self.client(session, "bedrock-agent", unit, calls)
             result = self.collect_region(clients, session, unit, calls)
         calls.merge(self._unreported_session_calls())
         result.api_calls = calls.as_dict()
         return result
 
-    def _client(self, session: boto3.Session, service: str, unit: ScopeUnit, calls: ApiCalls) -> Any:
+    def client(self, session: boto3.Session, service: str, unit: ScopeUnit, calls: ApiCalls) -> Any:
         """A counting client of ``service`` in the unit's region, paced by the account-and-region's limit."""
         return client(session, service, unit.region, calls, self.limits, f"{unit.account}:{unit.region}")
 
@@ -416,15 +416,15 @@ class AwsCollector:
         located = [(r, b) for r, b in located if b]
         if not located:
             return
-        verdicts = self._buckets.verdicts(self._client(session, "s3", unit, calls),
-                                          self._client(session, "s3control", unit, calls),
+        verdicts = self._buckets.verdicts(self.client(session, "s3", unit, calls),
+                                          self.client(session, "s3control", unit, calls),
                                           unit.account, set().union(*(b for _, b in located)), graph.map)
         for r, buckets in located:
             r.data["BucketAccess"] = {b: verdicts[b] for b in sorted(buckets)}
 
     def _tags(self, session: boto3.Session, unit: ScopeUnit, calls: ApiCalls, result: CollectResult) -> None:
         try:
-            tags = region_tags(self._client(session, "resourcegroupstaggingapi", unit, calls),
+            tags = region_tags(self.client(session, "resourcegroupstaggingapi", unit, calls),
                                self.page_size or MAX_PAGE)
         except (ClientError, BotoCoreError) as exc:
             result.errors.append(self._error(unit, f"tag:GetResources: {one_line(exc)}"))

@@ -237,7 +237,8 @@ def test_training_jobs_of_the_window_are_read_from_search_pages(sm: Any) -> None
     role = _role("exec")
     for name in ("tj-1", "tj-2", "tj-3"):
         sm.create_training_job(
-            TrainingJobName=name, RoleArn=role, AlgorithmSpecification={"TrainingImage": "i", "TrainingInputMode": "File"},
+            TrainingJobName=name, RoleArn=role,
+            AlgorithmSpecification={"TrainingImage": "i", "TrainingInputMode": "File"},
             StoppingCondition={"MaxRuntimeInSeconds": 1}, OutputDataConfig={"S3OutputPath": "s3://b"},
             ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1})
     created = sm.describe_training_job(TrainingJobName="tj-1")["CreationTime"].astimezone(dt.UTC)
