@@ -392,6 +392,7 @@ def _keep_dropped_fields() -> None:
     _patch(FeatureGroup, "describe", group_describe)
     _patch(BedrockResponse, "create_model_customization_job", create_customization_job)
 
+
 def _search_models_by_page() -> None:
     """SageMaker Search: moto rejects ``Resource=Model``, compares a ``CreationTime GreaterThan`` filter as
     equality and answers every resource in one page. Here Model is answered as AWS does (``Results[].Model.Model``,
