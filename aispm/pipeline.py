@@ -208,6 +208,9 @@ def _known_accounts(work: Sequence[tuple[Collector, ScopeUnit]]) -> set[str]:
     return known
 
 
+_COLLECT_AFTER_FINDINGS = 1000
+
+
 def run_scan(request: ScanRequest) -> ScanOutcome:
     started = dt.datetime.now(dt.UTC)
     scan_id = request.scan_id or str(uuid.uuid4())
@@ -219,9 +222,10 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
             lambda cu: scan_unit(cu[0], cu[1], request.policy, known_accounts, time_ms, scan_id), work))
     # The collectors are done: their SDK sessions cache every service model and endpoint table they loaded
     # (tens of MB for AWS), which delivery would otherwise carry through its own peak. The sessions are
-    # reference cycles, freed by a full collection only.
+    # reference cycles, freed by a full collection only: worth its fraction of a second where delivery is large.
     del work
-    gc.collect()
+    if sum(len(r.findings) for r in results) >= _COLLECT_AFTER_FINDINGS:
+        gc.collect()
     return finish_scan(results, plan_errors, request, scan_id=scan_id, started=started, time_ms=time_ms)
 
 
