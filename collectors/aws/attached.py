@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -54,11 +55,37 @@ def lifecycle_configs(sm: Any, result: CollectResult, error: ErrorOf, pool: Mapp
 GONE_RECORD = "gone"
 
 
-def _join_each(records: list[RawRecord], one: Callable[[RawRecord], str | None], result: CollectResult,
-               error: ErrorOf, pool: Mapper) -> None:
-    """Run ``one`` per record on a small pool: a string is a scope error, ``GONE_RECORD`` drops the record."""
+@dataclass(frozen=True)
+class _Join:
+    """A read joined to every record of one kind: its answer goes to ``key``, why it failed to ``error_key``."""
+
+    kind: str
+    key: str
+    error_key: str
+    what: Callable[[RawRecord], str]   # names the read in a scope error, e.g. "data sources of knowledge base X"
+
+
+def _join_each(join: _Join, read: Callable[[RawRecord], Any], result: CollectResult, error: ErrorOf,
+               pool: Mapper) -> None:
+    """``read`` each record of ``join.kind`` on the scope's pool: the answer is joined to the record, a failure is
+    an error field and a scope error, and a record whose resource vanished after the list is dropped."""
+    records = [r for r in result.records if r.type == join.kind]
     if not records:
         return
+
+    def one(rec: RawRecord) -> str | None:
+        try:
+            rec.data[join.key] = read(rec)
+        except ClientError as exc:
+            if error_code(exc) in GONE:   # the resource itself vanished after the list
+                return GONE_RECORD
+            rec.data[join.error_key] = one_line(exc)
+            return f"{join.what(rec)}: {one_line(exc)}"
+        except BotoCoreError as exc:
+            rec.data[join.error_key] = one_line(exc)
+            return f"{join.what(rec)}: {one_line(exc)}"
+        return None
+
     outcomes = pool(one, records)
     gone = {id(r) for r, o in zip(records, outcomes, strict=True) if o == GONE_RECORD}
     result.errors.extend(error(result.unit, o) for o in outcomes if o and o != GONE_RECORD)
@@ -69,34 +96,26 @@ def data_sources(agents: Any, result: CollectResult, error: ErrorOf, pool: Mappe
     """Join each knowledge base's data sources (``dataSources``) or why they are unreadable
     (``DataSourcesError``); a knowledge base deleted meanwhile is dropped."""
 
-    def one(rec: RawRecord) -> str | None:
+    def read(rec: RawRecord) -> list[dict[str, Any]]:
         kb = str(rec.data["knowledgeBaseId"])
-        try:
-            ids = [str(s["dataSourceId"])
-                   for page in agents.get_paginator("list_data_sources").paginate(
-                       knowledgeBaseId=kb, PaginationConfig={"PageSize": page_size})
-                   for s in page.get("dataSourceSummaries", [])]
-            sources = []
-            for source_id in ids:
-                try:
-                    got = agents.get_data_source(knowledgeBaseId=kb, dataSourceId=source_id)
-                except ClientError as exc:
-                    if error_code(exc) in GONE:
-                        continue
-                    raise
-                sources.append(strip_metadata(got)["dataSource"])
-        except ClientError as exc:
-            if error_code(exc) in GONE:   # the knowledge base itself vanished after the list
-                return GONE_RECORD
-            rec.data["DataSourcesError"] = one_line(exc)
-            return f"data sources of knowledge base {kb}: {one_line(exc)}"
-        except BotoCoreError as exc:
-            rec.data["DataSourcesError"] = one_line(exc)
-            return f"data sources of knowledge base {kb}: {one_line(exc)}"
-        rec.data["dataSources"] = sources
-        return None
+        ids = [str(s["dataSourceId"])
+               for page in agents.get_paginator("list_data_sources").paginate(
+                   knowledgeBaseId=kb, PaginationConfig={"PageSize": page_size})
+               for s in page.get("dataSourceSummaries", [])]
+        sources = []
+        for source_id in ids:
+            try:
+                got = agents.get_data_source(knowledgeBaseId=kb, dataSourceId=source_id)
+            except ClientError as exc:
+                if error_code(exc) in GONE:   # this source vanished after the list; the knowledge base did not
+                    continue
+                raise
+            sources.append(strip_metadata(got)["dataSource"])
+        return sources
 
-    _join_each([r for r in result.records if r.type == "knowledge_base"], one, result, error, pool)
+    join = _Join("knowledge_base", "dataSources", "DataSourcesError",
+                 lambda rec: f"data sources of knowledge base {rec.data['knowledgeBaseId']}")
+    _join_each(join, read, result, error, pool)
 
 
 def agent_knowledge_bases(agents: Any, result: CollectResult, error: ErrorOf, pool: Mapper, page_size: int) -> None:
@@ -107,26 +126,16 @@ def agent_knowledge_bases(agents: Any, result: CollectResult, error: ErrorOf, po
     associations are listed only per agent and version. The version is the one GetAgent described (for a listed
     agent its DRAFT working version), so the edges belong to the settings the record holds."""
 
-    def one(rec: RawRecord) -> str | None:
-        agent_id = str(rec.data["agentId"])
-        try:
-            bases = [dict(s)
-                     for page in agents.get_paginator("list_agent_knowledge_bases").paginate(
-                         agentId=agent_id, agentVersion=str(rec.data.get("agentVersion") or "DRAFT"),
-                         PaginationConfig={"PageSize": page_size})
-                     for s in page.get("agentKnowledgeBaseSummaries", [])]
-        except ClientError as exc:
-            if error_code(exc) in GONE:   # the agent vanished after the list
-                return GONE_RECORD
-            rec.data["KnowledgeBasesError"] = one_line(exc)
-            return f"knowledge bases of agent {agent_id}: {one_line(exc)}"
-        except BotoCoreError as exc:
-            rec.data["KnowledgeBasesError"] = one_line(exc)
-            return f"knowledge bases of agent {agent_id}: {one_line(exc)}"
-        rec.data["knowledgeBases"] = bases
-        return None
+    def read(rec: RawRecord) -> list[dict[str, Any]]:
+        return [dict(s)
+                for page in agents.get_paginator("list_agent_knowledge_bases").paginate(
+                    agentId=str(rec.data["agentId"]), agentVersion=str(rec.data.get("agentVersion") or "DRAFT"),
+                    PaginationConfig={"PageSize": page_size})
+                for s in page.get("agentKnowledgeBaseSummaries", [])]
 
-    _join_each([r for r in result.records if r.type == "agent"], one, result, error, pool)
+    join = _Join("agent", "knowledgeBases", "KnowledgeBasesError",
+                 lambda rec: f"knowledge bases of agent {rec.data['agentId']}")
+    _join_each(join, read, result, error, pool)
 
 
 def invocation_logging(answer: dict[str, Any] | Exception, result: CollectResult, error: ErrorOf,
