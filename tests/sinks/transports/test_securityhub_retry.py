@@ -21,22 +21,10 @@ from moto import mock_aws
 from aispm.sinks.base import Batch
 from aispm.sinks.formats.ocsf import from_ocsf
 from aispm.sinks.transports.securityhub import SecurityHubSettings, SecurityHubSink
+from tests.support.clock import FakeTime
 from tests.support.findings import aws_findings, uids
 
 CALL_SECONDS = 3.0
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class Throttler:
