@@ -19,7 +19,7 @@ from aispm.normalizer.schema import Asset
 from aispm.sinks.formats.cyclonedx import bom_chunks
 from aispm.sinks.formats.inventory import Inventory
 from aispm.sinks.formats.inventory_csv import COLUMNS, _json, csv_lines, neutralize
-from aispm.sinks.formats.report import report_chunks
+from aispm.sinks.formats.report import context, environment, report_chunks
 from tests.support.inventory import ARN, ARTIFACTS, DATA, HOSTILE, IMAGE, SECRET, estate, findings, summary
 
 
@@ -238,6 +238,32 @@ def test_report_sections() -> None:
     assert "churn-train" in text and "churn-xgb" in text   # the lineage picture of the AWS model
     assert text.count(f"{ARN}:endpoint/churn") >= 1
     assert html.count("<svg") >= 3
+
+
+def test_the_compiled_report_template_is_kept_for_the_next_run(tmp_path: Path) -> None:
+    inv = _inventory()
+    expected = "".join(report_chunks(inv))
+    cache_dir = tmp_path / "templates"
+    cache_dir.mkdir(mode=0o700)
+    first = environment(str(cache_dir))
+    assert "".join(first.get_template("report.html.j2").generate(**context(inv))) == expected
+    [kept] = list(cache_dir.iterdir())
+    assert kept.stat().st_size > 10_000
+    # The next run's environment finds the compiled code for the unchanged template.
+    second = environment(str(cache_dir))
+    assert second.loader is not None and second.bytecode_cache is not None
+    source, filename, _ = second.loader.get_source(second, "report.html.j2")
+    assert second.bytecode_cache.get_bucket(second, "report.html.j2", filename, source).code is not None
+    assert "".join(second.get_template("report.html.j2").generate(**context(inv))) == expected
+
+
+def test_a_cache_that_cannot_be_written_still_renders_the_report(tmp_path: Path) -> None:
+    inv = _inventory()
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    env = environment(str(not_a_dir))
+    assert "".join(env.get_template("report.html.j2").generate(**context(inv))) == "".join(report_chunks(inv))
+    assert not_a_dir.read_text() == "x"
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
