@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
 from filelock import Timeout
 
 from aispm.collectors.base import one_line
@@ -100,18 +101,32 @@ def _encode(value: Any) -> Any:
     return to_ocsf(value) if isinstance(value, Finding) else str(value)
 
 
+# Datetimes and dataclasses go to ``_encode`` as they would with ``json.dumps(default=...)``; keys that are not
+# strings are written as json.dumps writes them.
+_ORJSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON of ``value`` as the state stores keep it: what ``json.dumps(value, separators=(",", ":"),
+    default=...)`` writes, read back, with non-ASCII written as UTF-8. orjson writes it 5-10 times faster (a
+    large scan's state is written twice); what it refuses (an integer beyond 64 bits) is written by json."""
+    try:
+        return orjson.dumps(value, default=_encode, option=_ORJSON)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), default=_encode).encode("utf-8")
+
+
 def json_chunks(value: Any, depth: int = 4) -> Iterator[bytes]:
-    """``json.dumps(value, separators=(",", ":"), default=str)`` in pieces, byte for byte (a Finding written
-    as its OCSF object): objects are opened ``depth`` levels deep (the state file's scopes, then each finding),
-    so a large state is never held as one string and its bytes at once."""
+    """``dumps(value)`` in pieces: objects are opened ``depth`` levels deep (the state file's scopes, then
+    each finding), so a large state is never held as one string and its bytes at once."""
     if depth and isinstance(value, dict) and all(isinstance(k, str) for k in value):
         yield b"{"
         for i, (key, item) in enumerate(value.items()):
-            yield (b"," if i else b"") + json.dumps(key).encode("utf-8") + b":"
+            yield (b"," if i else b"") + orjson.dumps(key) + b":"
             yield from json_chunks(item, depth - 1)
         yield b"}"
     else:
-        yield json.dumps(value, separators=(",", ":"), default=_encode).encode("utf-8")
+        yield dumps(value)
 
 
 @dataclass
@@ -294,7 +309,7 @@ class DynamoStateStore:
             raise StateError(f"cannot write {self.location}: " + "; ".join(failed))
 
     def _save_scope(self, scope: str, findings: ScopeState) -> None:
-        blob = gzip.compress(json.dumps(findings, separators=(",", ":"), default=_encode).encode())
+        blob = gzip.compress(dumps(findings))
         parts = [blob[i:i + _DYNAMO_CHUNK_BYTES] for i in range(0, len(blob), _DYNAMO_CHUNK_BYTES)] or [b""]
         gen = uuid.uuid4().hex
         for n, part in enumerate(parts[1:], start=1):

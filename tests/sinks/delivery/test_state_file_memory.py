@@ -3,13 +3,14 @@ saves without decoding it again; any other run's save in between is still kept."
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from aispm.sinks.delivery.state import FileStateStore, StateError, json_chunks
+from aispm.sinks.delivery.state import FileStateStore, StateError, dumps, json_chunks
 from tests.support.findings import aws_findings
 
 SCOPE = "aws:123456789012:us-east-1"
@@ -18,11 +19,23 @@ OTHER = "aws:123456789012:eu-west-1"
 
 @pytest.mark.parametrize("value", [
     {"version": 1, "scopes": {SCOPE: {"updated": "t", "findings": {"u1": {"a": [1, 2.5, None, "é"]}, "u2": {}}}}},
-    {"scopes": {}, "x": {1: "int key"}, "y": "\u2028 \"quoted\"", "z": Path("p")},
+    {"scopes": {}, "x": {1: "int key", None: "n", False: "b"}, "y": "\u2028 \"quoted\" \x00", "z": Path("p")},
+    {"when": dt.datetime(2026, 12, 7, 19, 0, tzinfo=dt.UTC), "day": dt.date(2026, 12, 7), "big": 2**70,
+     "floats": [1e16, -0.0, 1.5e-7, 123456789.123]},
     [], "", 3, {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}},
 ])
-def test_chunks_are_json_dumps_byte_for_byte(value: object) -> None:
-    assert b"".join(json_chunks(value)) == json.dumps(value, separators=(",", ":"), default=str).encode()
+def test_chunks_read_back_as_what_json_dumps_writes(value: object) -> None:
+    written = b"".join(json_chunks(value))
+    assert json.loads(written) == json.loads(json.dumps(value, separators=(",", ":"), default=str))
+    assert json.loads(dumps(value)) == json.loads(written)
+
+
+def test_state_json_is_compact() -> None:
+    assert b"".join(json_chunks({"a": [1, {"b": None}], "c": {"d": 1.5}})) == b'{"a":[1,{"b":null}],"c":{"d":1.5}}'
+
+
+def test_non_ascii_is_written_as_utf8() -> None:
+    assert b"".join(json_chunks({"name": "modèle ✓"})) == '{"name":"modèle ✓"}'.encode()
 
 
 def _scope(findings: list[dict[str, object]]) -> dict[str, dict[str, object]]:

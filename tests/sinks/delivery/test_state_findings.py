@@ -49,7 +49,7 @@ def test_a_finding_is_written_as_its_ocsf_object() -> None:
     [f] = _typed(1)
     value = {"scopes": {SCOPE: {"findings": {f.uid: f}}}}
     wire = {"scopes": {SCOPE: {"findings": {f.uid: to_ocsf(f)}}}}
-    assert b"".join(json_chunks(value)) == json.dumps(wire, separators=(",", ":")).encode()
+    assert json.loads(b"".join(json_chunks(value))) == wire
 
 
 def test_stored_findings_read_back_as_ocsf(store: StateStore) -> None:
