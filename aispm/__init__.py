@@ -1,18 +1,27 @@
 """aispm: AI Security Posture Management for SageMaker, Azure Machine Learning and Vertex AI.
 
-Every aispm process (the CLI, a Lambda function) builds some hundreds of thousands of long-lived objects early
-(SDK service models, schemas, rule catalogs) and little cyclic garbage. With CPython's default threshold a young
-collection runs every 700 allocations and a full one often enough to re-walk all of them: 0.3 s of an empty
-scan's 1.6 s. Young collections run 14 times less often here and full ones far less; the peak memory of a
-large scan did not grow (bench/README.md).
+Every aispm process (the CLI, a Lambda function) starts by importing some hundreds of thousands of objects that
+live as long as it does (SDK modules, schemas, rule catalogs). With CPython's default thresholds the garbage
+collector re-walked them again and again while they were built: 0.3 s of an empty scan. So collections run
+rarely while the process starts, and ``started()`` then sets them aside (``gc.freeze``) and restores the usual
+pace, which the SDK clients' reference cycles of each scanned scope need to be freed soon.
 """
 
 import gc
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
-GC_THRESHOLDS = (10_000, 20, 20)
-if gc.get_threshold()[0] < GC_THRESHOLDS[0]:
-    gc.set_threshold(*GC_THRESHOLDS)
+_USUAL_GC = gc.get_threshold()
+gc.set_threshold(max(_USUAL_GC[0], 10_000), *_USUAL_GC[1:])
+
+
+@cache   # once per process
+def started() -> None:
+    """The process has imported what it runs on (the CLI parsed its arguments, a Lambda handler module
+    loaded): move every object so far out of the collector's walks and restore its pace."""
+    gc.freeze()
+    gc.set_threshold(*_USUAL_GC)
+
 
 try:
     __version__ = version("aispm")

@@ -17,6 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from aispm import started
 from aispm.collectors.base import CollectOptions, Collector, ScopeError, ScopeUnit
 from aispm.lambdas.credentials import provider_credentials
 from aispm.lambdas.runtime import (
@@ -151,3 +152,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 __all__ = ["handler", "metrics"]
+
+
+started()   # the init phase's imports are done (aispm/__init__.py)

@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from aispm import started
 from aispm.lambdas.runtime import logger, tracer
 from aispm.replay import replay
 from aispm.settings import Settings
@@ -42,3 +43,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.info("dead letters replayed", extra={"received": len(letters), "delivered": delivered,
                                                 "still_failing": len(remaining_items), "remaining": remaining})
     return {"received": len(letters), "delivered": delivered, "remaining": remaining}
+
+
+started()   # the init phase's imports are done (aispm/__init__.py)
