@@ -35,8 +35,8 @@ from aispm.pipeline_types import UnitResult
 from aispm.rules.finding import Status
 from aispm.rules.policy import Policy
 from aispm.settings import Settings
+from aispm.sinks.formats.jsonbytes import json_lines
 from aispm.sinks.formats.ocsf import to_ocsf
-from aispm.sinks.transports.files import jsonl
 
 RESULTS_FILE = "results.json.gz"
 
@@ -130,8 +130,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     results, plan_errors = run_unit(item, fn, run_id)
     assets = [a.model_dump(mode="json") for r in results for a in r.assets]
     findings = [f for r in results for f in r.findings]
-    put_bytes(bucket, f"{prefix}assets.jsonl", "".join(jsonl(assets)).encode("utf-8"), "application/x-ndjson")
-    put_bytes(bucket, f"{prefix}findings.ocsf.jsonl", "".join(jsonl(to_ocsf(f) for f in findings)).encode("utf-8"),
+    put_bytes(bucket, f"{prefix}assets.jsonl", b"".join(json_lines(assets)), "application/x-ndjson")
+    put_bytes(bucket, f"{prefix}findings.ocsf.jsonl", b"".join(json_lines(to_ocsf(f) for f in findings)),
               "application/x-ndjson")
     payload = {"results": [r.model_dump(mode="json") for r in results],
                "plan_errors": [e.model_dump() for e in plan_errors]}

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import orjson
 from filelock import Timeout
 
 from aispm.collectors.base import one_line
 from aispm.rules.finding import Finding
 from aispm.sinks.atomic import file_lock, write_atomic
+from aispm.sinks.formats.jsonbytes import compact
 from aispm.sinks.formats.ocsf import to_ocsf
 
 # finding uid -> the finding last delivered for it: its OCSF object as read back, or this run's Finding, made OCSF
@@ -101,19 +101,10 @@ def _encode(value: Any) -> Any:
     return to_ocsf(value) if isinstance(value, Finding) else str(value)
 
 
-# Datetimes and dataclasses go to ``_encode`` as they would with ``json.dumps(default=...)``; keys that are not
-# strings are written as json.dumps writes them.
-_ORJSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-
-
 def dumps(value: Any) -> bytes:
-    """Compact JSON of ``value`` as the state stores keep it: what ``json.dumps(value, separators=(",", ":"),
-    default=...)`` writes, read back, with non-ASCII written as UTF-8. orjson writes it 5-10 times faster (a
-    large scan's state is written twice); what it refuses (an integer beyond 64 bits) is written by json."""
-    try:
-        return orjson.dumps(value, default=_encode, option=_ORJSON)
-    except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), default=_encode).encode("utf-8")
+    """Compact JSON of ``value`` as the state stores keep it, a Finding as its OCSF object (``compact``: a
+    large scan's state is written twice)."""
+    return compact(value, _encode)
 
 
 def json_chunks(value: Any, depth: int = 4) -> Iterator[bytes]:
@@ -122,7 +113,7 @@ def json_chunks(value: Any, depth: int = 4) -> Iterator[bytes]:
     if depth and isinstance(value, dict) and all(isinstance(k, str) for k in value):
         yield b"{"
         for i, (key, item) in enumerate(value.items()):
-            yield (b"," if i else b"") + orjson.dumps(key) + b":"
+            yield (b"," if i else b"") + compact(key) + b":"
             yield from json_chunks(item, depth - 1)
         yield b"}"
     else:

@@ -11,6 +11,7 @@ from typing import Any
 from aispm.sinks.atomic import write_atomic
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered
 from aispm.sinks.formats.exports import named_exports
+from aispm.sinks.formats.jsonbytes import json_lines
 from aispm.sinks.formats.ocsf import to_ocsf
 from aispm.sinks.formats.ocsf_detection import to_ocsf_detection
 
@@ -33,11 +34,6 @@ def rewrite_summary(out_dir: Path, summary: dict[str, Any]) -> None:
         _write_atomic(path, [json.dumps(summary, indent=2) + "\n"])
 
 
-def jsonl(items: Iterable[dict[str, Any]]) -> Iterable[str]:
-    for item in items:
-        yield json.dumps(item, separators=(",", ":"), sort_keys=False, default=str) + "\n"
-
-
 class FileSink:
     name = "file"
 
@@ -51,18 +47,18 @@ class FileSink:
             if not batch.summary and not batch.assets:
                 # A replay carries findings only: add them, never replace a scan's files.
                 if batch.findings:
-                    with (self.out_dir / FINDINGS_FILE).open("a", encoding="utf-8") as fh:
-                        fh.writelines(jsonl(to_ocsf(f) for f in batch.findings))
+                    with (self.out_dir / FINDINGS_FILE).open("ab") as fh:
+                        fh.writelines(json_lines(to_ocsf(f) for f in batch.findings))
                 if batch.detections:
-                    with (self.out_dir / DETECTIONS_FILE).open("a", encoding="utf-8") as fh:
-                        fh.writelines(jsonl(to_ocsf_detection(d) for d in batch.detections))
+                    with (self.out_dir / DETECTIONS_FILE).open("ab") as fh:
+                        fh.writelines(json_lines(to_ocsf_detection(d) for d in batch.detections))
                 report.delivered = len(batch.items)
                 return report
             if batch.kind == "detect":   # a detect run leaves the scan's findings and assets as they are
-                _write_atomic(self.out_dir / DETECTIONS_FILE, jsonl(to_ocsf_detection(d) for d in batch.detections))
+                write_atomic(self.out_dir / DETECTIONS_FILE, json_lines(to_ocsf_detection(d) for d in batch.detections))
             else:
-                _write_atomic(self.out_dir / FINDINGS_FILE, jsonl(to_ocsf(f) for f in batch.findings))
-                _write_atomic(self.out_dir / ASSETS_FILE, jsonl(a.model_dump(mode="json") for a in batch.assets))
+                write_atomic(self.out_dir / FINDINGS_FILE, json_lines(to_ocsf(f) for f in batch.findings))
+                write_atomic(self.out_dir / ASSETS_FILE, json_lines(a.model_dump(mode="json") for a in batch.assets))
             _write_atomic(self.out_dir / SUMMARY_FILE, [json.dumps(batch.summary, indent=2) + "\n"])
             for name, _, chunks in named_exports(batch.summary, batch.assets, batch.findings):   # inventory-v1.md
                 write_atomic(self.out_dir / name, chunks)

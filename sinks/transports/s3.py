@@ -21,8 +21,9 @@ from aispm.collectors.base import one_line
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered, wire
 from aispm.sinks.errors import SinkConfigError, settings_error
 from aispm.sinks.formats.exports import named_exports
+from aispm.sinks.formats.jsonbytes import json_lines
 from aispm.sinks.formats.ocsf import to_ocsf
-from aispm.sinks.transports.files import ASSETS_FILE, DETECTIONS_FILE, FINDINGS_FILE, SUMMARY_FILE, jsonl
+from aispm.sinks.transports.files import ASSETS_FILE, DETECTIONS_FILE, FINDINGS_FILE, SUMMARY_FILE
 
 
 class S3Settings(BaseSettings):
@@ -86,12 +87,12 @@ class S3Sink:
         ocsf = [to_ocsf(f) for f in batch.findings]
         files: list[tuple[str, bytes]] = []
         if batch.findings or (batch.kind == "scan" and not batch.detections):
-            files.append((FINDINGS_FILE, "".join(jsonl(ocsf)).encode()))
+            files.append((FINDINGS_FILE, b"".join(json_lines(ocsf))))
         if batch.detections or batch.kind == "detect":
-            files.append((DETECTIONS_FILE, "".join(jsonl(wire(d) for d in batch.detections)).encode()))
+            files.append((DETECTIONS_FILE, b"".join(json_lines(wire(d) for d in batch.detections))))
         summary = (SUMMARY_FILE, (json.dumps(batch.summary, indent=2, default=str) + "\n").encode())
         if batch.kind == "scan" and (batch.summary or batch.assets):  # a replay carries findings only
-            files += [(ASSETS_FILE, "".join(jsonl(a.model_dump(mode="json") for a in batch.assets)).encode()), summary]
+            files += [(ASSETS_FILE, b"".join(json_lines(a.model_dump(mode="json") for a in batch.assets))), summary]
         elif batch.kind == "detect" and batch.summary:
             files.append(summary)
         try:
