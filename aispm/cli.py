@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from aispm import __version__, exitcodes, started
+from aispm import __version__, exitcodes
 from aispm.collectors.base import one_line
 from aispm.exitcodes import UsageError
 from aispm.rules.frameworks import FRAMEWORKS
@@ -191,7 +191,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        started()
         if args.command is None:
             raise UsageError("choose a command: scan, detect, demo, rules, replay or export (see 'aispm --help')")
         handler = {"scan": _cmd_scan, "detect": _cmd_detect, "demo": _cmd_demo, "rules": _cmd_rules,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aispm import __version__, exitcodes
+from aispm import __version__, exitcodes, started
 from aispm.collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, one_line
 from aispm.normalizer import MappingError, normalize, normalize_identities
 from aispm.normalizer.providers import PROVIDERS
@@ -150,6 +150,7 @@ def plan_scan(providers: Sequence[str], options: CollectOptions, credentials: Ma
             continue
         errors.extend(plan_errors)
         work.extend((collector, u) for u in units)
+    started()   # what the process runs on is imported; the scopes' work begins (aispm/__init__.py)
     return work, errors
 
 

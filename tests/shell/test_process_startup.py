@@ -34,8 +34,9 @@ def test_collections_are_rare_while_importing_and_usual_once_started() -> None:
     assert seen["frozen_again"] == seen["frozen"]
 
 
-def test_a_cli_command_starts_the_process_once() -> None:
-    code = ("import gc, aispm.cli; from aispm import started; aispm.cli.main(['rules', 'list']); "
+def test_planning_a_scan_starts_the_process_once() -> None:
+    code = ("import gc; from aispm import started; from aispm.collectors.base import CollectOptions; "
+            "from aispm.pipeline import plan_scan; plan_scan([], CollectOptions()); "
             "n = gc.get_freeze_count(); started(); print(gc.get_threshold(), n > 0, gc.get_freeze_count() == n)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == f"{tuple(_probe()['usual'])} True True"  # type: ignore[arg-type]
