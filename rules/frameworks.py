@@ -8,6 +8,7 @@ title shown in findings, docs and compliance summaries has one source.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any, Literal
@@ -108,8 +109,13 @@ class Framework(_Model):
                 raise ValueError(f"requirement {r.id!r}: 'details' is only for cloud-native controls")
         return self
 
+    @cached_property
+    def requirements_by_id(self) -> dict[str, Requirement]:
+        """Looked up for every finding's compliance references: a scan asks thousands of times."""
+        return {r.id: r for r in self.requirements}
+
     def requirement(self, req_id: str) -> Requirement | None:
-        return next((r for r in self.requirements if r.id == req_id), None)
+        return self.requirements_by_id.get(req_id)
 
     def title_of(self, req_id: str) -> str:
         r = self.requirement(req_id)
