@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from aispm import __version__, exitcodes
+from aispm import __version__, exitcodes, startup_done
 from aispm.collectors.base import one_line
 from aispm.exitcodes import UsageError
 from aispm.rules.frameworks import FRAMEWORKS
@@ -188,6 +188,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return run_export(args)
 
 
+_PLANNING = frozenset({"scan", "detect", "demo"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -195,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("choose a command: scan, detect, demo, rules, replay or export (see 'aispm --help')")
         handler = {"scan": _cmd_scan, "detect": _cmd_detect, "demo": _cmd_demo, "rules": _cmd_rules,
                    "replay": _cmd_replay, "export": _cmd_export}[args.command]
+        if args.command not in _PLANNING:
+            startup_done()   # scan, detect and demo end their start once their scopes are planned
         return handler(args)
     except UsageError as exc:
         warn(f"error: {exc}")

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aispm import __version__, exitcodes, started
+from aispm import __version__, exitcodes, startup_done
 from aispm.collectors.base import ApiCalls, CollectOptions, Collector, ScopeError, ScopeUnit, one_line
 from aispm.normalizer import MappingError, normalize, normalize_identities
 from aispm.normalizer.providers import PROVIDERS
@@ -150,7 +150,7 @@ def plan_scan(providers: Sequence[str], options: CollectOptions, credentials: Ma
             continue
         errors.extend(plan_errors)
         work.extend((collector, u) for u in units)
-    started()   # what the process runs on is imported; the scopes' work begins (aispm/__init__.py)
+    startup_done()   # what the process runs on is imported; the scopes' work begins (aispm/__init__.py)
     return work, errors
 
 
@@ -224,8 +224,10 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     # The collectors are done: their SDK sessions cache every service model and endpoint table they loaded
     # (tens of MB for AWS), which delivery would otherwise carry through its own peak. The sessions are
     # reference cycles, freed by a full collection only: worth its fraction of a second where delivery is large.
+    # The sessions were built before the process froze its objects (startup_done): they go back to the collector.
     del work
     if sum(len(r.findings) for r in results) >= _COLLECT_AFTER_FINDINGS:
+        gc.unfreeze()
         gc.collect()
     return finish_scan(results, plan_errors, request, scan_id=scan_id, started=started, time_ms=time_ms)
 

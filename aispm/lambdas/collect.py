@@ -17,7 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aispm import started
+from aispm import startup_done
 from aispm.collectors.base import CollectOptions, Collector, ScopeError, ScopeUnit
 from aispm.lambdas.credentials import provider_credentials
 from aispm.lambdas.runtime import (
@@ -154,4 +154,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 __all__ = ["handler", "metrics"]
 
 
-started()   # the init phase's imports are done (aispm/__init__.py)
+startup_done()   # the init phase's imports are done (aispm/__init__.py)

@@ -21,7 +21,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aispm import started
+from aispm import startup_done
 from aispm.collectors.base import ScopeError, ScopeUnit, one_line
 from aispm.lambdas.runtime import function_settings, get_bytes, get_json, list_keys, logger, metrics, put_bytes, tracer
 from aispm.pipeline import finish_scan, now_ms
@@ -227,4 +227,4 @@ def deliver_detections(context: LambdaContext, run_id: str, run_prefix: str, uni
             "undelivered": sum(len(d.undelivered) for d in outcome.deliveries)}
 
 
-started()   # the init phase's imports are done (aispm/__init__.py)
+startup_done()   # the init phase's imports are done (aispm/__init__.py)

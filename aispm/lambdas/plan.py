@@ -17,7 +17,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aispm import started
+from aispm import startup_done
 from aispm.collectors.base import ScopeError
 from aispm.lambdas.runtime import collect_options, function_settings, logger, metrics, put_json, tracer
 from aispm.normalizer.providers import PROVIDERS
@@ -91,4 +91,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "map_prefix": f"{run_prefix}map", "unit_count": len(units), **({"mode": mode} if mode != "scan" else {})}
 
 
-started()   # the init phase's imports are done (aispm/__init__.py)
+startup_done()   # the init phase's imports are done (aispm/__init__.py)

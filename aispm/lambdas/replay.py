@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aispm import started
+from aispm import startup_done
 from aispm.lambdas.runtime import logger, tracer
 from aispm.replay import replay
 from aispm.settings import Settings
@@ -45,4 +45,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return {"received": len(letters), "delivered": delivered, "remaining": remaining}
 
 
-started()   # the init phase's imports are done (aispm/__init__.py)
+startup_done()   # the init phase's imports are done (aispm/__init__.py)

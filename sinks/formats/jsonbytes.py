@@ -1,8 +1,9 @@
 """Compact JSON as bytes, the fast way: what the findings, assets and state files are written with.
 
 orjson writes 5-10 times faster than ``json.dumps``; the text reads back to the same values, with non-ASCII
-written as UTF-8 rather than escaped. What orjson refuses (a string with a lone surrogate, which a cloud's JSON
-can carry; an integer beyond 64 bits; nesting deeper than 254) is written by ``json.dumps`` instead.
+written as UTF-8 rather than escaped (and a NaN or infinite float, which JSON cannot carry, as ``null``). What
+orjson refuses (a string with a lone surrogate, which a cloud's JSON can carry; an integer beyond 64 bits;
+nesting deeper than 254) is written by ``json.dumps`` instead.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from aispm import __version__
 from aispm.normalizer.providers import PROVIDERS
 from aispm.normalizer.schema import Asset
 from aispm.sinks.formats.cyclonedx import MODEL_KINDS
@@ -38,20 +39,22 @@ _LABEL = 28   # characters of a name shown in a lineage box (the whole name is i
 def template_cache(directory: str | None = None) -> BytecodeCache | None:
     """Where the compiled template is kept between runs (Jinja2's per-user directory under the system temp
     directory, mode 0700, unless ``directory``): compiling it anew costs every scan 0.1 s. A cache that cannot
-    be made or written only means compiling again, never a failed report."""
+    be made, read or written, or holds a damaged file, only means compiling again, never a failed report."""
     from jinja2 import FileSystemBytecodeCache
 
     class _Cache(FileSystemBytecodeCache):
         def load_bytecode(self, bucket: Any) -> None:
-            with contextlib.suppress(OSError):
+            try:
                 super().load_bytecode(bucket)
+            except Exception:  # noqa: BLE001 - unreadable, truncated or garbled: compile again
+                bucket.reset()
 
         def dump_bytecode(self, bucket: Any) -> None:
             with contextlib.suppress(OSError):
                 super().dump_bytecode(bucket)
 
-    try:
-        return _Cache(directory)
+    try:   # the version in the name: a release may change the environment's options without the template
+        return _Cache(directory, f"__aispm-{__version__}_%s.cache")
     except (OSError, RuntimeError):   # Jinja2 refuses a temp directory another user owns or could write
         return None
 

@@ -11,11 +11,11 @@ import gc, json, sys
 usual = gc.get_threshold()
 import aispm
 importing = gc.get_threshold()
-aispm.started()
+aispm.startup_done()
 frozen = gc.get_freeze_count()
 after = gc.get_threshold()
 junk = [[i] for i in range(1000)]
-aispm.started()   # once per process: nothing more is frozen
+aispm.startup_done()   # once per process: nothing more is frozen
 print(json.dumps({"usual": usual, "importing": importing, "after": after, "frozen": frozen,
                   "frozen_again": gc.get_freeze_count()}))
 """
@@ -35,8 +35,15 @@ def test_collections_are_rare_while_importing_and_usual_once_started() -> None:
 
 
 def test_planning_a_scan_starts_the_process_once() -> None:
-    code = ("import gc; from aispm import started; from aispm.collectors.base import CollectOptions; "
+    code = ("import gc; from aispm import startup_done; from aispm.collectors.base import CollectOptions; "
             "from aispm.pipeline import plan_scan; plan_scan([], CollectOptions()); "
-            "n = gc.get_freeze_count(); started(); print(gc.get_threshold(), n > 0, gc.get_freeze_count() == n)")
+            "n = gc.get_freeze_count(); startup_done(); print(gc.get_threshold(), n > 0, gc.get_freeze_count() == n)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == f"{tuple(_probe()['usual'])} True True"  # type: ignore[arg-type]
+
+
+def test_a_command_that_plans_nothing_ends_the_start_before_it_runs() -> None:
+    code = ("import gc, aispm.cli; aispm.cli.main(['rules', 'list']); n = gc.get_freeze_count(); "
+            "print(gc.get_threshold(), n > 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == f"{tuple(_probe()['usual'])} True"  # type: ignore[arg-type]

@@ -255,6 +255,11 @@ def test_the_compiled_report_template_is_kept_for_the_next_run(tmp_path: Path) -
     source, filename, _ = second.loader.get_source(second, "report.html.j2")
     assert second.bytecode_cache.get_bucket(second, "report.html.j2", filename, source).code is not None
     assert "".join(second.get_template("report.html.j2").generate(**context(inv))) == expected
+    # A damaged file (a crash while it was written) is compiled again and replaced, never a failed report.
+    for damaged in (kept.read_bytes()[:20], kept.read_bytes()[:100], b"garbage"):
+        kept.write_bytes(damaged)
+        third = environment(str(cache_dir))
+        assert "".join(third.get_template("report.html.j2").generate(**context(inv))) == expected
 
 
 def test_a_cache_that_cannot_be_written_still_renders_the_report(tmp_path: Path) -> None:
