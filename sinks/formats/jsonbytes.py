@@ -1,4 +1,4 @@
-"""Compact JSON as bytes, the fast way: the findings, assets and state files and the Splunk HEC events.
+"""Compact JSON as bytes, the fast way: what the findings, assets and state files are written with.
 
 orjson writes 5-10 times faster than ``json.dumps``; the text reads back to the same values, with non-ASCII
 written as UTF-8 rather than escaped (and a NaN or infinite float, which JSON cannot carry, as ``null``). What

@@ -48,9 +48,18 @@ from urllib3.util import Retry
 from aispm.collectors.base import loopback_host, one_line
 from aispm.sinks.base import Batch, DeliveryReport, Undelivered, wire
 from aispm.sinks.errors import SinkConfigError, settings_error
-from aispm.sinks.formats.jsonbytes import compact
 from aispm.sinks.formats.ocsf_detection import DETECTION_CLASS
 from aispm.sinks.transports.tls import client_context
+
+try:  # orjson serializes findings about ten times faster; the standard library is the fallback
+    import orjson
+
+    def _dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj, default=str)
+except ImportError:  # pragma: no cover - orjson is a dependency, kept optional for constrained installs
+
+    def _dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":"), default=str).encode("utf-8")
 
 EVENT_PATH = "/services/collector/event"
 ACK_PATH = "/services/collector/ack"
@@ -436,7 +445,7 @@ class SplunkSink:
         if s.index:
             event["index"] = s.index
         event["event"] = finding
-        return compact(event)
+        return _dumps(event)
 
     def _posts(self, findings: list[dict[str, Any]]) -> Iterator[_Post]:
         """Findings grouped into gzip'd posts of at most ``batch_bytes`` (uncompressed) and ``batch_count`` events."""

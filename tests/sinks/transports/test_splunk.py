@@ -69,16 +69,6 @@ def test_events_carry_the_ocsf_finding_and_hec_metadata(hec: FakeHec) -> None:
     assert post.event_count == 3
 
 
-def test_a_name_with_a_lone_surrogate_is_still_sent(hec: FakeHec) -> None:
-    """A cloud's JSON can carry an unpaired surrogate escape; the event is written escaped, not left behind."""
-    findings = aws_findings(2)
-    findings[0]["resources"][0]["name"] = "half \ud800 pair"
-    report = sink(hec).deliver(batch(findings))
-    assert (report.delivered, report.undelivered) == (2, [])
-    assert_exactly_once(hec, findings)
-    assert hec.events[0]["event"]["resources"][0]["name"] == "half \ud800 pair"
-
-
 def test_batches_are_bounded_by_bytes_and_count(hec: FakeHec) -> None:
     findings = aws_findings(40)
     one = len(json.dumps({"event": findings[0]}))
