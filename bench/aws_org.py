@@ -11,7 +11,7 @@ achieved concurrency and the bound calls x latency / configured concurrency. Not
 machine.
 
     python bench/aws_org.py [--accounts 50] [--regions 3] [--per-region 20] [--latency-ms 50] [--workers N]
-                            [--baseline] [--checkout DIR]
+                            [--baseline | --replay] [--checkout DIR]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from moto.server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aispm.testing import moto_gaps
-from bench.latency_proxy import LatencyProxy
+from bench.latency_proxy import Answers, LatencyProxy
 from bench.scan_bench import ENV, configured, latency_lines, run_scan
 
 MGMT = "123456789012"   # moto's default account: the caller, and the Organization's management account
@@ -98,6 +98,9 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=None, help="the scan's --workers (default: the scan's own)")
     p.add_argument("--baseline", action="store_true", help="first scan once without added latency (the emulator's "
                    "and the scan's own CPU time: what no concurrency can hide)")
+    p.add_argument("--replay", action="store_true", help="scan once without added latency (as --baseline), keeping "
+                   "moto's answers, and serve the measured scan from them: the emulator's CPU out of the measured "
+                   "run (bench/latency_proxy.py)")
     p.add_argument("--fixed-cost", type=float, default=None,
                    help="seconds of fixed cost (bench/fixed_cost.py) to add to the target 1.5 x bound")
     p.add_argument("--checkout", type=Path, default=None,
@@ -120,8 +123,9 @@ def main() -> int:
         scan_args = ["--org", *(a for r in regions for a in ("--region", r)),
                      *(["--workers", str(args.workers)] if args.workers else [])]
         zero = None
-        for latency in ([0.0] if args.baseline else []) + [args.latency_ms]:
-            proxy = LatencyProxy(url, latency).start()
+        answers: Answers | None = {} if args.replay else None
+        for latency in ([0.0] if args.baseline or args.replay else []) + [args.latency_ms]:
+            proxy = LatencyProxy(url, latency, answers=answers).start()
             try:
                 with tempfile.TemporaryDirectory() as out:
                     run = run_scan(proxy.url, Path(out), scan_args, args.checkout)

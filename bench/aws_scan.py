@@ -19,6 +19,7 @@ resources of every v1 kind in one region, no Bedrock.
                              [--guardrails 100] [--custom-models 100] [--feature-groups 300]
                              [--training-jobs N] [--processing-jobs N] [--user-profiles N] [--spaces N]
                              [--package-groups N] [--schedules N] [--v1] [--latency-ms 50] [--workers N]
+                             [--baseline | --replay]
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from moto.server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aispm.testing import moto_gaps
-from bench.latency_proxy import LatencyProxy
+from bench.latency_proxy import Answers, LatencyProxy
 from bench.scan_bench import ENV, configured, latency_lines, run_scan
 
 ACCOUNT, REGION = "123456789012", "us-east-1"   # moto's default account
@@ -276,6 +277,9 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=None, help="the scan's --workers (default: the scan's own)")
     p.add_argument("--baseline", action="store_true", help="with --latency-ms: first scan once without added "
                    "latency (the emulator's and the scan's own CPU time: what no concurrency can hide)")
+    p.add_argument("--replay", action="store_true", help="with --latency-ms: scan once without added latency "
+                   "(as --baseline), keeping moto's answers, and serve the measured scan from them: the emulator's "
+                   "CPU out of the measured run (bench/latency_proxy.py)")
     p.add_argument("--fixed-cost", type=float, default=None,
                    help="seconds of fixed cost (bench/fixed_cost.py) to add to the target 1.5 x bound")
     p.add_argument("--checkout", type=Path, default=None,
@@ -298,8 +302,9 @@ def main() -> int:
         print(f"filled {estate.resources:,} resources in {time.monotonic() - t0:.1f}s")
         scan_args = ["--region", REGION, *(["--workers", str(args.workers)] if args.workers else [])]
         zero = None
-        if args.latency_ms and args.baseline:
-            baseline = LatencyProxy(url, 0).start()
+        answers: Answers | None = {} if args.replay else None
+        if args.latency_ms and (args.baseline or args.replay):
+            baseline = LatencyProxy(url, 0, answers=answers).start()
             try:
                 with tempfile.TemporaryDirectory() as out:
                     zero = run_scan(baseline.url, Path(out), scan_args, args.checkout)
@@ -308,7 +313,7 @@ def main() -> int:
             print(f"baseline at 0 ms: wall {zero.wall:.1f}s  scan CPU {zero.cpu:.1f}s  calls {baseline.stats().calls}  "
                   f"max in flight {baseline.stats().max_in_flight}  peak RSS {zero.peak_mb:.0f} MB")
         if args.latency_ms:
-            proxy = LatencyProxy(url, args.latency_ms).start()
+            proxy = LatencyProxy(url, args.latency_ms, answers=answers).start()
         with tempfile.TemporaryDirectory() as out:
             # A first scan: no lifecycle state from earlier runs, and none left in the user's state file.
             run = run_scan(proxy.url if proxy else url, Path(out), scan_args, args.checkout)

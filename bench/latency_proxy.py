@@ -9,6 +9,13 @@ upstream connections are pooled, as a cloud endpoint behaves.
     proxy = LatencyProxy("http://127.0.0.1:5000", latency_ms=50).start()
     ... AWS_ENDPOINT_URL=proxy.url ...
     proxy.stop(); print(proxy.stats())
+
+``answers``: a dict shared by proxies in front of the same unchanging estate. Each answer the emulator gives is
+kept there under its request (method, path, operation and body: not the signature or the date), and a request
+already answered is served from it after the same sleep, without reaching the emulator. A first scan through one
+proxy fills it; a second scan through another then costs the emulator nothing, as a cloud's answers cost the
+caller nothing but the round trip: on a small machine, moto answering under one GIL otherwise takes more CPU than
+the scan itself and sets the pace.
 """
 
 from __future__ import annotations
@@ -31,10 +38,21 @@ _SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
 
 
 @dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    data: bytes
+
+
+Answers = dict[tuple[str, str, str, bytes], Answer]
+
+
+@dataclass(frozen=True)
 class ProxyStats:
     calls: int
     max_in_flight: int
     operations: dict[str, int]
+    replayed: int = 0   # calls served from the shared answers, not by the emulator
 
     def concurrency(self, latency_ms: float, wall_s: float) -> float:
         """Calls x latency / wall: how many calls were in flight on average, counting only the added latency."""
@@ -59,9 +77,12 @@ def operation(method: str, path: str, headers: Any, body: bytes) -> str:
 class LatencyProxy:
     """Forwards every request to ``upstream`` after sleeping ``latency_ms``; counts what passes."""
 
-    def __init__(self, upstream: str, latency_ms: float, host: str = "127.0.0.1") -> None:
+    def __init__(self, upstream: str, latency_ms: float, host: str = "127.0.0.1",
+                 answers: Answers | None = None) -> None:
         self.upstream = upstream.rstrip("/")
         self.latency = latency_ms / 1000
+        self.answers = answers
+        self._replayed = 0
         self._pool = urllib3.PoolManager(maxsize=256, block=False, retries=False)
         self._lock = threading.Lock()
         self._calls = 0
@@ -88,12 +109,12 @@ class LatencyProxy:
 
     def reset(self) -> None:
         with self._lock:
-            self._calls = self._max_in_flight = 0
+            self._calls = self._max_in_flight = self._replayed = 0
             self._ops.clear()
 
     def stats(self) -> ProxyStats:
         with self._lock:
-            return ProxyStats(self._calls, self._max_in_flight, dict(self._ops))
+            return ProxyStats(self._calls, self._max_in_flight, dict(self._ops), self._replayed)
 
     def _enter(self, op: str) -> None:
         with self._lock:
@@ -106,13 +127,23 @@ class LatencyProxy:
         with self._lock:
             self._in_flight -= 1
 
-    def forward(self, method: str, path: str, headers: Any, body: bytes) -> urllib3.BaseHTTPResponse:
-        self._enter(operation(method, path, headers, body))
+    def forward(self, method: str, path: str, headers: Any, body: bytes) -> Answer:
+        op = operation(method, path, headers, body)
+        self._enter(op)
         try:
             time.sleep(self.latency)
+            key = (method, path, op, body)
+            if self.answers is not None and (kept := self.answers.get(key)) is not None:
+                with self._lock:
+                    self._replayed += 1
+                return kept
             out = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
-            return self._pool.request(method, self.upstream + path, body=body or None, headers=out,
+            resp = self._pool.request(method, self.upstream + path, body=body or None, headers=out,
                                       redirect=False, preload_content=True, decode_content=False)
+            answer = Answer(resp.status, tuple(resp.headers.items()), resp.data)
+            if self.answers is not None:
+                self.answers[key] = answer
+            return answer
         finally:
             self._leave()
 
@@ -121,6 +152,9 @@ class LatencyProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"   # keep-alive: botocore reuses its pooled connections
+            # The headers and the body go out as two writes: with Nagle's algorithm the body would wait for the
+            # client's delayed ACK of the headers (about 40 ms on Linux), adding to every call's round trip.
+            disable_nagle_algorithm = True
 
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -132,7 +166,7 @@ class LatencyProxy:
                     return
                 data = resp.data
                 self.send_response(resp.status)
-                for k, v in resp.headers.items():
+                for k, v in resp.headers:
                     if k.lower() not in _HOP_BY_HOP and k.lower() not in ("date", "server"):   # sent already
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))

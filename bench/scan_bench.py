@@ -146,17 +146,19 @@ def latency_lines(run: ScanRun, proxy: ProxyStats, latency_ms: float, conc: Conc
         + ", ".join(f"{k} {n}" for k, n in run.kinds.items()),
         f"calls: {proxy.calls} through the proxy, {run.total_calls} in summary.json  ({per:.3f} per resource of "
         f"{resources:,}; {proxy.calls / assets if assets else 0:.3f} per asset)",
-        f"max in flight {proxy.max_in_flight}  achieved concurrency {achieved:.2f} (calls x latency / wall)",
+        f"max in flight {proxy.max_in_flight}  achieved concurrency {achieved:.2f} (calls x latency / wall)"
+        + (f"  ({proxy.replayed} calls answered from the baseline's answers)" if proxy.replayed else ""),
         f"configured: {conc.describe(latency_ms)}",
         f"bound calls x latency / configured = {bound:.1f}s; 1.5 x bound"
         f"{f' + fixed cost {fixed_s:.1f}s' if fixed_s else ''} = {target:.1f}s -> wall / bound {run.wall / bound:.2f}",
     ]
-    if baseline is not None and baseline.wall > run.wall / 2:
+    if baseline is not None and not proxy.replayed and baseline.wall > run.wall / 2:
         lines.append(f"NOTE: without added latency the scan took {baseline.wall:.1f}s of these {run.wall:.1f}s: "
                      "bound by the emulator and the CPU here, not by the latency (re-run on a quieter machine)")
     lines.append(
         f"RESULT latency={latency_ms:g}ms resources={resources} assets={assets} calls={proxy.calls} "
         f"per_resource={per:.3f} wall={run.wall:.1f}s cpu={run.cpu:.1f}s max_in_flight={proxy.max_in_flight} "
         f"achieved={achieved:.2f} bound={bound:.1f}s peak_rss={run.peak_mb:.0f}MB"
-        + (f" wall_at_0ms={baseline.wall:.1f}s" if baseline is not None else ""))
+        + (f" wall_at_0ms={baseline.wall:.1f}s" if baseline is not None else "")
+        + (f" replayed={proxy.replayed}" if proxy.replayed else ""))
     return lines

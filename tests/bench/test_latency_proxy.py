@@ -89,3 +89,40 @@ def test_counts_the_most_requests_in_flight(proxy: LatencyProxy) -> None:
     stats = proxy.stats()
     assert (stats.calls, stats.max_in_flight) == (IN_FLIGHT, IN_FLIGHT)
     assert stats.concurrency(latency_ms=50, wall_s=0.05) == pytest.approx(IN_FLIGHT)
+
+
+def test_shared_answers_serve_a_repeated_request_without_the_upstream() -> None:
+    """Proxies sharing ``answers`` ask the upstream once per distinct request: the signature and date may
+    differ, the answer comes back the same, and the call still counts (with its latency)."""
+    seen: list[bytes] = []
+
+    class Counting(_Upstream):
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("X-Amz-Target", "").encode())
+            super().do_POST()
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    upstream.daemon_threads = True
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    answers: dict[Any, Any] = {}
+    first = LatencyProxy(f"http://127.0.0.1:{upstream.server_address[1]}", 0, answers=answers).start()
+    second = LatencyProxy(f"http://127.0.0.1:{upstream.server_address[1]}", 1, answers=answers).start()
+    try:
+        call = {"X-Amz-Target": "SageMaker.DescribeModel", "Authorization": AUTH.format("sagemaker")}
+        results = []
+        for proxy, signature in ((first, "1"), (second, "2"), (second, "3")):
+            host, port = proxy.url.removeprefix("http://").split(":")
+            conn = http.client.HTTPConnection(host, int(port), timeout=20)
+            results.append(_post(conn, b'{"ModelName": "m"}', {**call, "X-Amz-Date": signature}))
+            results.append(_post(conn, b'{"ModelName": "other"}', {**call, "X-Amz-Date": signature}))
+            conn.close()
+    finally:
+        first.stop()
+        second.stop()
+        upstream.shutdown()
+        upstream.server_close()
+    assert len(seen) == 2   # one per distinct body
+    assert results == [(201, b'{"ModelName": "m"}', "moto"), (201, b'{"ModelName": "other"}', "moto")] * 3
+    assert (first.stats().calls, first.stats().replayed) == (2, 0)
+    assert (second.stats().calls, second.stats().replayed) == (4, 4)
+    assert second.stats().operations == {"sagemaker:DescribeModel": 4}
