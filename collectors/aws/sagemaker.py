@@ -10,7 +10,9 @@ one paged tagging-API call per region, and only when a rule needs them (``requir
 
 A region's calls run as one task graph (``collectors/tasks.py``) on ``describe_workers`` threads sharing one
 client per service (boto3 clients are thread-safe), each request paced by the token bucket of its service in
-that account and region (``collectors/ratelimit.py``), with botocore's adaptive retries behind it.
+that account and region (``collectors/ratelimit.py``), with botocore's adaptive retries behind it. Model package
+groups' policies are read in it as soon as the groups are listed, and the roles and buckets the records name as
+soon as a record names them (``joins.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from aispm.collectors.aws.accounts import Sessions, TargetError, account_of, ena
 from aispm.collectors.aws.attached import agent_knowledge_bases, data_sources, invocation_logging, lifecycle_configs
 from aispm.collectors.aws.buckets import BucketReader, bucket_of, s3_locations
 from aispm.collectors.aws.iam import RoleCache
+from aispm.collectors.aws.joins import RegionJoins
 from aispm.collectors.aws.kinds import KINDS, MONITORING_LISTED, ROWS, AwsKind
 from aispm.collectors.aws.registry import GroupGone, group_policy
 from aispm.collectors.aws.session import GONE, client, error_code, strip_metadata
@@ -216,12 +219,17 @@ class AwsCollector:
         unreachable: set[str] = set()
         logging_config: list[Any] = []
         serial = self.options.describe_workers <= 1
+        joins = RegionJoins(unit.account, self._roles, self._buckets,
+                            make_iam=lambda role_account: self._iam(role_account, unit, calls),
+                            make_s3=lambda: (self.client(session, "s3", unit, calls),
+                                             self.client(session, "s3control", unit, calls)))
+        prefetch = None if serial else joins   # serially, each kind's calls stay together, joins last
         with TaskGraph(self.options.describe_workers) as graph:
             probes: dict[str, list[_Row]] = {}
 
             def start(row: _Row) -> None:
                 row.started = True
-                graph.add(lambda: list(self._list(clients[row.kind.client], row.kind)), then=listed(row))
+                graph.add(lambda: list(self._list(clients[row.kind.client], row.kind)), then=listed(row), first=True)
 
             def listed(row: _Row) -> Callable[[Any, Exception | None], None]:
                 def then(items: list[dict[str, Any]] | None, exc: Exception | None) -> None:
@@ -233,7 +241,7 @@ class AwsCollector:
                     elif exc is not None:
                         raise exc
                     else:
-                        self._listed(graph, clients[kind.client], row, items or [], unit)
+                        self._listed(graph, clients[kind.client], row, items or [], unit, prefetch)
                     if serial:
                         return
                     if kind.client not in unreachable:
@@ -270,7 +278,6 @@ class AwsCollector:
                     result.partial_kinds[row.kind.kind] = f"created in the last {self.options.job_window_days} days"
             if clients.get("sagemaker") is not None and "sagemaker" not in unreachable:
                 lifecycle_configs(clients["sagemaker"], result, self._error, graph.map)
-                self._group_policies(clients["sagemaker"], unit, result, graph)
             if clients.get("bedrock-agent") is not None and "bedrock-agent" not in unreachable:
                 data_sources(clients["bedrock-agent"], result, self._error, graph.map, self.page_size or BEDROCK_PAGE)
                 agent_knowledge_bases(clients["bedrock-agent"], result, self._error, graph.map,
@@ -280,25 +287,31 @@ class AwsCollector:
                 graph.run()
             if logging_config and "bedrock" not in unreachable:
                 invocation_logging(logging_config[0], result, self._error, self._partition())
-            self._bucket_access(session, unit, calls, result, graph)
+            self._bucket_access(joins, result, graph)
             if self.options.collect_tags:
                 self._tags(session, unit, calls, result)
-            result.identities = self._identities(unit, calls, result.records, graph)
+            result.identities = self._identities(joins, unit, result.records, graph)
         result.api_calls = calls.as_dict()
         return result
 
-    def _listed(self, graph: TaskGraph, api: Any, row: _Row, items: list[dict[str, Any]], unit: ScopeUnit) -> None:
-        """A kind's list is in: keep the summaries, or start its search and describes."""
+    def _listed(self, graph: TaskGraph, api: Any, row: _Row, items: list[dict[str, Any]], unit: ScopeUnit,
+                prefetch: RegionJoins | None) -> None:
+        """A kind's list is in: keep the summaries, or start its search and describes (and, with ``prefetch``,
+        the reads of the roles and buckets each record is the first to name)."""
         kind = row.kind
         row.items = items
         if kind.kind == "monitoring_schedule":
             row.extra.append(self._record(MONITORING_LISTED, {}, unit))
         if not kind.describe_op:
             row.found = self._summaries(kind, items, unit)
+            if prefetch is not None:
+                prefetch.prefetch(graph, row.found)
+            if kind.kind == "model_package_group":
+                self._group_policies(graph, api, row, unit)
             return
         names = [str(i[kind.list_id]) for i in items]
         if not (kind.search and items):
-            self._describe(graph, api, row, names, unit)
+            self._describe(graph, api, row, names, unit, prefetch)
             return
 
         def searched(found: dict[str, dict[str, Any]] | None, exc: Exception | None) -> None:
@@ -306,11 +319,14 @@ class AwsCollector:
                 raise exc
             found = found or {}
             row.found = [self._record(kind.kind, d, unit) for d in found.values()]
-            self._describe(graph, api, row, [n for n in names if n not in found], unit)
+            if prefetch is not None:
+                prefetch.prefetch(graph, row.found)
+            self._describe(graph, api, row, [n for n in names if n not in found], unit, prefetch)
 
-        graph.add(self._search, api, kind, items, then=searched)
+        graph.add(self._search, api, kind, items, then=searched, first=True)
 
-    def _describe(self, graph: TaskGraph, api: Any, row: _Row, names: list[str], unit: ScopeUnit) -> None:
+    def _describe(self, graph: TaskGraph, api: Any, row: _Row, names: list[str], unit: ScopeUnit,
+                  prefetch: RegionJoins | None) -> None:
         """One describe task per name; a resource gone since the list is skipped, a failure is a scope error."""
         kind = row.kind
         describe: Callable[..., dict[str, Any]] = getattr(api, str(kind.describe_op))
@@ -329,7 +345,9 @@ class AwsCollector:
                     raise exc
                 answer = strip_metadata(answer or {})
                 data = dict(answer[kind.describe_key]) if kind.describe_key else answer
-                slots[index] = self._record(kind.kind, data, unit)
+                slots[index] = record = self._record(kind.kind, data, unit)
+                if prefetch is not None:
+                    prefetch.prefetch(graph, [record])
 
             graph.add(lambda name=name: describe(**{kind.describe_arg: name}), then=then)
 
@@ -388,37 +406,43 @@ class AwsCollector:
         except (ClientError, BotoCoreError):
             return "aws"
 
-    def _group_policies(self, sm: Any, unit: ScopeUnit, result: CollectResult, graph: TaskGraph) -> None:
-        groups = [r for r in result.records if r.type == "model_package_group"]
-        if not groups:
-            return
+    def _group_policies(self, graph: TaskGraph, sm: Any, row: _Row, unit: ScopeUnit) -> None:
+        """Each listed model package group's resource policy (in no list or search), read as the describes are;
+        a group gone since the list is dropped, a failure is a scope error (in list order)."""
+        groups = list(row.found)
+        gone: set[int] = set()
+        waiting = [len(groups)]
 
-        def one(rec: RawRecord) -> str | None:
+        def read(index: int, rec: RawRecord) -> None:
             name = str(rec.data["ModelPackageGroupName"])
-            try:
-                rec.data["ResourcePolicy"] = group_policy(sm, name)
-            except GroupGone:
-                return "gone"
-            except (ClientError, BotoCoreError) as exc:
-                rec.data["PolicyError"] = one_line(exc)
-                return f"get_model_package_group_policy {name}: {one_line(exc)}"
-            return None
 
-        outcomes = graph.map(one, groups)
-        gone = {id(r) for r, o in zip(groups, outcomes, strict=True) if o == "gone"}
-        result.errors.extend(self._error(unit, o) for o in outcomes if o and o != "gone")
-        result.records[:] = [r for r in result.records if id(r) not in gone]
+            def then(policy: str | None, exc: Exception | None) -> None:
+                if isinstance(exc, GroupGone):
+                    gone.add(id(rec))
+                elif isinstance(exc, ClientError | BotoCoreError):
+                    rec.data["PolicyError"] = one_line(exc)
+                    row.described_errors.append((index, self._error(
+                        unit, f"get_model_package_group_policy {name}: {one_line(exc)}")))
+                elif exc is not None:
+                    raise exc
+                else:
+                    rec.data["ResourcePolicy"] = policy
+                waiting[0] -= 1
+                if not waiting[0]:
+                    row.found = [r for r in groups if id(r) not in gone]
 
-    def _bucket_access(self, session: boto3.Session, unit: ScopeUnit, calls: ApiCalls, result: CollectResult,
-                       graph: TaskGraph) -> None:
+            graph.add(group_policy, sm, name, then=then)
+
+        for index, rec in enumerate(groups):
+            read(index, rec)
+
+    def _bucket_access(self, joins: RegionJoins, result: CollectResult, graph: TaskGraph) -> None:
         """Join ``BucketAccess`` (bucket -> verdict) to every record with S3 locations (AISPM-PRV-003)."""
         located = [(r, {bucket_of(u) for u in s3_locations(r.type, r.data)}) for r in result.records]
         located = [(r, b) for r, b in located if b]
         if not located:
             return
-        verdicts = self._buckets.verdicts(self.client(session, "s3", unit, calls),
-                                          self.client(session, "s3control", unit, calls),
-                                          unit.account, set().union(*(b for _, b in located)), graph.map)
+        verdicts = joins.verdicts(set().union(*(b for _, b in located)), graph.map)
         for r, buckets in located:
             r.data["BucketAccess"] = {b: verdicts[b] for b in sorted(buckets)}
 
@@ -436,24 +460,20 @@ class AwsCollector:
             if key and "Tags" not in r.data and r.data.get(key):
                 r.data["Tags"] = tags.get(str(r.data[key]).lower(), [])
 
-    def _identities(self, unit: ScopeUnit, calls: ApiCalls, records: list[RawRecord],
+    def _identities(self, joins: RegionJoins, unit: ScopeUnit, records: list[RawRecord],
                     graph: TaskGraph) -> list[RawRecord]:
         """The identity record of every role the records name (read once per scan, concurrently)."""
         roles = sorted({arn for r in records if r.type in ROWS and (arn := ROWS[r.type].identity_of(r.data))})
-        clients: dict[str, Any] = {}
-        reads: list[tuple[Any, str]] = []
-        for arn in roles:
-            role_account = arn.split(":")[4]
-            if role_account not in clients:
-                clients[role_account] = None
-                if role_account == unit.account or self.sessions.known(role_account):
-                    try:
-                        clients[role_account] = client(self.sessions.session(role_account), "iam", None, calls,
-                                                       self.limits, role_account)
-                    except (TargetError, ClientError, BotoCoreError):
-                        clients[role_account] = None
-            reads.append((clients[role_account], arn))
-        return graph.map(lambda read: self._roles.get(read[0], read[1], unit.account), reads)
+        return graph.map(lambda arn: self._roles.get(joins.iam(arn.split(":")[4]), arn, unit.account), roles)
+
+    def _iam(self, role_account: str, unit: ScopeUnit, calls: ApiCalls) -> Any | None:
+        """An IAM client in ``role_account``, or None when the scan cannot reach that account."""
+        if role_account != unit.account and not self.sessions.known(role_account):
+            return None
+        try:
+            return client(self.sessions.session(role_account), "iam", None, calls, self.limits, role_account)
+        except (TargetError, ClientError, BotoCoreError):
+            return None
 
     @staticmethod
     def _record(type_: str, data: dict[str, Any], unit: ScopeUnit) -> RawRecord:

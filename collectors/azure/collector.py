@@ -148,7 +148,7 @@ class AzureCollector:
             if wanted:
                 path = f"/subscriptions/{unit.account}/providers/Microsoft.Authorization/roleAssignments"
                 graph.add(arm.list_all, path, AUTHORIZATION_API, "roleAssignments.list",
-                          then=lambda found, exc: assignments.append(_outcome(found, exc)))
+                          then=lambda found, exc: assignments.append(_outcome(found, exc)), first=True)
             attached.join(arm, result, self._error, graph.map)
             attached.join_storage(arm, result, self._storage, graph.map)
             graph.run()
@@ -174,7 +174,7 @@ class AzureCollector:
 
         parent_id = str(listing.parent.data["id"]) if listing.parent else None
         region = listing.parent.region if listing.parent else ""
-        graph.add(self._records, arm, unit, listing.kind, parent_id, region, then=then)
+        graph.add(self._records, arm, unit, listing.kind, parent_id, region, then=then, first=True)
 
     def _start_children(self, graph: TaskGraph, arm: Arm, unit: ScopeUnit, children: list[_Listing]) -> None:
         """One parent's child lists: the first alone, the others together once it answered, so a parent that

@@ -210,7 +210,7 @@ class GcpCollector:
                     if after is not None:
                         after()
 
-                graph.add(lambda: list(self._list(kind, parent, location, calls)), then=then)
+                graph.add(lambda: list(self._list(kind, parent, location, calls)), then=then, first=True)
 
             def probed() -> None:
                 _, exc = answers[KINDS[0].kind]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 
@@ -32,10 +34,14 @@ class InFlight:
         session.events.register("before-send", self)
 
     def __call__(self, request: Any, **_: Any) -> None:
+        target = request.headers.get("X-Amz-Target", b"").decode().rsplit(".", 1)[-1]
+        action = parse_qs(request.body.decode() if isinstance(request.body, bytes) else str(request.body or ""))
         with self._lock:
             self.now += 1
             self.most = max(self.most, self.now)
-            self.order.append(request.headers.get("X-Amz-Target", b"").decode().rsplit(".", 1)[-1])
+            url = urlsplit(request.url)
+            self.order.append(target or (action.get("Action") or [""])[0]
+                              or f"{request.method} {url.netloc.split('.')[0]}{url.path}?{url.query}")
         time.sleep(self.delay)
         with self._lock:
             self.now -= 1
@@ -74,6 +80,42 @@ def test_one_worker_makes_the_calls_one_after_another_in_kind_order(sm: Any) -> 
     sagemaker = [op for op in flight.order if op and not op.startswith(("GetCallerIdentity",))]
     assert sagemaker[:6] == ["ListNotebookInstances", "DescribeNotebookInstance", "DescribeNotebookInstance",
                              "ListModels", "Search", "ListEndpointConfigs"]   # models come from Search pages
+
+
+def test_roles_and_buckets_are_read_while_the_describes_are_in_flight(sm: Any) -> None:
+    """The identity and bucket joins need every record, but their reads start as soon as a record names the role
+    or bucket: not queued behind the region's describes, each made once, and the joins come out as when every
+    call is made one after another."""
+    iam, s3 = boto3.client("iam", region_name=REGION), boto3.client("s3", region_name=REGION)
+    iam.create_role(RoleName="exec", AssumeRolePolicyDocument="{}")
+    iam.put_role_policy(RoleName="exec", PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
+    s3.create_bucket(Bucket="weights")
+    sm.create_model(ModelName="m", ExecutionRoleArn=ROLE,
+                    PrimaryContainer={"Image": "img", "ModelDataUrl": "s3://weights/m.tar.gz"})
+    for i in range(40):   # their describes outlast the role's and the bucket's chains of calls
+        sm.create_notebook_instance(NotebookInstanceName=f"nb-{i}", InstanceType="ml.t3.medium", RoleArn=ROLE)
+
+    def run(workers: int) -> tuple[Any, list[str]]:
+        session = boto3.Session(region_name=REGION)
+        flight = InFlight(session, delay=0.02)
+        return AwsCollector(session=session, options=AwsOptions(regions=(REGION,), describe_workers=workers)
+                            ).collect(UNIT), flight.order
+
+    result, order = run(2)
+    serial, _ = run(1)
+    assert result.errors == []
+    last_describe = max(i for i, op in enumerate(order) if op == "DescribeNotebookInstance")
+    bucket_reads = ("GET s3/?", "GET 123456789012/v20180820/configuration/publicAccessBlock?",   # the account's
+                    "GET weights/?publicAccessBlock", "GET weights/?policyStatus", "GET weights/?acl")
+    for read in ("ListAttachedRolePolicies", "ListRolePolicies", "GetRolePolicy", *bucket_reads):
+        assert order.count(read) == 1, read   # each read once: the joins found the prefetched answers
+        assert order.index(read) < last_describe, read
+    assert [i.data for i in result.identities] == [i.data for i in serial.identities]
+    assert result.identities[0].data["Policies"][0]["PolicyName"] == "inline:p"
+    bucket_access = {r.data["ModelName"]: r.data["BucketAccess"] for r in result.records if r.type == "model"}
+    assert bucket_access == {r.data["ModelName"]: r.data["BucketAccess"] for r in serial.records if r.type == "model"}
+    assert bucket_access == {"m": {"weights": {"public": False, "why": "no public policy or ACL grant"}}}
 
 
 def test_the_limiter_halves_a_regions_rate_when_throttled(sm: Any) -> None:

@@ -73,8 +73,9 @@ def stubbed(answers: dict[str, list[Answer]]) -> tuple[Any, Stubber, ApiCalls]:
     stub = Stubber(sm)
     for op, empty, params in EMPTY_LISTS:
         for method, response, expected in answers.get(op, [(op, empty, params)]):
-            if "Error" in response:   # {"Error": code}: the call fails with that error
-                stub.add_client_error(method, response["Error"], "not authorized", 400)
+            if "Error" in response:   # {"Error": code[, "Message": text]}: the call fails with that error
+                stub.add_client_error(method, response["Error"], response.get("Message", "not authorized"), 400,
+                                      expected_params=expected)
             else:
                 stub.add_response(method, response, expected)
     return sm, stub, calls
@@ -183,16 +184,18 @@ def _groups(*names: str) -> list[Answer]:
 
 def test_get_model_package_group_policy_gap_iam004(moto_rest: None) -> None:
     """Gap: GetModelPackageGroupPolicy. A policy naming an unknown account fails; 'no policy' errors pass."""
-    sm, stub, calls = stubbed({"list_model_package_groups": _groups("shared", "no-policy", "not-found")})
-    stub.add_response("get_model_package_group_policy", {"ResourcePolicy": (
-        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},'
-        '"Action":"sagemaker:DescribeModelPackage","Resource":"*"}]}')}, {"ModelPackageGroupName": "shared"})
-    stub.add_client_error("get_model_package_group_policy", "ValidationException",
-                          "Model Package Group no-policy does not have a policy.", 400,
-                          expected_params={"ModelPackageGroupName": "no-policy"})
-    stub.add_client_error("get_model_package_group_policy", "ResourceNotFound",
-                          "Cannot find resource policy for not-found.", 400,
-                          expected_params={"ModelPackageGroupName": "not-found"})
+    sm, stub, calls = stubbed({"list_model_package_groups": [
+        *_groups("shared", "no-policy", "not-found"),
+        ("get_model_package_group_policy", {"ResourcePolicy": (
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},'
+            '"Action":"sagemaker:DescribeModelPackage","Resource":"*"}]}')}, {"ModelPackageGroupName": "shared"}),
+        ("get_model_package_group_policy", {"Error": "ValidationException",
+                                            "Message": "Model Package Group no-policy does not have a policy."},
+         {"ModelPackageGroupName": "no-policy"}),
+        ("get_model_package_group_policy", {"Error": "ResourceNotFound",
+                                            "Message": "Cannot find resource policy for not-found."},
+         {"ModelPackageGroupName": "not-found"}),
+    ]})
     result = collect(sm, stub, calls)
     assert result.errors == []
     assert statuses(result, "AISPM-IAM-004") == {"shared": "fail", "no-policy": "pass", "not-found": "pass"}
@@ -200,8 +203,8 @@ def test_get_model_package_group_policy_gap_iam004(moto_rest: None) -> None:
 
 def test_get_model_package_group_policy_access_denied_is_a_scope_error(moto_rest: None) -> None:
     """Gap: GetModelPackageGroupPolicy. AccessDenied is not 'no policy': no verdict, scope error."""
-    sm, stub, calls = stubbed({"list_model_package_groups": _groups("g")})
-    stub.add_client_error("get_model_package_group_policy", "AccessDeniedException", "not authorized", 400)
+    sm, stub, calls = stubbed({"list_model_package_groups": [
+        *_groups("g"), ("get_model_package_group_policy", {"Error": "AccessDeniedException"}, None)]})
     result = collect(sm, stub, calls)
     assert statuses(result, "AISPM-IAM-004") == {}
     assert "get_model_package_group_policy g" in result.errors[0].error

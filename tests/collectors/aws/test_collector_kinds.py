@@ -14,6 +14,7 @@ from aispm.pipeline import scan_unit
 from aispm.rules.policy import Policy
 from aispm.sinks.formats.ocsf import to_ocsf
 from aispm.testing import moto_gaps
+from tests.support.aws_faults import Fault, body_has, json_error
 
 ACCT = "123456789012"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -128,6 +129,26 @@ def test_model_package_groups_and_their_policies(sm: Any) -> None:
     calls = result.api_calls["aws"]
     assert calls["sagemaker:GetModelPackageGroupPolicy"] == 3
     assert "sagemaker:DescribeModelPackageGroup" not in calls
+
+
+def test_group_policies_read_with_the_describes_drop_a_vanished_group_and_report_a_failed_one(sm: Any) -> None:
+    """The policies are read in the region's task graph as soon as the groups are listed: a group deleted since
+    the list is dropped (no finding, no error), a failed read is a scope error and no verdict."""
+    for name in ("kept", "vanished", "denied"):
+        sm.create_model_package_group(ModelPackageGroupName=name)
+    session = boto3.Session(region_name="us-east-1")
+    gone = Fault(session, "sagemaker.GetModelPackageGroupPolicy", lambda: json_error(
+        "ValidationException", "ModelPackageGroup vanished does not exist."), when=body_has('"vanished"'))
+    denied = Fault(session, "sagemaker.GetModelPackageGroupPolicy", lambda: json_error(
+        "AccessDeniedException", "not authorized"), when=body_has('"denied"'))
+    result = _scan(AwsCollector(session=session, options=AwsOptions(regions=("us-east-1",), describe_workers=4)))
+    assert (gone.hits, denied.hits) == (1, 1)
+    assert sorted(a.name for a in result.assets if a.kind == "model_package_group") == ["denied", "kept"]
+    assert _status(result, "AISPM-IAM-004", "kept") == "Pass"
+    assert not [f for f in result.findings if f.asset.name in ("vanished", "denied") and f.rule.id == "AISPM-IAM-004"]
+    assert [e.error for e in result.errors] == ["get_model_package_group_policy denied: An error occurred "
+                                                "(AccessDeniedException) when calling the GetModelPackageGroupPolicy "
+                                                "operation: not authorized"]
 
 
 def test_monitoring_schedules_listed_once_per_region(sm: Any) -> None:
