@@ -40,6 +40,7 @@ class Lifecycle:
     carried_over: int = 0
     became_suppressed: frozenset[str] | None = None   # None: no state to compare with
     errors: list[str] = field(default_factory=list)   # state that could not be read or written
+    final_saved: bool = False   # the save before delivery was already the final state: it closed nothing
 
     def findings(self, runs: Sequence[ScopeRun]) -> list[Finding]:
         """This run's findings, as reconciled where their scope was (first seen from the state)."""
@@ -83,6 +84,7 @@ def hold_back(lifecycle: Lifecycle, lost: Sequence[Undelivered]) -> None:
             scope, stored = lifecycle.previous[uid]
             if scope in lifecycle.states:
                 lifecycle.states[scope][uid] = stored
+                lifecycle.final_saved = False
 
 
 def save_ahead(store: StateStore | None, lifecycle: Lifecycle) -> None:
@@ -90,7 +92,8 @@ def save_ahead(store: StateStore | None, lifecycle: Lifecycle) -> None:
 
     A run killed after its findings reached a sink but before the final save then still knows them
     next time (a resource seen once and gone before the next run is closed), and a closure it did not
-    finish is issued again. Saved again, final, after delivery.
+    finish is issued again. Saved again, final, after delivery, unless the run closes nothing: then what
+    was saved here is already the final state, and writing it again would only cost time.
     """
     if store is None or not lifecycle.states:
         return
@@ -102,10 +105,13 @@ def save_ahead(store: StateStore | None, lifecycle: Lifecycle) -> None:
         store.save(ahead)
     except StateError as exc:
         lifecycle.errors.append(f"lifecycle state not saved before delivery: {exc}")
+    else:
+        lifecycle.final_saved = not lifecycle.previous   # nothing to close: ahead == the final states
 
 
 def save_state(store: StateStore | None, lifecycle: Lifecycle) -> None:
-    if store is None or not lifecycle.states:
+    """The final state, after delivery (``save_ahead`` may have saved it already)."""
+    if store is None or not lifecycle.states or lifecycle.final_saved:
         return
     try:
         store.save(lifecycle.states)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from aispm.rules.finding import Finding
-from aispm.sinks.delivery.lifecycle import close_vanished, save_ahead, save_state
+from aispm.sinks.base import Undelivered
+from aispm.sinks.delivery.lifecycle import close_vanished, hold_back, save_ahead, save_state
 from aispm.sinks.delivery.reconcile import ScopeRun, reconcile
 from aispm.sinks.delivery.state import DynamoStateStore, FileStateStore, StateStore, json_chunks
 from aispm.sinks.formats.ocsf import from_ocsf, to_ocsf
@@ -70,3 +72,58 @@ def test_a_scan_lifecycle_saves_the_same_state_as_before(tmp_path: Path) -> None
     # The next run reads them back and closes the one that vanished.
     again = close_vanished(FileStateStore(tmp_path / "state.json"), [ScopeRun(SCOPE, True, first[:2])], 2)
     assert [f.uid for f in again.closed] == [first[2].uid]
+
+
+class _Counting:
+    """A file store that counts its saves and what each held."""
+
+    def __init__(self, path: Path) -> None:
+        self.inner = FileStateStore(path)
+        self.location = self.inner.location
+        self.saved: list[set[str]] = []
+
+    def load(self, scopes: Any) -> Any:
+        return self.inner.load(scopes)
+
+    def save(self, states: Any) -> None:
+        self.saved.append({uid for state in states.values() for uid in state})
+        self.inner.save(states)
+
+
+def test_a_run_that_closes_nothing_saves_its_state_once(tmp_path: Path) -> None:
+    """Before delivery the state is saved with what the run closes; when it closes nothing, that save is the
+    final state and is not written again. A run that closes something saves twice: ahead (with the findings it
+    closes) and final (without them), and a lost closure stays in the final state."""
+    store = _Counting(tmp_path / "state.json")
+    first = _typed(3)
+    lifecycle = close_vanished(store, [ScopeRun(SCOPE, True, first)], 1)
+    save_ahead(store, lifecycle)
+    save_state(store, lifecycle)
+    assert store.saved == [{f.uid for f in first}]
+    stored = json.loads((tmp_path / "state.json").read_bytes())["scopes"][SCOPE]["findings"]
+    assert stored == {f.uid: to_ocsf(f) for f in first}
+
+    store.saved.clear()
+    closing = close_vanished(store, [ScopeRun(SCOPE, True, first[:2])], 2)
+    save_ahead(store, closing)
+    save_state(store, closing)
+    assert store.saved == [{f.uid for f in first}, {f.uid for f in first[:2]}]
+
+    store.saved.clear()
+    lost = close_vanished(store, [ScopeRun(SCOPE, True, first[:1])], 3)
+    save_ahead(store, lost)
+    hold_back(lost, [Undelivered.of("splunk", "down", lost.closed[0])])
+    save_state(store, lost)
+    assert store.saved == [{f.uid for f in first[:2]}, {first[0].uid, lost.closed[0].uid}]
+
+
+def test_a_failed_save_ahead_is_saved_again_after_delivery(tmp_path: Path) -> None:
+    store = FileStateStore(tmp_path / "state.json")
+    lifecycle = close_vanished(store, [ScopeRun(SCOPE, True, _typed(2))], 1)
+    (tmp_path / "state.json").mkdir()   # not a file: the save before delivery fails
+    save_ahead(store, lifecycle)
+    assert lifecycle.errors and "not saved before delivery" in lifecycle.errors[0]
+    assert not lifecycle.final_saved
+    (tmp_path / "state.json").rmdir()
+    save_state(store, lifecycle)
+    assert len(json.loads((tmp_path / "state.json").read_bytes())["scopes"][SCOPE]["findings"]) == 2
