@@ -47,7 +47,7 @@ def _parser() -> _Parser:
     scan.add_argument("--fail-on", choices=SEVERITIES, default=None)
     scan.add_argument("--workers", type=_positive, default=None, help="scope units collected at once (default 8)")
     scan.add_argument("--scope-workers", type=_positive, default=None,
-                      help="calls in flight within one scope unit (default 8)")
+                      help="calls in flight within one scope unit (default 16)")
     scan.add_argument("--rate-limit", action="append", default=[], metavar="SERVICE=RPS",
                       help="requests per second per account and region (AWS), subscription (arm) or project and "
                            "region (vertex) for one service, e.g. sagemaker=20 (repeatable)")

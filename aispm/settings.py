@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     member_role_name: str = "aispm-member-read"
     external_id: str | None = None
     workers: int = 8
-    scope_workers: int = 8
+    scope_workers: int = 16
     rate_limits: CommaList = Field(default_factory=list)   # SERVICE=REQUESTS_PER_SECOND, comma-separated
     job_window_days: int = 30
     state_table: str | None = None

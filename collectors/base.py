@@ -149,7 +149,7 @@ class CollectOptions(BaseModel):
     collect_tags: bool = False
     page_size: int | None = None
     workers: int = 8   # scope units collected at once
-    scope_workers: int = 8   # calls in flight within one scope unit (its lists, describes and joins)
+    scope_workers: int = 16   # calls in flight within one scope unit (its lists, describes and joins)
     rate_limits: dict[str, float] = Field(
         default_factory=dict, description="service -> requests per second per throttling scope, over the "
         "defaults of collectors/ratelimit.py (e.g. sagemaker, bedrock, arm, vertex)")

@@ -83,7 +83,7 @@ class AwsOptions:
     external_id: str | None = None
     member_role_name: str = "aispm-member-read"
     job_window_days: int = 30
-    describe_workers: int = 8
+    describe_workers: int = 16
     workers: int = 8
     collect_tags: bool = False
     now: Clock = utc_now   # the job window counts back from it (CollectOptions.now)

@@ -34,7 +34,7 @@ RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
     connect_timeout=10,
     read_timeout=60,
-    max_pool_connections=16,
+    max_pool_connections=16,   # a connection for each call in flight at the default --scope-workers
     user_agent_extra="aispm",
 )
 

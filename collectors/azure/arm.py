@@ -65,7 +65,7 @@ class ArmSettings:
     retry_total: int = 6
     retry_backoff_factor: float = 0.8
     retry_backoff_max: int = 60
-    scope_workers: int = 8   # calls in flight within one subscription (CollectOptions.scope_workers)
+    scope_workers: int = 16   # calls in flight within one subscription (CollectOptions.scope_workers)
 
     @property
     def scope(self) -> str:

@@ -91,7 +91,7 @@ class GcpOptions:
     job_window_days: int = 30
     page_size: int | None = None
     workers: int = 8
-    scope_workers: int = 8   # calls in flight within one project x location (CollectOptions.scope_workers)
+    scope_workers: int = 16   # calls in flight within one project x location (CollectOptions.scope_workers)
     retry: RetrySettings = field(default_factory=RetrySettings)
     now: Clock = utc_now   # the job window counts back from it (CollectOptions.now)
 
