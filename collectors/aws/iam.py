@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,13 +20,14 @@ class RoleCache:
         self._lock = threading.Lock()
         self._role_locks: dict[str, threading.Lock] = {}
 
-    def get(self, iam: Any | None, arn: str, account: str) -> RawRecord:
-        """The role's identity record; ``iam`` is None when the role's account is not reachable."""
+    def get(self, iam: Callable[[], Any | None], arn: str, account: str) -> RawRecord:
+        """The role's identity record. ``iam()`` gives the IAM client of the role's account (None when that
+        account is not reachable), asked only when the role is not read yet."""
         with self._lock:
             lock = self._role_locks.setdefault(arn, threading.Lock())
         with lock:
             if arn not in self._roles:
-                self._roles[arn] = self._read(iam, arn, account)
+                self._roles[arn] = self._read(iam(), arn, account)
             return self._roles[arn]
 
     def _read(self, iam: Any | None, arn: str, account: str) -> RawRecord:

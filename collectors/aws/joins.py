@@ -32,24 +32,23 @@ def _read(_: object, exc: Exception | None) -> None:
 
 @dataclass
 class RegionJoins:
-    """One region's IAM and S3 clients (made once, shared by the prefetch and the joins) and its prefetch."""
+    """One region's S3 clients (made once, shared by the prefetch and the join), IAM clients (one per account
+    for the whole scan: IAM is global) and its prefetch."""
 
     account: str
     roles: RoleCache
     buckets: BucketReader
-    make_iam: Callable[[str], Any | None]          # role account -> IAM client, None when not reachable
+    iam: Callable[[str], Any | None]               # role account -> its IAM client, None when not reachable
     make_s3: Callable[[], tuple[Any, Any]]         # (s3, s3control) of the region
-    _iam: dict[str, Any | None] = field(default_factory=dict)
     _s3: tuple[Any, Any] | None = None
     _roles_named: set[str] = field(default_factory=set)
     _buckets_named: set[str] = field(default_factory=set)
     _listing: str = "not started"                  # the account's bucket list: "not started", "reading", "read"
     _waiting: set[str] = field(default_factory=set)   # buckets named while the account's list is being read
 
-    def iam(self, role_account: str) -> Any | None:
-        if role_account not in self._iam:
-            self._iam[role_account] = self.make_iam(role_account)
-        return self._iam[role_account]
+    def role(self, arn: str) -> RawRecord:
+        """The identity record of role ``arn`` (read once per scan)."""
+        return self.roles.get(lambda: self.iam(arn.split(":")[4]), arn, self.account)
 
     def s3(self) -> tuple[Any, Any]:
         if self._s3 is None:
@@ -68,7 +67,7 @@ class RegionJoins:
             arn = row.identity_of(rec.data) if row is not None else None
             if arn and arn not in self._roles_named and arn.count(":") >= 5:
                 self._roles_named.add(arn)
-                graph.add(self.roles.get, self.iam(arn.split(":")[4]), arn, self.account, then=_read, first=True)
+                graph.add(self.role, arn, then=_read, first=True)
             named = {bucket_of(u) for u in s3_locations(rec.type, rec.data)} - self._buckets_named
             if named:
                 self._buckets_named |= named

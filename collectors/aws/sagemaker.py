@@ -101,7 +101,9 @@ class AwsCollector:
 
     _roles: RoleCache = field(default_factory=lambda: RoleCache())
     _buckets: BucketReader = field(default_factory=BucketReader)   # each bucket read once per scan
-    _plan_calls: ApiCalls = field(default_factory=ApiCalls)   # planning, AssumeRole renewals
+    _plan_calls: ApiCalls = field(default_factory=ApiCalls)   # planning, AssumeRole renewals, IAM reads
+    _iam_clients: dict[str, Any] = field(default_factory=dict)   # account -> its IAM client (None: unreachable)
+    _iam_lock: threading.Lock = field(default_factory=threading.Lock)
     _plan_calls_reported: dict[str, dict[str, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sessions: Sessions | None = None
@@ -219,8 +221,7 @@ class AwsCollector:
         unreachable: set[str] = set()
         logging_config: list[Any] = []
         serial = self.options.describe_workers <= 1
-        joins = RegionJoins(unit.account, self._roles, self._buckets,
-                            make_iam=lambda role_account: self._iam(role_account, unit, calls),
+        joins = RegionJoins(unit.account, self._roles, self._buckets, iam=lambda acct: self._iam(acct, unit.account),
                             make_s3=lambda: (self.client(session, "s3", unit, calls),
                                              self.client(session, "s3control", unit, calls)))
         prefetch = None if serial else joins   # serially, each kind's calls stay together, joins last
@@ -464,16 +465,22 @@ class AwsCollector:
                     graph: TaskGraph) -> list[RawRecord]:
         """The identity record of every role the records name (read once per scan, concurrently)."""
         roles = sorted({arn for r in records if r.type in ROWS and (arn := ROWS[r.type].identity_of(r.data))})
-        return graph.map(lambda arn: self._roles.get(joins.iam(arn.split(":")[4]), arn, unit.account), roles)
+        return graph.map(joins.role, roles)
 
-    def _iam(self, role_account: str, unit: ScopeUnit, calls: ApiCalls) -> Any | None:
-        """An IAM client in ``role_account``, or None when the scan cannot reach that account."""
-        if role_account != unit.account and not self.sessions.known(role_account):
-            return None
-        try:
-            return client(self.sessions.session(role_account), "iam", None, calls, self.limits, role_account)
-        except (TargetError, ClientError, BotoCoreError):
-            return None
+    def _iam(self, role_account: str, unit_account: str) -> Any | None:
+        """The scan's IAM client in ``role_account`` (IAM is global: one for all its regions; its calls are
+        reported with the session's), or None when the scan cannot reach that account."""
+        with self._iam_lock:
+            if role_account not in self._iam_clients:
+                iam = None
+                if role_account == unit_account or self.sessions.known(role_account):
+                    try:
+                        iam = client(self.sessions.session(role_account), "iam", None, self._plan_calls, self.limits,
+                                     role_account)
+                    except (TargetError, ClientError, BotoCoreError):
+                        iam = None
+                self._iam_clients[role_account] = iam
+            return self._iam_clients[role_account]
 
     @staticmethod
     def _record(type_: str, data: dict[str, Any], unit: ScopeUnit) -> RawRecord:

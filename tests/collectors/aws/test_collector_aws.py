@@ -46,6 +46,32 @@ def test_collects_every_page_and_reads_each_role_once(sm: Any) -> None:
     assert [i.data["RoleArn"] for i in result.identities] == [role]
 
 
+def test_one_iam_client_per_account_for_the_whole_scan_and_its_calls_counted_once(sm: Any) -> None:
+    """IAM is global: the regions of an account share one IAM client (made only when a role is read), and its
+    calls are counted once in the units' totals."""
+    role = _role("exec", ["s3:GetObject"])
+    other = _role("other", ["s3:GetObject"])
+    for region, arn in (("us-east-1", role), ("us-west-2", other), ("eu-west-1", role)):
+        boto3.client("sagemaker", region_name=region).create_notebook_instance(
+            NotebookInstanceName=f"nb-{region}", InstanceType="ml.t3.medium", RoleArn=arn)
+    session = boto3.Session(region_name="us-east-1")
+    made: list[str] = []
+    session.events.register("creating-client-class.iam", lambda **_: made.append("iam"))
+    collector = AwsCollector(session=session, options=AwsOptions(regions=("us-east-1", "us-west-2", "eu-west-1")))
+    units, errors = collector.plan()
+    assert errors == []
+    results = [collector.collect(u) for u in units]
+    assert [r.errors for r in results] == [[], [], []]
+    assert made == ["iam"]
+    assert [[i.data["RoleArn"] for i in r.identities] for r in results] == [[role], [other], [role]]
+    total: dict[str, int] = {}
+    for r in results:
+        for op, n in r.api_calls["aws"].items():
+            total[op] = total.get(op, 0) + n
+    assert total["iam:ListRolePolicies"] == 2   # each role once, whichever unit read it
+    assert total["iam:GetRolePolicy"] == 2
+
+
 def test_unreachable_region_is_a_scope_error_not_a_crash(aws: None, monkeypatch: Any) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", "http://127.0.0.1:9")
     collector = AwsCollector(options=AwsOptions(regions=("us-east-1",)))
