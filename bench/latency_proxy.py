@@ -11,7 +11,8 @@ upstream connections are pooled, as a cloud endpoint behaves.
     proxy.stop(); print(proxy.stats())
 
 ``answers``: a dict shared by proxies in front of the same unchanging estate. Each answer the emulator gives is
-kept there under its request (method, path, operation and body: not the signature or the date), and a request
+kept there under its request (method, path, operation, body, and the access key and region of its credential
+scope, which name the account and region it is for; not the signature or the date), and a request
 already answered is served from it after the same sleep, without reaching the emulator. A first scan through one
 proxy fills it; a second scan through another then costs the emulator nothing, as a cloud's answers cost the
 caller nothing but the round trip: on a small machine, moto answering under one GIL otherwise takes more CPU than
@@ -35,6 +36,7 @@ import urllib3
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
                          "upgrade", "content-length"})
 _SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
+_SCOPE = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/")   # the access key (its account) and the region
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Answer:
     data: bytes
 
 
-Answers = dict[tuple[str, str, str, bytes], Answer]
+Answers = dict[tuple[str, str, str, str, bytes], Answer]
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,8 @@ class LatencyProxy:
         self._enter(op)
         try:
             time.sleep(self.latency)
-            key = (method, path, op, body)
+            scope = _SCOPE.search(headers.get("Authorization", ""))
+            key = (method, path, op, "/".join(scope.groups()) if scope else "", body)
             if self.answers is not None and (kept := self.answers.get(key)) is not None:
                 with self._lock:
                     self._replayed += 1

@@ -93,7 +93,8 @@ def test_counts_the_most_requests_in_flight(proxy: LatencyProxy) -> None:
 
 def test_shared_answers_serve_a_repeated_request_without_the_upstream() -> None:
     """Proxies sharing ``answers`` ask the upstream once per distinct request: the signature and date may
-    differ, the answer comes back the same, and the call still counts (with its latency)."""
+    differ, the answer comes back the same, and the call still counts (with its latency). Another account's
+    or region's request is another request."""
     seen: list[bytes] = []
 
     class Counting(_Upstream):
@@ -116,13 +117,19 @@ def test_shared_answers_serve_a_repeated_request_without_the_upstream() -> None:
             results.append(_post(conn, b'{"ModelName": "m"}', {**call, "X-Amz-Date": signature}))
             results.append(_post(conn, b'{"ModelName": "other"}', {**call, "X-Amz-Date": signature}))
             conn.close()
+        # The same request for another account (access key) or region is not the same request.
+        host, port = second.url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=20)
+        for auth in (AUTH.replace("testing/", "ASIAOTHER/"), AUTH.replace("us-east-1", "eu-west-1")):
+            _post(conn, b'{"ModelName": "m"}', {**call, "Authorization": auth.format("sagemaker")})
+        conn.close()
     finally:
         first.stop()
         second.stop()
         upstream.shutdown()
         upstream.server_close()
-    assert len(seen) == 2   # one per distinct body
+    assert len(seen) == 4   # one per distinct body, account and region
     assert results == [(201, b'{"ModelName": "m"}', "moto"), (201, b'{"ModelName": "other"}', "moto")] * 3
     assert (first.stats().calls, first.stats().replayed) == (2, 0)
-    assert (second.stats().calls, second.stats().replayed) == (4, 4)
-    assert second.stats().operations == {"sagemaker:DescribeModel": 4}
+    assert (second.stats().calls, second.stats().replayed) == (6, 4)
+    assert second.stats().operations == {"sagemaker:DescribeModel": 6}
