@@ -102,7 +102,7 @@ class AwsCollector:
     _roles: RoleCache = field(default_factory=lambda: RoleCache())
     _buckets: BucketReader = field(default_factory=BucketReader)   # each bucket read once per scan
     _plan_calls: ApiCalls = field(default_factory=ApiCalls)   # planning, AssumeRole renewals, IAM reads
-    _iam_clients: dict[str, Any] = field(default_factory=dict)   # account -> its IAM client (None: unreachable)
+    _iam_clients: dict[str, tuple[boto3.Session, Any]] = field(default_factory=dict)   # account -> (session, IAM)
     _iam_lock: threading.Lock = field(default_factory=threading.Lock)
     _plan_calls_reported: dict[str, dict[str, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -468,19 +468,21 @@ class AwsCollector:
         return graph.map(joins.role, roles)
 
     def _iam(self, role_account: str, unit_account: str) -> Any | None:
-        """The scan's IAM client in ``role_account`` (IAM is global: one for all its regions; its calls are
-        reported with the session's), or None when the scan cannot reach that account."""
+        """The scan's IAM client in ``role_account`` (IAM is global: one for all its regions, remade when the
+        account's assumed role is renewed; its calls are reported with the session's), or None when the scan
+        cannot reach that account (an AssumeRole that fails is tried again by the next unit that asks)."""
+        if role_account != unit_account and not self.sessions.known(role_account):
+            return None
+        try:
+            session = self.sessions.session(role_account)
+        except (TargetError, ClientError, BotoCoreError):
+            return None
         with self._iam_lock:
-            if role_account not in self._iam_clients:
-                iam = None
-                if role_account == unit_account or self.sessions.known(role_account):
-                    try:
-                        iam = client(self.sessions.session(role_account), "iam", None, self._plan_calls, self.limits,
-                                     role_account)
-                    except (TargetError, ClientError, BotoCoreError):
-                        iam = None
-                self._iam_clients[role_account] = iam
-            return self._iam_clients[role_account]
+            held = self._iam_clients.get(role_account)
+            if held is None or held[0] is not session:
+                held = self._iam_clients[role_account] = (
+                    session, client(session, "iam", None, self._plan_calls, self.limits, role_account))
+            return held[1]
 
     @staticmethod
     def _record(type_: str, data: dict[str, Any], unit: ScopeUnit) -> RawRecord:

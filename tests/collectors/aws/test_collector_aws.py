@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import boto3
 
 from aispm.collectors.aws import AwsCollector, AwsOptions
-from aispm.collectors.base import ScopeUnit
+from aispm.collectors.aws.accounts import Sessions
+from aispm.collectors.base import ApiCalls, ScopeUnit
 
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
@@ -70,6 +72,26 @@ def test_one_iam_client_per_account_for_the_whole_scan_and_its_calls_counted_onc
             total[op] = total.get(op, 0) + n
     assert total["iam:ListRolePolicies"] == 2   # each role once, whichever unit read it
     assert total["iam:GetRolePolicy"] == 2
+
+
+def test_the_iam_client_follows_the_member_accounts_renewed_role(aws: None) -> None:
+    """A member account's IAM client is kept for the scan while its assumed role is, and made again with the
+    renewed credentials once the role is renewed (never a client with expired credentials)."""
+    member, role = "210987654321", "arn:aws:iam::210987654321:role/scanner"
+
+    def collector(renew_before: dt.timedelta) -> AwsCollector:
+        made = AwsCollector(options=AwsOptions(regions=("us-east-1",)))
+        made._sessions = Sessions(boto3.Session(region_name="us-east-1"), None, ApiCalls(), renew_before=renew_before)
+        made.sessions.register(member, role)
+        return made
+
+    kept = collector(dt.timedelta(minutes=10))
+    assert kept._iam(member, member) is kept._iam(member, member)
+    eager = collector(dt.timedelta(hours=2))   # credentials last an hour: every use renews them
+    first, second = eager._iam(member, member), eager._iam(member, member)
+    assert first is not second
+    assert first._request_signer._credentials.access_key != second._request_signer._credentials.access_key
+    assert eager._iam("999999999999", member) is None   # an account the scan cannot reach
 
 
 def test_unreachable_region_is_a_scope_error_not_a_crash(aws: None, monkeypatch: Any) -> None:
