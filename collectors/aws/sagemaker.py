@@ -432,7 +432,7 @@ class AwsCollector:
                 if not waiting[0]:
                     row.found = [r for r in groups if id(r) not in gone]
 
-            graph.add(group_policy, sm, name, then=then)
+            graph.add(lambda: group_policy(sm, name), then=then)
 
         for index, rec in enumerate(groups):
             read(index, rec)

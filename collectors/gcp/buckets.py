@@ -99,13 +99,15 @@ class BucketReader:
     def _authorized(self) -> Any:
         from google.auth.transport.requests import AuthorizedSession
 
+        from aispm.collectors.gcp.clients import pooled
+
         with self._lock:
             if self._session is None:
                 credentials = self._credentials
                 # As the Vertex AI clients do: a service account signs its own JWT (no token endpoint call).
                 if hasattr(credentials, "with_always_use_jwt_access"):
                     credentials = credentials.with_always_use_jwt_access(True)
-                self._session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+                self._session = pooled(AuthorizedSession(credentials))  # type: ignore[no-untyped-call]
             return self._session
 
     def _read(self, bucket: str, project: str) -> dict[str, Any]:

@@ -108,9 +108,24 @@ class PacedAdapter(requests.adapters.BaseAdapter):
         self._inner.close()
 
 
+POOL_SIZE = 32   # connections kept per host: requests keeps 10, fewer than the calls in flight of a scope
+
+
+def pooled(session: requests.Session) -> requests.Session:
+    """Keep ``POOL_SIZE`` connections per host on ``session``'s plain adapters: past requests' 10 each call's
+    connection is dropped after use (urllib3 warns "Connection pool is full") and made again for the next."""
+    for prefix in ("https://", "http://"):
+        adapter = session.get_adapter(prefix)
+        if type(adapter) is requests.adapters.HTTPAdapter:   # an mTLS adapter is left as it was configured
+            session.mount(prefix, requests.adapters.HTTPAdapter(pool_maxsize=POOL_SIZE,
+                                                                max_retries=adapter.max_retries))
+    return session
+
+
 def pace(session: requests.Session, limits: RateLimits, service: str, scope_of: Callable[[str], str | None]) -> None:
     """Send every http and https request of ``session`` through a :class:`PacedAdapter` around the adapter it
-    had (an mTLS one included)."""
+    had (an mTLS one included), pooled as ``pooled`` does."""
+    pooled(session)
     for prefix in ("https://", "http://"):
         session.mount(prefix, PacedAdapter(session.get_adapter(prefix), limits, service, scope_of))
 
@@ -209,4 +224,5 @@ class Clients:
 
 
 __all__ = ["ENDPOINT_ENV", "SCOPES", "Clients", "EndpointError", "PacedAdapter", "RetrySettings",
-           "default_credentials", "endpoint_override", "pace", "resource_manager_host", "vertex_host", "vertex_scope"]
+           "default_credentials", "endpoint_override", "pace", "pooled", "resource_manager_host", "vertex_host",
+           "vertex_scope"]
