@@ -35,8 +35,8 @@ import urllib3
 # Not forwarded either way: they describe one connection, not the request (RFC 9110, 7.6.1).
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
                          "upgrade", "content-length"})
-_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
-_SCOPE = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/")   # the access key (its account) and the region
+# SigV4's credential scope: access key (it names the account)/date/region/service.
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/")
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ class ProxyStats:
 def operation(method: str, path: str, headers: Any, body: bytes) -> str:
     """``service:Operation`` as well as the wire shows it: the JSON protocols' X-Amz-Target, the query
     protocol's Action, else the method and the path's first segment (REST protocols)."""
-    found = _SERVICE.search(headers.get("Authorization", ""))
-    service = found.group(1) if found else "?"
+    found = _CREDENTIAL.search(headers.get("Authorization", ""))
+    service = found.group(3) if found else "?"
     target = headers.get("X-Amz-Target")
     if target:
         return f"{service}:{target.rsplit('.', 1)[-1]}"
@@ -134,8 +134,8 @@ class LatencyProxy:
         self._enter(op)
         try:
             time.sleep(self.latency)
-            scope = _SCOPE.search(headers.get("Authorization", ""))
-            key = (method, path, op, "/".join(scope.groups()) if scope else "", body)
+            scope = _CREDENTIAL.search(headers.get("Authorization", ""))
+            key = (method, path, op, "/".join(scope.groups()[:2]) if scope else "", body)
             if self.answers is not None and (kept := self.answers.get(key)) is not None:
                 with self._lock:
                     self._replayed += 1
